@@ -1,0 +1,261 @@
+// Loads guests/*.yaml and guests/defaults.yaml, validates them against the schema and against each other, and resolves
+// defaults. Every problem is collected with its file, line, column and field; nothing is registered unless all pass.
+import * as fs from "fs";
+import * as path from "path";
+import { type Catalog, type GuestSpec, type LxcSpec, type ResolvedStep, type VmSpec, RUNTIME_CA_ENV, ipOf } from "./model";
+import { CatalogError, type Problem } from "./problems";
+import { Defaults, type DefaultsFile, type FeatureEntrySpec, Guest, type GuestFile } from "./schema";
+import { ScriptLibrary, type ScriptInfo, envName } from "./scripts";
+import { YamlSource } from "./yamlSource";
+import { zodProblems } from "./zodProblems";
+import { findCycle, indexGuests } from "./graph";
+import { traefikDynamicConfig } from "./traefik";
+
+export const DEFAULTS_FILE = "defaults.yaml";
+
+export interface LoadOptions {
+    /** Catalog directory (stack config phoenix:catalog), absolute or relative to baseDir. */
+    dir: string;
+    /** Directory of the feature scripts. Default: <baseDir>/features. */
+    featuresDir?: string;
+    /** Proxmox node for guests that name none (stack config phoenix:node). */
+    node: string;
+    /** Where relative paths start. Default: the project root (this file's parent's parent). */
+    baseDir?: string;
+}
+
+export const PROJECT_ROOT = path.resolve(__dirname, "..");
+
+interface Parsed {
+    source: YamlSource;
+    guest: GuestFile;
+}
+
+export const loadCatalog = (opts: LoadOptions): Catalog => {
+    const baseDir = opts.baseDir ?? PROJECT_ROOT;
+    const dir = path.resolve(baseDir, opts.dir);
+    const shown = (f: string) => path.join(opts.dir, f);
+    const scripts = new ScriptLibrary(path.resolve(baseDir, opts.featuresDir ?? "features"));
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+        throw new CatalogError([{ file: opts.dir, line: 1, col: 1, field: "(catalog)", message: `catalog directory not found (${dir})` }]);
+    }
+    const problems: Problem[] = [];
+
+    const defaults = loadDefaults(dir, shown(DEFAULTS_FILE), problems);
+    const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && f !== DEFAULTS_FILE).sort();
+    const parsed: Parsed[] = [];
+    for (const f of files) {
+        const source = new YamlSource(shown(f), path.join(dir, f));
+        problems.push(...source.problems);
+        if (source.problems.length > 0) continue;
+        const result = Guest.safeParse(source.data, { reportInput: true });
+        if (result.success) parsed.push({ source, guest: result.data });
+        else problems.push(...zodProblems(result.error.issues, source, Guest));
+    }
+    if (files.length === 0) problems.push({ file: opts.dir, line: 1, col: 1, field: "(catalog)", message: "no guest files (*.yaml) found" });
+    if (!defaults) throw new CatalogError(problems);
+
+    const byId = new Map<number, Parsed>();
+    for (const p of parsed) {
+        const first = byId.get(p.guest.id);
+        if (first) {
+            problems.push(p.source.problemAt(["id"], `${p.guest.id} is already used by ${first.source.file} (${first.guest.kind}); IDs are unique across containers and VMs`));
+        } else byId.set(p.guest.id, p);
+    }
+
+    const guests = new Map<number, GuestSpec>();
+    for (const p of byId.values()) guests.set(p.guest.id, resolveGuest(p.guest, p.source.file, defaults, opts.node));
+    for (const p of byId.values()) problems.push(...checkReferences(p, byId));
+    problems.push(...checkUniqueAddresses([...byId.values()]));
+    // Steps need the whole catalog (CA URLs, Traefik routes), so they are resolved after every guest is known.
+    for (const p of byId.values()) {
+        const g = guests.get(p.guest.id)!;
+        g.features = p.guest.features.flatMap((entry, i) => resolveStep(p, ["features", i], "feature", entry, g, guests, scripts, defaults, problems));
+        if (p.guest.application) {
+            g.application = resolveStep(p, ["application"], "application", { name: p.guest.application.script, ...p.guest.application, after: [] }, g, guests, scripts, defaults, problems)[0];
+        }
+    }
+
+    const graph = indexGuests([...guests.values()].map((g) => ({
+        id: g.id,
+        kind: g.kind,
+        dependsOn: g.dependsOn.filter((d) => guests.has(d)),
+        cloneFrom: g.cloneFrom !== undefined && guests.has(g.cloneFrom) ? g.cloneFrom : undefined,
+        consumes: [...g.features, ...(g.application ? [g.application] : [])].flatMap((s) => [...(s.caFrom !== undefined ? [s.caFrom] : []), ...s.after]).filter((d) => guests.has(d)),
+    })));
+    const cycle = findCycle(graph);
+    if (cycle) problems.push(byId.get(cycle[0])!.source.problemAt(["dependsOn"], `dependency cycle ${cycle.join(" -> ")}`));
+
+    if (problems.length > 0) throw new CatalogError(problems);
+    return { dir, defaults, guests, graph, scripts };
+};
+
+const loadDefaults = (dir: string, shownFile: string, problems: Problem[]): DefaultsFile | undefined => {
+    const file = path.join(dir, DEFAULTS_FILE);
+    if (!fs.existsSync(file)) {
+        problems.push({ file: shownFile, line: 1, col: 1, field: "(file)", message: "missing: the catalog needs its shared defaults (storage, network, images)" });
+        return undefined;
+    }
+    const source = new YamlSource(shownFile, file);
+    problems.push(...source.problems);
+    if (source.problems.length > 0) return undefined;
+    const result = Defaults.safeParse(source.data, { reportInput: true });
+    if (!result.success) {
+        problems.push(...zodProblems(result.error.issues, source, Defaults));
+        return undefined;
+    }
+    return result.data;
+};
+
+const resolveGuest = (g: GuestFile, file: string, d: DefaultsFile, defaultNode: string): GuestSpec => {
+    const network = {
+        ...g.network,
+        bridge: g.network.bridge ?? d.network.bridge,
+        gateway: g.network.ip === "dhcp" ? undefined : g.network.gateway ?? d.network.gateway,
+        nameservers: g.network.nameservers ?? d.network.nameservers,
+        searchDomain: g.network.searchDomain ?? d.network.searchDomain,
+    };
+    const common = { file, node: g.node ?? defaultNode, network, features: [] as ResolvedStep[], application: undefined };
+    if (g.kind === "lxc") {
+        const os = g.osTemplate ?? d.osTemplate;
+        return { ...g, ...common, storage: g.storage ?? d.storage.lxc, osTemplate: { ...os, storage: os.storage ?? d.storage.templates } } satisfies LxcSpec;
+    }
+    const image = g.image ?? d.cloudImage;
+    return {
+        ...g,
+        ...common,
+        storage: g.storage ?? d.storage.vm,
+        image: { ...image, storage: image.storage ?? d.storage.images },
+        cloudInit: { user: g.cloudInit.user ?? d.cloudInitUser, passwordSecret: g.cloudInit.passwordSecret },
+    } satisfies VmSpec;
+};
+
+const checkReferences = ({ source, guest: g }: Parsed, byId: Map<number, Parsed>): Problem[] => {
+    const problems: Problem[] = [];
+    const known = () => [...byId.keys()].sort((a, b) => a - b).join(", ");
+    g.dependsOn.forEach((d, i) => {
+        if (d === g.id) problems.push(source.problemAt(["dependsOn", i], "a guest cannot depend on itself"));
+        else if (!byId.has(d)) problems.push(source.problemAt(["dependsOn", i], `unknown guest ${d}; known guests: ${known()}`));
+    });
+    if (g.cloneFrom !== undefined) {
+        const src = byId.get(g.cloneFrom)?.guest;
+        if (g.cloneFrom === g.id) problems.push(source.problemAt(["cloneFrom"], "a guest cannot clone itself"));
+        else if (!src) problems.push(source.problemAt(["cloneFrom"], `unknown guest ${g.cloneFrom}; known guests: ${known()}`));
+        else if (src.kind !== g.kind) {
+            problems.push(source.problemAt(["cloneFrom"], `guest ${src.id} is ${src.kind === "lxc" ? "a container" : "a VM"}; a ${g.kind === "lxc" ? "container" : "VM"} can only clone a ${g.kind === "lxc" ? "container" : "VM"}`));
+        } else if (!src.template) {
+            problems.push(source.problemAt(["cloneFrom"], `guest ${src.id} is not marked template: true; only templates are cloned (a running guest cannot be cloned consistently)`));
+        }
+    }
+    g.features.forEach((f, i) => {
+        if (typeof f === "string") return;
+        f.after.forEach((a, j) => {
+            if (!byId.has(a)) problems.push(source.problemAt(["features", i, "after", j], `unknown guest ${a}; known guests: ${known()}`));
+        });
+        if (f.caFrom !== undefined) {
+            const ca = byId.get(f.caFrom)?.guest;
+            if (!ca) problems.push(source.problemAt(["features", i, "caFrom"], `unknown guest ${f.caFrom}; known guests: ${known()}`));
+            else if (!ca.features.some((x) => (typeof x === "string" ? x : x.name) === "step_ca")) {
+                problems.push(source.problemAt(["features", i, "caFrom"], `guest ${f.caFrom} has no step_ca feature, so it provides no CA certificate`));
+            }
+        }
+    });
+    if (g.kind === "lxc" && !g.unprivileged && !g.privilegedReason) {
+        problems.push(source.problemAt(["unprivileged"], "a privileged container needs privilegedReason: say why it cannot run unprivileged"));
+    }
+    const seen = new Map<string, number>();
+    g.firewall.rules.forEach((r, i) => {
+        // Two rules that differ only in their comment match the same packets: the second never fires.
+        const { comment: _comment, ...effect } = r;
+        const key = JSON.stringify(effect, Object.keys(effect).sort());
+        const first = seen.get(key);
+        if (first !== undefined) problems.push(source.problemAt(["firewall", "rules", i], `matches the same traffic as rules[${first}]; remove the duplicate`));
+        else seen.set(key, i);
+    });
+    return problems;
+};
+
+const checkUniqueAddresses = (parsed: Parsed[]): Problem[] => {
+    const problems: Problem[] = [];
+    for (const field of ["ip", "mac"] as const) {
+        const owners = new Map<string, Parsed>();
+        for (const p of parsed) {
+            const raw = p.guest.network[field];
+            if (!raw || raw === "dhcp") continue;
+            const key = field === "ip" ? raw.split("/")[0] : raw.toUpperCase();
+            const first = owners.get(key);
+            if (first) problems.push(p.source.problemAt(["network", field], `${key} is already used by guest ${first.guest.id} (${first.source.file})`));
+            else owners.set(key, p);
+        }
+    }
+    return problems;
+};
+
+type StepEntry = Exclude<FeatureEntrySpec, string>;
+
+/** Values Phoenix derives from the catalog for scripts that declare them. */
+const derivedEnv = (script: ScriptInfo, g: GuestSpec, guests: ReadonlyMap<number, GuestSpec>, caFrom: number | undefined, d: DefaultsFile): Record<string, string> => {
+    const env: Record<string, string> = {};
+    const declares = (name: string) => script.params.has(name);
+    if (declares("NFS_VOLUMES") && g.kind === "vm") env.NFS_VOLUMES = g.nfsVolumes.map((v) => `${v.server}:${v.export} ${v.mountPoint} ${v.options}`).join("\n");
+    if (declares("DOCKER_USER") && g.kind === "vm") env.DOCKER_USER = g.cloudInit.user;
+    if (declares("TRAEFIK_DYNAMIC_YAML")) env.TRAEFIK_DYNAMIC_YAML = traefikDynamicConfig(guests.values(), d.network.searchDomain);
+    const ca = caFrom !== undefined ? guests.get(caFrom) : undefined;
+    if (declares("CA_URL") && ca && ipOf(ca)) {
+        const caStep = ca.features.find((s) => s.name === "step_ca");
+        const port = (caStep?.env.CA_ADDRESS ?? ":9000").split(":").pop();
+        env.CA_URL = `https://${ipOf(ca)}:${port}`;
+    }
+    return env;
+};
+
+const resolveStep = (
+    { source }: Parsed,
+    at: (string | number)[],
+    kind: ResolvedStep["kind"],
+    raw: FeatureEntrySpec,
+    g: GuestSpec,
+    guests: ReadonlyMap<number, GuestSpec>,
+    scripts: ScriptLibrary,
+    d: DefaultsFile,
+    problems: Problem[],
+): ResolvedStep[] => {
+    const entry: StepEntry = typeof raw === "string" ? { name: raw, params: {}, secrets: {}, after: [] } : raw;
+    const nameField = typeof raw === "string" ? at : kind === "application" ? [...at, "script"] : [...at, "name"];
+    const script = kind === "feature" ? scripts.feature(entry.name) : scripts.application(entry.name);
+    if (!script) {
+        const where = kind === "feature" ? `features/${entry.name}.sh` : `features/apps/${entry.name}.sh`;
+        problems.push(source.problemAt(nameField, `no script ${where} for ${kind} "${entry.name}"; add the script or fix the name`));
+        return [];
+    }
+    const env: Record<string, string> = {};
+    const given = { ...(d.featureParams[entry.name] ?? {}), ...entry.params };
+    for (const [param, value] of Object.entries(given)) {
+        const name = envName(param);
+        const declared = script.params.get(name);
+        if (!declared || declared.secret) {
+            const accepted = [...script.params.values()].filter((p) => !p.secret).map((p) => p.name.toLowerCase().replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase()));
+            const inGuest = param in entry.params;
+            const problem = `${declared ? "is a secret: set it under secrets with a stack config key" : `not a parameter of ${script.name}.sh`}; accepted: ${accepted.join(", ") || "none"}`;
+            if (inGuest) problems.push(source.problemAt(kind === "application" ? [...at, "params", param] : [...at, "params", param], problem, true));
+            else problems.push(source.problemAt(nameField, `defaults.yaml featureParams.${entry.name}.${param}: ${problem}`));
+            continue;
+        }
+        env[name] = Array.isArray(value) ? value.join(",") : String(value);
+    }
+    Object.assign(env, derivedEnv(script, g, guests, entry.caFrom, d));
+    for (const [name, key] of Object.entries(entry.secrets)) {
+        if (!script.params.get(name)?.secret) problems.push(source.problemAt([...at, "secrets", name], `not a secret of ${script.name}.sh (declared secrets: ${[...script.params.values()].filter((p) => p.secret).map((p) => p.name).join(", ") || "none"}); config key ${key}`, true));
+    }
+    const runtime = new Set<string>(entry.caFrom !== undefined ? RUNTIME_CA_ENV : []);
+    for (const p of script.params.values()) {
+        if (!p.required) continue;
+        if (p.secret ? !(p.name in entry.secrets) : !(p.name in env) && !runtime.has(p.name)) {
+            const how = p.secret
+                ? `secrets: { ${p.name}: <stack config key> }`
+                : p.name.startsWith("CA_") && script.params.has("CA_ROOT_PEM") ? "caFrom: <CA guest ID>" : `params: { ${p.name.toLowerCase().replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())}: ... }`;
+            problems.push(source.problemAt(nameField, `${script.name}.sh requires ${p.name} (${p.description}); set ${how}`));
+        }
+    }
+    return [{ kind, name: entry.name, script, env, secrets: entry.secrets, caFrom: entry.caFrom, after: entry.after }];
+};

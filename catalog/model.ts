@@ -1,0 +1,61 @@
+// The resolved catalog: guest files with the shared defaults applied and every step's script and environment settled.
+// Components read only this; they never hard-code an ID, address or name.
+import type { DefaultsFile, LxcGuestFile, VmGuestFile } from "./schema";
+import type { ScriptInfo, ScriptLibrary } from "./scripts";
+import type { GuestIndex } from "./graph";
+
+export interface ResolvedNetwork {
+    ip: string; // CIDR or "dhcp"
+    gateway?: string;
+    mac?: string;
+    bridge: string;
+    vlan?: number;
+    nameservers: string[];
+    searchDomain: string;
+}
+
+/** One feature or application script run inside a guest. */
+export interface ResolvedStep {
+    kind: "feature" | "application";
+    name: string; // base_setup, or the application script name
+    script: ScriptInfo;
+    /** Non-secret parameters as UPPER_SNAKE environment values (catalog params, defaults and values derived from the catalog). */
+    env: Record<string, string>;
+    /** Secret parameters: script parameter name -> stack config key. */
+    secrets: Record<string, string>;
+    /** Guest whose CA root certificate and fingerprint this step consumes (CA_ROOT_PEM, CA_FINGERPRINT). */
+    caFrom?: number;
+    /** Guests that must be ready before this step runs. */
+    after: number[];
+}
+
+type Resolved<T> = Omit<T, "network" | "features" | "application" | "node" | "storage"> & {
+    file: string;
+    node: string;
+    storage: string;
+    network: ResolvedNetwork;
+    features: ResolvedStep[];
+    application?: ResolvedStep;
+};
+
+export type LxcSpec = Resolved<Omit<LxcGuestFile, "osTemplate">> & {
+    osTemplate: { file: string; storage: string; url?: string; checksum?: string; checksumAlgorithm?: string };
+};
+export type VmSpec = Resolved<Omit<VmGuestFile, "image" | "cloudInit">> & {
+    image: { url: string; fileName: string; storage: string; checksum?: string; checksumAlgorithm?: string };
+    cloudInit: { user: string; passwordSecret?: string };
+};
+export type GuestSpec = LxcSpec | VmSpec;
+
+export interface Catalog {
+    dir: string;
+    defaults: DefaultsFile;
+    guests: ReadonlyMap<number, GuestSpec>;
+    graph: GuestIndex;
+    scripts: ScriptLibrary;
+}
+
+/** Environment names Phoenix fills in at run time from another guest's outputs. */
+export const RUNTIME_CA_ENV = ["CA_ROOT_PEM", "CA_FINGERPRINT"] as const;
+
+export const ipOf = (g: GuestSpec): string | undefined => (g.network.ip === "dhcp" ? undefined : g.network.ip.split("/")[0]);
