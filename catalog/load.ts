@@ -70,7 +70,9 @@ export const loadCatalog = (opts: LoadOptions): Catalog => {
     // Steps need the whole catalog (CA URLs, Traefik routes), so they are resolved after every guest is known.
     for (const p of byId.values()) {
         const g = guests.get(p.guest.id)!;
-        g.features = p.guest.features.flatMap((entry, i) => resolveStep(p, ["features", i], "feature", entry, g, guests, scripts, defaults, problems));
+        // NFS mounts come first, so features can use them; the catalog states the mounts, not the script.
+        const implicit: FeatureEntrySpec[] = g.kind === "vm" && g.nfsVolumes.length > 0 && !p.guest.features.includes("nfs_volumes") ? ["nfs_volumes"] : [];
+        g.features = [...implicit, ...p.guest.features].flatMap((entry, i) => resolveStep(p, i < implicit.length ? ["nfsVolumes"] : ["features", i - implicit.length], "feature", entry, g, guests, scripts, defaults, problems));
         if (p.guest.application) {
             g.application = resolveStep(p, ["application"], "application", { name: p.guest.application.script, ...p.guest.application, after: [] }, g, guests, scripts, defaults, problems)[0];
         }

@@ -1,0 +1,232 @@
+// What LxcGuest and VmGuest share: the firewall, and the provisioning chain that runs after the guest is up
+// (snapshot, features, application, health check, snapshot). Each step is a child resource named `<id>-<role>`.
+//
+// Where dependencies attach (the source of the parallelism):
+// - a step that consumes another guest's output takes it as an input (trusted_ca takes the CA's root certificate);
+// - a feature with `after: [N]` waits for guest N to be ready;
+// - the catalog's dependsOn gates the application, the health check and everything after them, nothing earlier;
+// - `ready` waits for the last step and for every dependency's readiness, so dependents can rely on it transitively.
+import * as pulumi from "@pulumi/pulumi";
+import * as proxmox from "@muhlba91/pulumi-proxmoxve";
+import * as command from "@pulumi/command";
+import type { GuestSpec, ResolvedStep } from "../catalog/model";
+import type { StackContext } from "./context";
+import { envAssignments, retryLoop, secretEnvelope, sha256, shq } from "./shell";
+
+export interface CaRoot {
+    rootPem: string;
+    fingerprint: string;
+}
+
+/** step_ca prints the root certificate PEM, then `PHOENIX_CA_FINGERPRINT=<hex>`; anything else is an error. */
+export const parseCaOutput = (stdout: string | undefined, guestId: number): CaRoot => {
+    const m = /(-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----)[\s\S]*?^PHOENIX_CA_FINGERPRINT=([0-9A-Fa-f:]+)\s*$/m.exec(stdout ?? "");
+    if (!m) throw new Error(`guest ${guestId}: step_ca printed no root certificate followed by a PHOENIX_CA_FINGERPRINT= line`);
+    return { rootPem: `${m[1]}\n`, fingerprint: m[2].toLowerCase().replace(/:/g, "") };
+};
+
+/** How a script reaches the inside of a guest. */
+export interface GuestShell {
+    connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+    /** The command line that runs a script read from stdin, with the given environment assignments. */
+    runScript(env: string): string;
+}
+
+export interface GuestArgs<S extends GuestSpec> {
+    spec: S;
+    ctx: StackContext;
+    /** Guests built before this one: its clone source, dependencies and CA provider are among them. */
+    built: ReadonlyMap<number, PhoenixGuest>;
+    /** The previous clone of the same source: this guest's clone waits for it (clone lanes). */
+    lanePredecessor?: number;
+}
+
+const uniqueResources = (rs: pulumi.Resource[]): pulumi.Resource[] => [...new Set(rs)];
+
+export abstract class PhoenixGuest extends pulumi.ComponentResource {
+    readonly guestId: number;
+    readonly node: string;
+    readonly ip: string | undefined;
+    /** Proxmox VM/CT ID, from the provider. */
+    vmId!: pulumi.Output<number>;
+    /** The create/clone resource: the next clone in this guest's lane waits for it. */
+    machine!: pulumi.CustomResource;
+    /** Resolves after this guest's last step and after every dependency is ready. */
+    ready!: pulumi.Output<number>;
+    /** What a dependent waits for: this guest's last steps and, transitively, its dependencies' (the resources of ready). */
+    readyResources!: pulumi.Resource[];
+    /** vmId, resolving only after the guest's last step (template conversion): the input its clones take. */
+    cloneSourceId!: pulumi.Output<number>;
+    /** Root certificate and fingerprint, for a guest with the step_ca feature. */
+    ca?: pulumi.Output<CaRoot>;
+    /** Every step after the guest is up, in order (for the plan and the tests). */
+    readonly steps: pulumi.Resource[] = [];
+
+    protected readonly spec: GuestSpec;
+    protected readonly ctx: StackContext;
+    protected readonly built: ReadonlyMap<number, PhoenixGuest>;
+
+    protected constructor(type: string, args: GuestArgs<GuestSpec>, opts?: pulumi.ComponentResourceOptions) {
+        super(type, String(args.spec.id), {}, { protect: args.spec.protect || undefined, ...opts, providers: [args.ctx.provider] });
+        this.spec = args.spec;
+        this.ctx = args.ctx;
+        this.built = args.built;
+        this.guestId = args.spec.id;
+        this.node = args.spec.node;
+        this.ip = args.spec.network.ip === "dhcp" ? undefined : args.spec.network.ip.split("/")[0];
+    }
+
+    protected other(id: number, why: string): PhoenixGuest {
+        const g = this.built.get(id);
+        if (!g) throw new pulumi.ResourceError(`guest ${this.guestId}: ${why} guest ${id} must be built first`, this);
+        return g;
+    }
+
+    /** A command run on the Proxmox node (pct/qm operations the provider has no argument for). */
+    protected nodeCommand(
+        role: string,
+        args: { create: pulumi.Input<string>; delete?: pulumi.Input<string>; triggers?: pulumi.Input<unknown>[] },
+        dependsOn: pulumi.Resource[],
+    ): command.remote.Command {
+        return new command.remote.Command(
+            `${this.guestId}-${role}`,
+            { connection: this.ctx.nodeConnection, create: args.create, delete: args.delete, triggers: args.triggers },
+            { parent: this, dependsOn, customTimeouts: { create: "30m", update: "30m", delete: "10m" } },
+        );
+    }
+
+    /** Firewall options (enabled, default-deny input) and the rules in catalog order; ordering comes from vmId as an input. */
+    protected firewall(scope: "containerId" | "vmId"): pulumi.Resource[] {
+        const fw = this.spec.firewall;
+        const options = new proxmox.firewall.OptionsLegacy(
+            `${this.guestId}-fw-options`,
+            {
+                nodeName: this.node,
+                [scope]: this.vmId,
+                enabled: fw.enabled,
+                inputPolicy: fw.inputPolicy,
+                outputPolicy: fw.outputPolicy,
+                macfilter: true,
+                dhcp: this.spec.network.ip === "dhcp",
+            },
+            { parent: this },
+        );
+        if (fw.rules.length === 0) return [options];
+        const rules = new proxmox.firewall.RulesLegacy(
+            `${this.guestId}-fw-rules`,
+            { nodeName: this.node, [scope]: this.vmId, rules: fw.rules.map((r) => ({ ...r })) },
+            { parent: this },
+        );
+        return [options, rules];
+    }
+
+    protected snapshot(tool: "pct" | "qm", name: string, dependsOn: pulumi.Resource[], triggers?: pulumi.Input<unknown>[]): command.remote.Command {
+        const id = this.guestId;
+        const n = shq(name);
+        // Re-taken (delete, then snapshot) whenever the steps before it change: a stale final-form is worse than none.
+        return this.nodeCommand(
+            `snap-${name}`,
+            {
+                create: `if ${tool} listsnapshot ${id} | grep -qw -- ${n}; then ${tool} delsnapshot ${id} ${n}; fi; ${tool} snapshot ${id} ${n} --description ${shq("Phoenix lifecycle snapshot")}`,
+                delete: `if ${tool} listsnapshot ${id} 2>/dev/null | grep -qw -- ${n}; then ${tool} delsnapshot ${id} ${n}; fi`,
+                triggers,
+            },
+            dependsOn,
+        );
+    }
+
+    /** A features/ script run inside the guest, re-run when the script or its parameters change. */
+    protected scriptStep(role: string, shell: GuestShell, step: ResolvedStep, dependsOn: pulumi.Resource[]): command.remote.Command {
+        const declared = step.script.params;
+        const staticEnv: Record<string, string> = { PHOENIX_GUEST_ID: String(this.guestId), PHOENIX_HOSTNAME: this.spec.name, ...step.env };
+        // Only a script that takes the CA's certificate waits for it; CA_URL alone comes from the catalog.
+        const consumesCa = step.caFrom !== undefined && (declared.has("CA_ROOT_PEM") || declared.has("CA_FINGERPRINT"));
+        const ca = consumesCa ? this.other(step.caFrom!, "CA").ca : undefined;
+        if (consumesCa && !ca) throw new pulumi.ResourceError(`guest ${this.guestId}: guest ${step.caFrom} has no step_ca output`, this);
+        const env = ca
+            ? ca.apply((c) => ({
+                  ...staticEnv,
+                  ...(declared.has("CA_ROOT_PEM") ? { CA_ROOT_PEM: c.rootPem } : {}),
+                  ...(declared.has("CA_FINGERPRINT") ? { CA_FINGERPRINT: c.fingerprint } : {}),
+              }))
+            : pulumi.output(staticEnv);
+        const secretNames = Object.keys(step.secrets);
+        const stdin =
+            secretNames.length === 0
+                ? step.script.content
+                : pulumi
+                      .all(Object.fromEntries(secretNames.map((name) => [name, this.ctx.settings.secret(step.secrets[name])])))
+                      .apply((values) => secretEnvelope(step.script.content, values));
+        return new command.remote.Command(
+            `${this.guestId}-${role}`,
+            {
+                connection: shell.connection,
+                create: env.apply((e) => shell.runScript(envAssignments(e))),
+                stdin,
+                triggers: [sha256(step.script.content, JSON.stringify(step.env), JSON.stringify(step.secrets))],
+            },
+            { parent: this, dependsOn, customTimeouts: { create: "30m", update: "30m" } },
+        );
+    }
+
+    /**
+     * The chain after the guest is up. `up` are the resources after which the guest is running and reachable;
+     * finish() adds the kind's last step (template conversion) when the catalog asks for it.
+     */
+    protected provision(tool: "pct" | "qm", shell: GuestShell, up: pulumi.Resource[]): void {
+        const spec = this.spec;
+        const readyOf = (ids: number[], why: string) => uniqueResources(ids.flatMap((d) => this.other(d, why).readyResources));
+        const track = <R extends pulumi.Resource>(r: R): R => (this.steps.push(r), r);
+
+        let prev = up;
+        if (spec.lifecycleSnapshots) prev = [track(this.snapshot(tool, "pre-configured", prev))];
+        const seen = new Map<string, number>();
+        for (const feature of spec.features) {
+            const n = (seen.get(feature.name) ?? 0) + 1;
+            seen.set(feature.name, n);
+            const role = `feature-${feature.name}${n > 1 ? `-${n}` : ""}`;
+            const cmd = track(this.scriptStep(role, shell, feature, [...prev, ...readyOf(feature.after, "after")]));
+            if (feature.name === "step_ca") this.ca = cmd.stdout.apply((out) => parseCaOutput(out, this.guestId));
+            prev = [cmd];
+        }
+        // dependsOn gates the first step that talks to the dependencies' services and, through the chain, the rest.
+        let gate = readyOf(spec.dependsOn, "dependency");
+        const gated = () => {
+            const g = gate;
+            gate = [];
+            return g;
+        };
+        if (spec.application) prev = [track(this.scriptStep("app", shell, spec.application, [...prev, ...gated()]))];
+        if (spec.healthCheck) {
+            const h = spec.healthCheck;
+            const check: ResolvedStep = {
+                kind: "application",
+                name: "health",
+                script: { name: "health", path: "", content: `${retryLoop(h.command, h.retries, h.interval, `guest ${spec.id}`)}\n`, params: new Map() },
+                env: {},
+                secrets: {},
+                after: [],
+            };
+            prev = [track(this.scriptStep("health", shell, check, [...prev, ...gated()]))];
+        }
+        if (spec.lifecycleSnapshots) {
+            const before = this.steps.filter((s): s is command.remote.Command => s instanceof command.remote.Command);
+            prev = [track(this.snapshot(tool, "final-form", [...prev, ...gated()], before.map((c) => c.id)))];
+        }
+        this.finish(prev, gated());
+    }
+
+    /** Override to add the kind's final step (e.g. template conversion). Must call settle() with the last resources. */
+    protected finish(prev: pulumi.Resource[], gate: pulumi.Resource[]): void {
+        this.settle(prev, gate);
+    }
+
+    protected settle(last: pulumi.Resource[], gate: pulumi.Resource[]): void {
+        const deps = this.spec.dependsOn.flatMap((d) => this.other(d, "dependency").readyResources);
+        this.readyResources = uniqueResources([...last, ...gate, ...deps]);
+        const urns = (rs: pulumi.Resource[]) => rs.map((r) => r.urn);
+        this.ready = pulumi.all([this.vmId, ...urns(this.readyResources)]).apply(([id]) => id as number);
+        this.cloneSourceId = pulumi.all([this.vmId, ...urns(last)]).apply(([id]) => id as number);
+        this.registerOutputs({ vmId: this.vmId, ip: this.ip, node: this.node, ready: this.ready });
+    }
+}

@@ -1,0 +1,185 @@
+// phoenix:index:LxcGuest — one container and every step of its life as child resources:
+//   [os-template] [host-dirs] ct [lxc-conf] fw-options fw-rules start [snap-pre-configured] feature-* [app] [health]
+//   [snap-final-form] [template]
+// The container is created stopped; raw lxc.* lines go into its config on the node; then it is started and the chain
+// runs inside it through `pct exec` on the node.
+import * as pulumi from "@pulumi/pulumi";
+import * as proxmox from "@muhlba91/pulumi-proxmoxve";
+import type { LxcSpec } from "../catalog/model";
+import { TYPE_PREFIX } from "./context";
+import { type GuestArgs, type GuestShell, PhoenixGuest } from "./guest";
+import { shq } from "./shell";
+
+/** The container's arguments, value by value from the catalog (pure: tested without the engine). */
+export const containerArgs = (spec: LxcSpec, templateFileId: pulumi.Input<string> | undefined, clone?: { vmId: pulumi.Input<number>; node: string }): proxmox.ContainerLegacyArgs => ({
+    nodeName: spec.node,
+    vmId: spec.id,
+    description: spec.description,
+    tags: ["phoenix", ...spec.tags],
+    ...(clone
+        ? { clone: { vmId: clone.vmId, nodeName: clone.node, datastoreId: spec.storage, full: spec.fullClone } }
+        : { operatingSystem: { templateFileId: templateFileId!, type: spec.osType } }),
+    unprivileged: spec.unprivileged,
+    cpu: { cores: spec.cores },
+    memory: { dedicated: spec.memoryMb, swap: spec.swapMb },
+    disk: { datastoreId: spec.storage, size: spec.diskGb },
+    features: { ...spec.pctFeatures },
+    networkInterfaces: [
+        { name: "eth0", bridge: spec.network.bridge, macAddress: spec.network.mac, vlanId: spec.network.vlan, firewall: true, enabled: true },
+    ],
+    initialization: {
+        hostname: spec.name,
+        ipConfigs: [{ ipv4: spec.network.ip === "dhcp" ? { address: "dhcp" } : { address: spec.network.ip, gateway: spec.network.gateway } }],
+        dns: { domain: spec.network.searchDomain, servers: spec.network.nameservers },
+    },
+    idmaps: spec.idMaps.map((m) => ({ ...m })),
+    mountPoints: [
+        ...spec.bindMounts.map((b) => ({ volume: b.hostPath, path: b.containerPath, readOnly: b.readOnly })),
+        ...spec.volumes.map((v) => ({ volume: v.storage ?? spec.storage, size: `${v.sizeGb}G`, path: v.path, backup: v.backup })),
+    ],
+    startOnBoot: spec.startOnBoot,
+    startup: spec.startup ? { ...spec.startup } : undefined,
+    // Started by the start step after the raw config is written; converted to a template by a command, because the
+    // provider's template argument forces a replacement.
+    started: false,
+    template: false,
+    timeoutCreate: 1800,
+    timeoutClone: 1800,
+});
+
+/** Host uid/gid of a container uid/gid: through the declared id map, else Proxmox's default unprivileged shift. */
+export const hostId = (spec: LxcSpec, type: "uid" | "gid", id: number): number => {
+    if (!spec.unprivileged) return id;
+    const maps = spec.idMaps.filter((m) => m.type === type);
+    if (maps.length === 0) return 100000 + id;
+    const m = maps.find((x) => id >= x.containerId && id < x.containerId + x.size);
+    if (!m) throw new Error(`guest ${spec.id}: ${type} ${id} is not covered by its idMaps`);
+    return m.hostId + (id - m.containerId);
+};
+
+/** Lines written into /etc/pve/lxc/<id>.conf (the provider has no argument for them). */
+export const rawConfigLines = (spec: LxcSpec): string[] => [
+    ...(spec.apparmorProfile ? [`lxc.apparmor.profile: ${spec.apparmorProfile}`] : []),
+    ...spec.rawLxc.map((l) => l.replace(/^(lxc\.[a-z0-9_.]+)\s*[:=]\s*/, "$1: ")),
+];
+
+/**
+ * Idempotent edit of the container config: each line is added to the main section (before any [snapshot] section)
+ * unless it is already there; a changed apparmor profile replaces the old one.
+ */
+export const rawConfigScript = (id: number, lines: string[]): string => {
+    const conf = `/etc/pve/lxc/${id}.conf`;
+    const body = lines.map((line) => {
+        const key = line.split(":")[0];
+        const replaceKey = key === "lxc.apparmor.profile" ? `sed -i ${shq(`/^\\[/,$!{/^${key.replace(/\./g, "\\.")}:/d}`)} "$conf"; ` : "";
+        return [
+            `if sed '/^\\[/,$d' "$conf" | grep -qxF -- ${shq(line)}; then echo ${shq(`${id}: already has ${line}`)};`,
+            `else ${replaceKey}LINE=${shq(line)} awk 'BEGIN{done=0} /^\\[/ && !done {print ENVIRON["LINE"]; done=1} {print} END{if(!done) print ENVIRON["LINE"]}' "$conf" > "$tmp" && cat "$tmp" > "$conf"; echo ${shq(`${id}: added ${line}`)}; fi`,
+        ].join(" ");
+    });
+    return ["set -eu", `conf=${conf}`, 'tmp=$(mktemp)', "trap 'rm -f \"$tmp\"' EXIT", ...body].join("\n");
+};
+
+/** Start the container if needed, then wait (bounded) until it has an IPv4 address and a default route. */
+export const startScript = (id: number, timeoutSeconds: number): string =>
+    [
+        "set -eu",
+        `if pct status ${id} | grep -q 'status: running'; then echo '${id}: already running'; else pct start ${id}; fi`,
+        `deadline=$(( $(date +%s) + ${timeoutSeconds} ))`,
+        `until pct exec ${id} -- sh -c 'ip -4 -o addr show scope global | grep -q inet && ip -4 route show default | grep -q default'; do`,
+        `  if [ "$(date +%s)" -ge "$deadline" ]; then echo "container ${id}: no IPv4 address and default route after ${timeoutSeconds}s; check its bridge, IP and gateway" >&2; exit 1; fi`,
+        "  sleep 2",
+        "done",
+        `echo '${id}: network up'`,
+    ].join("\n");
+
+export const templateScript = (id: number): string =>
+    [
+        "set -eu",
+        `if pct config ${id} | grep -q '^template: 1'; then echo '${id}: already a template'; exit 0; fi`,
+        `pct shutdown ${id} --timeout 120 || pct stop ${id}`,
+        `pct template ${id}`,
+        `echo '${id}: converted to a template'`,
+    ].join("\n");
+
+export class LxcGuest extends PhoenixGuest {
+    readonly container: proxmox.ContainerLegacy;
+
+    constructor(args: GuestArgs<LxcSpec>, opts?: pulumi.ComponentResourceOptions) {
+        super(`${TYPE_PREFIX}LxcGuest`, args, opts);
+        const spec = args.spec;
+        const id = spec.id;
+
+        const source = spec.cloneFrom !== undefined ? this.other(spec.cloneFrom, "clone source") : undefined;
+        const laneWait = args.lanePredecessor !== undefined ? [this.other(args.lanePredecessor, "lane").machine] : [];
+        const download = !source && spec.osTemplate.url
+            ? new proxmox.download.File(
+                  `${id}-os-template`,
+                  {
+                      nodeName: spec.node,
+                      datastoreId: spec.osTemplate.storage,
+                      contentType: "vztmpl",
+                      url: spec.osTemplate.url,
+                      fileName: spec.osTemplate.file,
+                      checksum: spec.osTemplate.checksum,
+                      checksumAlgorithm: spec.osTemplate.checksumAlgorithm,
+                      overwrite: false,
+                  },
+                  { parent: this, deleteBeforeReplace: true, retainOnDelete: true },
+              )
+            : undefined;
+        const templateFileId = download ? download.id : `${spec.osTemplate.storage}:vztmpl/${spec.osTemplate.file}`;
+
+        const hostDirs = spec.bindMounts.length > 0
+            ? this.nodeCommand(
+                  "host-dirs",
+                  {
+                      // Never deleted: the data in these directories outlives the container.
+                      create: ["set -eu", ...spec.bindMounts.map((b) =>
+                          b.owner
+                              ? `install -d -m 0750 -o ${hostId(spec, "uid", b.owner.uid)} -g ${hostId(spec, "gid", b.owner.gid)} ${shq(b.hostPath)}`
+                              : `mkdir -p ${shq(b.hostPath)}`,
+                      )].join("\n"),
+                  },
+                  [],
+              )
+            : undefined;
+
+        this.container = new proxmox.ContainerLegacy(
+            `${id}-ct`,
+            containerArgs(spec, templateFileId, source ? { vmId: source.cloneSourceId, node: source.node } : undefined),
+            {
+                parent: this,
+                dependsOn: [...laneWait, ...(hostDirs ? [hostDirs] : [])],
+                deleteBeforeReplace: true,
+                ignoreChanges: ["started", "template"],
+            },
+        );
+        this.machine = this.container;
+        this.vmId = this.container.vmId.apply((v) => v ?? id);
+
+        const lines = rawConfigLines(spec);
+        const conf = lines.length > 0 ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines) }, [this.container])] : [];
+        const firewall = this.firewall("containerId");
+        const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [this.container, ...conf, ...firewall]);
+
+        const shell: GuestShell = {
+            connection: this.ctx.nodeConnection,
+            runScript: (env) => {
+                const run = `pct exec ${id} -- env ${env} bash -s`;
+                // A template cannot run anything: say how to rebuild it instead of failing obscurely.
+                return spec.template
+                    ? `if pct config ${id} | grep -q '^template: 1'; then echo ${shq(`guest ${id} is already a template; to re-provision it, replace it: pulumi up --replace <urn of ${id}-ct>`)} >&2; exit 1; fi; ${run}`
+                    : run;
+            },
+        };
+        this.provision("pct", shell, [start]);
+    }
+
+    protected override finish(prev: pulumi.Resource[], gate: pulumi.Resource[]): void {
+        if (!this.spec.template) return this.settle(prev, gate);
+        const template = this.nodeCommand("template", { create: templateScript(this.guestId) }, [...prev, ...gate]);
+        this.steps.push(template);
+        this.settle([template], []);
+    }
+}

@@ -1,0 +1,50 @@
+// The program: read stack config, load and validate the catalog, resolve the selection, then build one component
+// per guest in dependency order. Any bad input stops here with a RunError (no stack trace), before any resource.
+import * as pulumi from "@pulumi/pulumi";
+import { loadCatalog } from "../catalog/load";
+import { CatalogError } from "../catalog/problems";
+import { type Selection, SelectionError, cloneLanes, lanePredecessor, resolveSelection } from "../catalog/graph";
+import type { Catalog } from "../catalog/model";
+import { createStackContext } from "./context";
+import { type PhoenixGuest } from "./guest";
+import { LxcGuest } from "./lxc";
+import { VmGuest } from "./vm";
+import { readStackSettings } from "./stackConfig";
+
+const orRunError = <T>(f: () => T): T => {
+    try {
+        return f();
+    } catch (e) {
+        if (e instanceof CatalogError || e instanceof SelectionError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+};
+
+export interface ProgramOutputs {
+    selection: { requested: number[]; pulledIn: Selection["pulledIn"]; managed: number[] };
+    guests: Record<string, { kind: string; vmId: pulumi.Output<number>; ip: string | undefined; node: string; ready: pulumi.Output<number> }>;
+}
+
+export const buildGuests = (catalog: Catalog, selection: Selection, ctx: ReturnType<typeof createStackContext>): Map<number, PhoenixGuest> => {
+    const lanes = cloneLanes(catalog.graph, selection.selected);
+    const built = new Map<number, PhoenixGuest>();
+    for (const id of selection.selected) {
+        const spec = catalog.guests.get(id)!;
+        const lane = lanePredecessor(lanes, spec.cloneFrom, id);
+        built.set(id, spec.kind === "lxc" ? new LxcGuest({ spec, ctx, built, lanePredecessor: lane }) : new VmGuest({ spec, ctx, built, lanePredecessor: lane }));
+    }
+    return built;
+};
+
+export const program = (): ProgramOutputs => {
+    const settings = readStackSettings();
+    const catalog = orRunError(() => loadCatalog({ dir: settings.catalog, node: settings.node }));
+    const selection = orRunError(() => resolveSelection(catalog.graph, settings.guests));
+    const built = buildGuests(catalog, selection, createStackContext(catalog, settings));
+    return {
+        selection: { requested: selection.requested, pulledIn: selection.pulledIn, managed: selection.selected },
+        guests: Object.fromEntries(
+            [...built].map(([id, g]) => [String(id), { kind: catalog.guests.get(id)!.kind, vmId: g.vmId, ip: g.ip, node: g.node, ready: g.ready }]),
+        ),
+    };
+};

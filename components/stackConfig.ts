@@ -1,0 +1,64 @@
+// Everything the program reads from stack config, read in one place and validated before any resource exists.
+// Pulumi.yaml declares each key with its type, default and description; secrets stay Outputs end to end.
+import * as pulumi from "@pulumi/pulumi";
+
+export interface NodeSsh {
+    address: string;
+    port: number;
+    user: string;
+    hostKey?: string;
+}
+
+export interface StackSettings {
+    /** Requested guest IDs, or "all". */
+    guests: number[] | "all";
+    catalog: string;
+    node: string;
+    endpoint: string;
+    insecure: boolean;
+    apiToken: pulumi.Output<string>;
+    nodeSsh: NodeSsh;
+    sshPrivateKey: pulumi.Output<string>;
+    /** Key for SSH into VMs (default: the node key). */
+    guestSshPrivateKey: pulumi.Output<string>;
+    sshPublicKeys: pulumi.Output<string[]>;
+    /** A secret from stack config, by key (catalog secrets name their keys). */
+    secret(key: string): pulumi.Output<string>;
+}
+
+const fail = (key: string, expected: string, got: unknown): never => {
+    throw new pulumi.RunError(`stack config phoenix:${key}: expected ${expected}, received ${JSON.stringify(got)}`);
+};
+
+const parseGuests = (raw: unknown): number[] => {
+    if (!Array.isArray(raw) || raw.length === 0) return fail("guests", "a non-empty list of guest IDs, e.g. [103, 101]", raw);
+    return raw.map((v) => (typeof v === "number" && Number.isInteger(v) ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : fail("guests", "guest IDs (integers)", v)));
+};
+
+export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSettings => {
+    const selectAll = cfg.getBoolean("selectAll") ?? false;
+    const rawGuests = cfg.getObject<unknown>("guests");
+    if (rawGuests === undefined && !selectAll) fail("guests", 'a list of guest IDs (pulumi config set --path "phoenix:guests[0]" 103), or phoenix:selectAll true', undefined);
+    const endpoint = cfg.require("endpoint");
+    if (!/^https:\/\/[^/]+(:\d+)?\/?$/.test(endpoint)) fail("endpoint", "the API URL without path, e.g. https://pve.lan:8006/", endpoint);
+    const sshPrivateKey = cfg.requireSecret("sshPrivateKey");
+    const keys = cfg.getSecretObject<string[]>("sshPublicKeys") ?? pulumi.secret<string[]>([]);
+    return {
+        guests: selectAll ? "all" : parseGuests(rawGuests),
+        catalog: cfg.get("catalog") ?? "guests",
+        node: cfg.require("node"),
+        endpoint,
+        insecure: cfg.getBoolean("insecure") ?? false,
+        apiToken: cfg.requireSecret("apiToken"),
+        nodeSsh: {
+            address: cfg.require("nodeAddress"),
+            port: cfg.getNumber("sshPort", { min: 1, max: 65535 }) ?? 22,
+            user: cfg.get("sshUser") ?? "root",
+            hostKey: cfg.get("nodeHostKey"),
+        },
+        sshPrivateKey,
+        guestSshPrivateKey: cfg.getSecret("guestSshPrivateKey") ?? sshPrivateKey,
+        sshPublicKeys: keys,
+        secret: (key: string) => cfg.requireSecret(key),
+    };
+};

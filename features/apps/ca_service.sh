@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+#
+# ca_service.sh (application of the CA guest, 103): makes sure step-ca is
+# enabled and running, waits until `step ca health` succeeds against
+# https://127.0.0.1:<port of CA_ADDRESS> (trusting STEPPATH/certs/root_ca.crt),
+# then exports the root certificate.
+#
+# Output contract (same as features/step_ca.sh): STDOUT carries data only, exactly
+#   <root certificate PEM, STEPPATH/certs/root_ca.crt>
+#   PHOENIX_CA_FINGERPRINT=<sha256 hex of the root, as `step certificate fingerprint`>
+# Every log message goes to STDERR.
+#
+# Idempotent: enable/start only when not enabled/active; the health wait is
+# bounded by CA_HEALTH_TIMEOUT seconds (fails with a clear message after that).
+# Requires the CA initialised by features/step_ca.sh.
+#
+# Run it by hand as root:
+#   bash features/apps/ca_service.sh > root_ca.out
+#   ... | pct exec 103 -- bash -s
+#
+# Parameters (environment variables):
+# @param STEPPATH default=/etc/step-ca Directory of the CA initialised by the step_ca feature
+# @param CA_ADDRESS default=:9000 Listen address of step-ca ([host]:port); the port is probed on 127.0.0.1
+# @param CA_HEALTH_TIMEOUT default=60 Seconds to wait for `step ca health` to succeed
+#
+# Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
+# called by name so they can be stubbed through PATH.
+
+set -Eeuo pipefail
+
+readonly SCRIPT_NAME="ca_service.sh"
+readonly HEALTH_INTERVAL=2
+
+info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+fatal() {
+  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
+  exit 1
+}
+
+on_error() {
+  local code=$?
+  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
+  exit "${code}"
+}
+trap 'on_error $LINENO "$BASH_COMMAND"' ERR
+
+load_params() {
+  CA_STEPPATH=${STEPPATH:-/etc/step-ca}
+  [[ "${CA_STEPPATH}" == /* && "${CA_STEPPATH}" != *..* ]] || fatal "STEPPATH '${CA_STEPPATH}' must be an absolute path"
+  STEP_DIR="${PHOENIX_ROOT:-}${CA_STEPPATH%/}"
+  export STEPPATH="${STEP_DIR}"
+  CA_ADDRESS=${CA_ADDRESS:-:9000}
+  [[ "${CA_ADDRESS}" =~ :([0-9]{1,5})$ ]] || fatal "CA_ADDRESS '${CA_ADDRESS}' is not of the form [host]:port"
+  HEALTH_URL="https://127.0.0.1:${BASH_REMATCH[1]}"
+  CA_HEALTH_TIMEOUT=${CA_HEALTH_TIMEOUT:-60}
+  [[ "${CA_HEALTH_TIMEOUT}" =~ ^[1-9][0-9]*$ ]] || fatal "CA_HEALTH_TIMEOUT must be a positive number of seconds (got '${CA_HEALTH_TIMEOUT}')"
+  ROOT_CRT="${STEP_DIR}/certs/root_ca.crt"
+}
+
+check_initialised() {
+  [[ -f "${STEP_DIR}/config/ca.json" && -s "${ROOT_CRT}" ]] ||
+    fatal "no initialised CA in ${STEP_DIR} (config/ca.json or certs/root_ca.crt missing); apply the step_ca feature first"
+  command -v step >/dev/null 2>&1 || fatal "'step' is not installed; apply the step_ca feature first"
+}
+
+ensure_running() {
+  if systemctl is-enabled --quiet step-ca.service; then
+    info "step-ca.service already enabled, skipping"
+  else
+    systemctl enable step-ca.service || fatal "systemctl enable step-ca.service failed"
+  fi
+  if systemctl is-active --quiet step-ca.service; then
+    info "step-ca.service already active, skipping start"
+  else
+    info "starting step-ca.service"
+    systemctl start step-ca.service || fatal "systemctl start step-ca.service failed (see journalctl -u step-ca)"
+  fi
+}
+
+# Polls `step ca health` until it succeeds; bounded both by attempts and by time.
+wait_healthy() {
+  local attempts=$(((CA_HEALTH_TIMEOUT + HEALTH_INTERVAL - 1) / HEALTH_INTERVAL))
+  local deadline=$((SECONDS + CA_HEALTH_TIMEOUT)) i
+  for ((i = 1; i <= attempts; i++)); do
+    if timeout 10 step ca health --ca-url "${HEALTH_URL}" --root "${ROOT_CRT}" >&2; then
+      info "step-ca is healthy at ${HEALTH_URL}"
+      return 0
+    fi
+    if ((i == attempts || SECONDS >= deadline)); then
+      break
+    fi
+    sleep "${HEALTH_INTERVAL}"
+  done
+  fatal "step-ca did not become healthy at ${HEALTH_URL} within ${CA_HEALTH_TIMEOUT}s (see journalctl -u step-ca)"
+}
+
+#######################################
+# Prints the root PEM and PHOENIX_CA_FINGERPRINT=<hex> to fd 3 (the real stdout).
+#######################################
+export_root() {
+  local crt=${ROOT_CRT} fp
+  [[ -s "${crt}" ]] || fatal "root certificate ${crt} not found"
+  grep -q -- '-----BEGIN CERTIFICATE-----' "${crt}" || fatal "${crt} is not a PEM certificate"
+  fp=$(step certificate fingerprint "${crt}") || fatal "step certificate fingerprint ${crt} failed"
+  fp=${fp//[[:space:]]/}
+  fp=${fp,,}
+  [[ "${fp}" =~ ^[0-9a-f]{64}$ ]] || fatal "unexpected fingerprint '${fp}' from step certificate fingerprint"
+  cat "${crt}" >&3
+  if [[ -n "$(tail -c 1 "${crt}")" ]]; then
+    printf '\n' >&3
+  fi
+  printf 'PHOENIX_CA_FINGERPRINT=%s\n' "${fp}" >&3
+  info "exported root certificate (sha256 ${fp})"
+}
+
+main() {
+  # fd 3 = the caller's stdout (data only); everything else goes to stderr.
+  exec 3>&1 1>&2
+  load_params
+  check_initialised
+  ensure_running
+  wait_healthy
+  export_root
+}
+
+main "$@"

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+#
+# nfs_volumes.sh (VMs): mounts NFS exports persistently through /etc/fstab.
+#
+# NFS_VOLUMES holds one volume per line: `<server>:<export> <mountpoint> [options]`
+# (options default to defaults,_netdev,nofail; blank lines and # comments are
+# ignored). For each volume: install nfs-common if missing, create the
+# mountpoint, add the fstab line (type nfs, dump 0, pass 0) if the mountpoint has
+# no entry yet - or replace a different entry for that mountpoint and say so -
+# and mount it unless `mountpoint -q` says it is mounted. Fails with a clear
+# message when a mount does not come up (each mount is bounded by
+# NFS_MOUNT_TIMEOUT seconds).
+#
+# Idempotent: a second run finds the package, the directories, the fstab lines
+# and the mounts in place and changes nothing. A changed entry for an already
+# mounted volume is written to fstab but not remounted (a warning says so).
+#
+# Run it by hand as root inside the VM:
+#   NFS_VOLUMES='10.0.0.13:/quickOS/vm-persistent-data/1001 /persistent-storage' bash features/nfs_volumes.sh
+#   ... | ssh root@vm env NFS_VOLUMES=... bash -s
+#
+# Parameters (environment variables):
+# @param NFS_VOLUMES required Newline-separated lines "<server>:<export> <mountpoint> [options]" (options default to defaults,_netdev,nofail)
+# @param NFS_MOUNT_TIMEOUT default=60 Seconds to wait for each mount command before failing
+#
+# Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
+# called by name so they can be stubbed through PATH.
+
+set -Eeuo pipefail
+
+readonly SCRIPT_NAME="nfs_volumes.sh"
+readonly FSTAB="${PHOENIX_ROOT:-}/etc/fstab"
+readonly DEFAULT_OPTIONS="defaults,_netdev,nofail"
+
+FSTAB_CHANGED=0
+ENTRY_CHANGED=0
+VOL_SOURCES=()
+VOL_CHANGED=()
+VOL_MOUNTPOINTS=()
+VOL_OPTIONS=()
+
+info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+warn() { printf '%s: WARNING: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+fatal() {
+  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
+  exit 1
+}
+
+on_error() {
+  local code=$?
+  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
+  exit "${code}"
+}
+trap 'on_error $LINENO "$BASH_COMMAND"' ERR
+
+#######################################
+# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
+# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
+#######################################
+write_file() {
+  local dest=$1 mode=$2 tmp
+  FILE_CHANGED=0
+  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
+  cat >"${tmp}"
+  chmod "${mode}" "${tmp}"
+  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
+    rm -f "${tmp}"
+    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
+      chmod "${mode}" "${dest}"
+      info "fixed mode of ${dest} to ${mode}"
+    fi
+    return 0
+  fi
+  mv -f "${tmp}" "${dest}"
+  FILE_CHANGED=1
+}
+
+pkg_installed() {
+  local status
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+  [[ "${status}" == "install ok installed" ]]
+}
+
+apt_install() {
+  info "apt-get update"
+  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
+    fatal "apt-get update failed (network or apt sources problem)"
+  fi
+  info "installing: $*"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
+    install --no-install-recommends "$@"; then
+    fatal "apt-get install failed for: $*"
+  fi
+}
+
+load_params() {
+  [[ -n "${NFS_VOLUMES//[[:space:]]/}" ]] || fatal "required parameter NFS_VOLUMES is not set"
+  NFS_MOUNT_TIMEOUT=${NFS_MOUNT_TIMEOUT:-60}
+  [[ "${NFS_MOUNT_TIMEOUT}" =~ ^[1-9][0-9]*$ ]] || fatal "NFS_MOUNT_TIMEOUT must be a positive number of seconds (got '${NFS_MOUNT_TIMEOUT}')"
+
+  local line n=0 src mp opts extra
+  while IFS= read -r line || [[ -n "${line}" ]]; do
+    n=$((n + 1))
+    line=${line%%#*}
+    [[ -n "${line//[[:space:]]/}" ]] || continue
+    read -r src mp opts extra <<<"${line}"
+    [[ -z "${extra:-}" ]] || fatal "NFS_VOLUMES line ${n}: expected '<server>:<export> <mountpoint> [options]', got '${line}'"
+    [[ "${src}" =~ ^[A-Za-z0-9._\[\]:-]+:/[^[:space:]]*$ ]] || fatal "NFS_VOLUMES line ${n}: '${src}' is not <server>:/<export>"
+    [[ -n "${mp:-}" ]] || fatal "NFS_VOLUMES line ${n}: missing mountpoint for ${src}"
+    [[ "${mp}" =~ ^/[A-Za-z0-9._/-]+$ && "${mp}" != *..* ]] || fatal "NFS_VOLUMES line ${n}: mountpoint '${mp}' must be an absolute path"
+    mp=${mp%/}
+    opts=${opts:-${DEFAULT_OPTIONS}}
+    [[ "${opts}" =~ ^[A-Za-z0-9_,=.:/-]+$ ]] || fatal "NFS_VOLUMES line ${n}: invalid mount options '${opts}'"
+    if [[ " ${VOL_MOUNTPOINTS[*]} " == *" ${mp} "* ]]; then
+      fatal "NFS_VOLUMES line ${n}: mountpoint ${mp} is listed twice"
+    fi
+    VOL_SOURCES+=("${src}")
+    VOL_MOUNTPOINTS+=("${mp}")
+    VOL_OPTIONS+=("${opts}")
+  done <<<"${NFS_VOLUMES}"
+}
+
+ensure_nfs_client() {
+  if pkg_installed nfs-common; then
+    info "nfs-common already installed, skipping"
+  else
+    apt_install nfs-common
+  fi
+}
+
+# Makes fstab hold exactly one entry "SRC MP nfs OPTS 0 0" for mountpoint MP.
+ensure_fstab_entry() {
+  local src=$1 mp=$2 opts=$3 desired current content
+  ENTRY_CHANGED=0
+  desired="${src} ${mp} nfs ${opts} 0 0"
+  if [[ ! -f "${FSTAB}" ]]; then
+    install -d -m 755 "$(dirname "${FSTAB}")"
+    : >"${FSTAB}"
+    chmod 644 "${FSTAB}"
+  fi
+  current=$(awk -v mp="${mp}" '$1 !~ /^#/ && $2 == mp { print $1, $2, $3, $4, $5, $6 }' "${FSTAB}")
+  if [[ "${current}" == "${desired}" ]]; then
+    info "fstab entry for ${mp} already present, skipping"
+    return 0
+  fi
+  if [[ -z "${current}" ]]; then
+    info "adding fstab entry: ${desired}"
+    content=$(cat "${FSTAB}")
+    if [[ -n "${content}" ]]; then
+      content+=$'\n'
+    fi
+    content+=${desired}
+  else
+    warn "replacing fstab entry for ${mp}: '${current//$'\n'/' | '}' -> '${desired}'"
+    content=$(awk -v mp="${mp}" -v desired="${desired}" '
+      $1 !~ /^#/ && $2 == mp { if (!done) print desired; done = 1; next }
+      { print }' "${FSTAB}")
+  fi
+  write_file "${FSTAB}" 644 <<<"${content}"
+  if ((FILE_CHANGED)); then
+    FSTAB_CHANGED=1
+    ENTRY_CHANGED=1
+  fi
+}
+
+ensure_mounted() {
+  local src=$1 mp=$2 path="${PHOENIX_ROOT:-}$2" rc=0
+  if mountpoint -q "${path}"; then
+    info "${mp} already mounted, skipping"
+    return 0
+  fi
+  info "mounting ${src} on ${mp}"
+  timeout "${NFS_MOUNT_TIMEOUT}" mount "${path}" || rc=$?
+  if ((rc == 124)); then
+    fatal "mounting ${src} on ${mp} timed out after ${NFS_MOUNT_TIMEOUT}s; check that the server is reachable and exports it to this guest"
+  elif ((rc != 0)); then
+    fatal "mounting ${src} on ${mp} failed (exit ${rc}); check that the server is reachable and exports it to this guest"
+  fi
+  mountpoint -q "${path}" || fatal "NFS volume ${src} did not come up on ${mp} (mount returned 0 but ${mp} is not a mountpoint)"
+  info "mounted ${src} on ${mp}"
+}
+
+main() {
+  load_params
+  ensure_nfs_client
+  local i mp
+  for i in "${!VOL_MOUNTPOINTS[@]}"; do
+    mp=${VOL_MOUNTPOINTS[i]}
+    if [[ -d "${PHOENIX_ROOT:-}${mp}" ]]; then
+      info "mountpoint ${mp} already exists, skipping mkdir"
+    else
+      mkdir -p "${PHOENIX_ROOT:-}${mp}"
+      info "created mountpoint ${mp}"
+    fi
+    ensure_fstab_entry "${VOL_SOURCES[i]}" "${mp}" "${VOL_OPTIONS[i]}"
+    VOL_CHANGED[i]=${ENTRY_CHANGED}
+  done
+  if ((FSTAB_CHANGED)); then
+    # Let systemd regenerate its mount units from the new fstab.
+    systemctl daemon-reload || warn "systemctl daemon-reload failed; mount may warn about a stale fstab"
+  fi
+  for i in "${!VOL_MOUNTPOINTS[@]}"; do
+    mp=${VOL_MOUNTPOINTS[i]}
+    if ((VOL_CHANGED[i])) && mountpoint -q "${PHOENIX_ROOT:-}${mp}"; then
+      warn "${mp} is mounted; a changed fstab entry applies at the next mount (umount ${mp} && mount ${mp})"
+    fi
+    ensure_mounted "${VOL_SOURCES[i]}" "${mp}"
+  done
+  info "done"
+}
+
+main "$@"

@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+#
+# step_ca.sh: installs step-ca (and step-cli if missing) from Smallstep's apt
+# repository, initialises a standalone Step-CA once, installs and starts the
+# step-ca systemd unit, then exports the root certificate.
+#
+# Idempotent: packages, the apt repository, the CA (config/ca.json present =
+# initialised, never re-initialised), the ACME provisioner and the unit are only
+# created/changed when missing or different; step-ca is restarted only when its
+# unit, CA configuration or password file changed. The unit is written, enabled
+# and started only after the CA exists.
+#
+# Output contract: STDOUT carries data only, exactly
+#   <root certificate PEM, STEPPATH/certs/root_ca.crt>
+#   PHOENIX_CA_FINGERPRINT=<sha256 hex of the root, as `step certificate fingerprint`>
+# Every log message (and the output of apt-get, step, systemctl) goes to STDERR.
+#
+# Secrets are only ever passed as file paths (never in argv, never logged). The
+# CA password is copied to STEPPATH/secrets/password (mode 600) because the
+# service needs it to start; the provisioner password is only read by
+# `step ca init`. STEPPATH is owned by root with mode 700.
+#
+# Run it by hand as root:
+#   CA_NAME="Phoenix Internal CA" CA_DNS_NAMES=ca.internal,10.0.0.10 CA_PROVISIONER=admin@phoenix \
+#   CA_PASSWORD_FILE=/root/ca.pw CA_PROVISIONER_PASSWORD_FILE=/root/prov.pw bash features/step_ca.sh
+#   ... | pct exec 103 -- env CA_NAME=... bash -s
+#
+# Parameters (environment variables):
+# @param CA_NAME required Name of the CA (used for the root and intermediate certificate subjects)
+# @param CA_DNS_NAMES required Comma-separated DNS names/IPs of the CA (127.0.0.1 is always added for the local health check)
+# @param CA_ADDRESS default=:9000 Listen address of step-ca ([host]:port)
+# @param CA_PROVISIONER required Name of the JWK provisioner created by the initialisation, e.g. admin@example.com
+# @param CA_ACME default=true true|false: add an ACME provisioner named "acme" if missing
+# @param STEPPATH default=/etc/step-ca Directory of the CA (config, certs, secrets, db), root-owned, mode 700
+# @secret CA_PASSWORD required Password of the CA keys (the caller passes it as a root-only file whose path is in CA_PASSWORD_FILE)
+# @secret CA_PROVISIONER_PASSWORD required Password of the JWK provisioner key (root-only file whose path is in CA_PROVISIONER_PASSWORD_FILE; read only by the initialisation)
+#
+# Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
+# called by name so they can be stubbed through PATH.
+
+set -Eeuo pipefail
+
+readonly SCRIPT_NAME="step_ca.sh"
+readonly KEYRINGS_DIR="${PHOENIX_ROOT:-}/etc/apt/keyrings"
+readonly SMALLSTEP_KEY_URL="https://packages.smallstep.com/keys/apt/repo-signing-key.gpg"
+readonly SMALLSTEP_KEY="/etc/apt/keyrings/smallstep.asc"
+readonly SMALLSTEP_LIST="${PHOENIX_ROOT:-}/etc/apt/sources.list.d/smallstep.list"
+readonly SMALLSTEP_REPO="https://packages.smallstep.com/stable/debian"
+readonly UNIT_FILE="${PHOENIX_ROOT:-}/etc/systemd/system/step-ca.service"
+
+APT_UPDATED=0
+RESTART_NEEDED=0
+
+info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+warn() { printf '%s: WARNING: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+fatal() {
+  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
+  exit 1
+}
+
+on_error() {
+  local code=$?
+  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
+  exit "${code}"
+}
+trap 'on_error $LINENO "$BASH_COMMAND"' ERR
+
+#######################################
+# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
+# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
+#######################################
+write_file() {
+  local dest=$1 mode=$2 tmp
+  FILE_CHANGED=0
+  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
+  cat >"${tmp}"
+  chmod "${mode}" "${tmp}"
+  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
+    rm -f "${tmp}"
+    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
+      chmod "${mode}" "${dest}"
+      info "fixed mode of ${dest} to ${mode}"
+    fi
+    return 0
+  fi
+  mv -f "${tmp}" "${dest}"
+  FILE_CHANGED=1
+}
+
+pkg_installed() {
+  local status
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+  [[ "${status}" == "install ok installed" ]]
+}
+
+apt_update() {
+  ((APT_UPDATED)) && return 0
+  info "apt-get update"
+  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
+    fatal "apt-get update failed (network or apt sources problem)"
+  fi
+  APT_UPDATED=1
+}
+
+apt_install() {
+  apt_update
+  info "installing: $*"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
+    install --no-install-recommends "$@"; then
+    fatal "apt-get install failed for: $*"
+  fi
+}
+
+# Checks that secret NAME is passed as a readable, non-empty file in ${NAME}_FILE.
+require_secret_file() {
+  local name=$1 var="${1}_FILE" path mode
+  path=${!var:-}
+  [[ -n "${path}" ]] || fatal "required secret ${name} is missing: set ${var} to the path of a root-only file holding it"
+  [[ -f "${path}" && -r "${path}" ]] || fatal "${var}: ${path} is not a readable file"
+  [[ -s "${path}" ]] || fatal "${var}: ${path} is empty"
+  mode=$(stat -c %a "${path}")
+  if (((8#${mode} & 8#077) != 0)); then
+    warn "${var}: ${path} is accessible by group/others (mode ${mode}); it should be 600"
+  fi
+}
+
+load_params() {
+  local name
+  for name in CA_NAME CA_DNS_NAMES CA_PROVISIONER; do
+    [[ -n "${!name:-}" ]] || fatal "required parameter ${name} is not set"
+  done
+  require_secret_file CA_PASSWORD
+  require_secret_file CA_PROVISIONER_PASSWORD
+
+  CA_ADDRESS=${CA_ADDRESS:-:9000}
+  [[ "${CA_ADDRESS}" =~ ^[A-Za-z0-9.:\[\]-]*:[0-9]{1,5}$ ]] || fatal "CA_ADDRESS '${CA_ADDRESS}' is not of the form [host]:port"
+  CA_ACME=${CA_ACME:-true}
+  case "${CA_ACME}" in
+    true | false) ;;
+    *) fatal "CA_ACME must be true or false (got '${CA_ACME}')" ;;
+  esac
+  CA_STEPPATH=${STEPPATH:-/etc/step-ca}
+  [[ "${CA_STEPPATH}" == /* && "${CA_STEPPATH}" != *..* ]] || fatal "STEPPATH '${CA_STEPPATH}' must be an absolute path"
+  CA_STEPPATH=${CA_STEPPATH%/}
+  STEP_DIR="${PHOENIX_ROOT:-}${CA_STEPPATH}"
+  # step reads STEPPATH from the environment.
+  export STEPPATH="${STEP_DIR}"
+
+  DNS_NAMES=()
+  local -a raw=()
+  local dns
+  IFS=, read -r -a raw <<<"${CA_DNS_NAMES}"
+  for dns in "${raw[@]}"; do
+    dns=${dns//[[:space:]]/}
+    [[ -n "${dns}" ]] || continue
+    [[ "${dns}" =~ ^[A-Za-z0-9*.:-]+$ ]] || fatal "CA_DNS_NAMES: '${dns}' is not a valid DNS name or IP address"
+    DNS_NAMES+=("${dns}")
+  done
+  ((${#DNS_NAMES[@]} > 0)) || fatal "CA_DNS_NAMES contains no names"
+  if [[ " ${DNS_NAMES[*]} " != *" 127.0.0.1 "* ]]; then
+    DNS_NAMES+=(127.0.0.1)
+  fi
+}
+
+ensure_smallstep_repo() {
+  local -a missing=()
+  local pkg
+  for pkg in ca-certificates curl; do
+    pkg_installed "${pkg}" || missing+=("${pkg}")
+  done
+  if ((${#missing[@]} > 0)); then
+    apt_install "${missing[@]}"
+  fi
+  if [[ ! -d "${KEYRINGS_DIR}" ]]; then
+    install -d -m 755 "${KEYRINGS_DIR}"
+  fi
+  local key="${PHOENIX_ROOT:-}${SMALLSTEP_KEY}" tmp
+  if [[ -s "${key}" ]]; then
+    info "apt signing key ${key} already present, skipping"
+  else
+    info "downloading apt signing key ${SMALLSTEP_KEY_URL}"
+    tmp=$(mktemp "${key}.phoenix.XXXXXX")
+    if ! curl -fsSL --retry 3 --connect-timeout 15 --max-time 120 -o "${tmp}" "${SMALLSTEP_KEY_URL}"; then
+      rm -f "${tmp}"
+      fatal "download of ${SMALLSTEP_KEY_URL} failed"
+    fi
+    chmod 644 "${tmp}"
+    mv -f "${tmp}" "${key}"
+    APT_UPDATED=0
+  fi
+  mkdir -p "$(dirname "${SMALLSTEP_LIST}")"
+  write_file "${SMALLSTEP_LIST}" 644 <<<"deb [signed-by=${SMALLSTEP_KEY}] ${SMALLSTEP_REPO} debs main"
+  if ((FILE_CHANGED)); then
+    info "wrote ${SMALLSTEP_LIST}"
+    APT_UPDATED=0
+  else
+    info "smallstep apt repository already configured, skipping"
+  fi
+}
+
+ensure_packages() {
+  local -a missing=()
+  if command -v step >/dev/null 2>&1; then
+    info "step-cli already installed, skipping"
+  else
+    missing+=(step-cli)
+  fi
+  if pkg_installed step-ca; then
+    info "step-ca already installed, skipping"
+  else
+    missing+=(step-ca)
+  fi
+  if ((${#missing[@]} > 0)); then
+    ensure_smallstep_repo
+  fi
+  pkg_installed jq || missing+=(jq)
+  if ((${#missing[@]} > 0)); then
+    apt_install "${missing[@]}"
+  fi
+  command -v step >/dev/null 2>&1 || fatal "'step' is not on PATH after installing step-cli"
+}
+
+ensure_steppath() {
+  local mode
+  if [[ ! -d "${STEP_DIR}" ]]; then
+    info "creating ${STEP_DIR} (root, 700)"
+    install -d -m 700 "${STEP_DIR}"
+  else
+    mode=$(stat -c %a "${STEP_DIR}")
+    if [[ "${mode}" != 700 ]]; then
+      warn "${STEP_DIR} had mode ${mode}; setting 700 (the CA keys must not be readable or writable by others)"
+      chmod 700 "${STEP_DIR}"
+    fi
+  fi
+  if [[ "$(stat -c %u "${STEP_DIR}")" != 0 ]]; then
+    warn "${STEP_DIR} is not owned by root; fixing"
+    chown root:root "${STEP_DIR}"
+  fi
+  if [[ ! -d "${STEP_DIR}/secrets" ]]; then
+    install -d -m 700 "${STEP_DIR}/secrets"
+  elif [[ "$(stat -c %a "${STEP_DIR}/secrets")" != 700 ]]; then
+    chmod 700 "${STEP_DIR}/secrets"
+  fi
+
+  # The service needs the CA password to decrypt the intermediate key at start.
+  write_file "${STEP_DIR}/secrets/password" 600 <"${CA_PASSWORD_FILE}"
+  if ((FILE_CHANGED)); then
+    info "installed the CA password file ${STEP_DIR}/secrets/password (600)"
+    RESTART_NEEDED=1
+  else
+    info "CA password file already in place, skipping"
+  fi
+}
+
+init_ca() {
+  local ca_json="${STEP_DIR}/config/ca.json"
+  if [[ -f "${ca_json}" ]]; then
+    info "CA already initialised (${ca_json} exists), skipping step ca init"
+    return 0
+  fi
+  if [[ -e "${STEP_DIR}/certs/root_ca.crt" || -e "${STEP_DIR}/secrets/root_ca_key" ]]; then
+    fatal "partially initialised CA in ${STEP_DIR} (certs or keys exist but config/ca.json is missing); inspect it and move it away by hand before re-running"
+  fi
+  local -a args=(
+    ca init
+    --deployment-type standalone
+    --name "${CA_NAME}"
+    --address "${CA_ADDRESS}"
+    --provisioner "${CA_PROVISIONER}"
+    --password-file "${STEP_DIR}/secrets/password"
+    --provisioner-password-file "${CA_PROVISIONER_PASSWORD_FILE}"
+  )
+  local dns
+  for dns in "${DNS_NAMES[@]}"; do
+    args+=(--dns "${dns}")
+  done
+  if [[ "${CA_ACME}" == true ]]; then
+    args+=(--acme)
+  fi
+  info "initialising CA '${CA_NAME}' in ${STEP_DIR} (DNS: ${DNS_NAMES[*]}; address ${CA_ADDRESS})"
+  step "${args[@]}" || fatal "step ca init failed"
+  [[ -f "${ca_json}" && -s "${STEP_DIR}/certs/root_ca.crt" ]] || fatal "step ca init did not create ${ca_json} and certs/root_ca.crt"
+  RESTART_NEEDED=1
+}
+
+ensure_acme_provisioner() {
+  local ca_json="${STEP_DIR}/config/ca.json"
+  if [[ "${CA_ACME}" != true ]]; then
+    info "CA_ACME=false, not managing an ACME provisioner"
+    return 0
+  fi
+  if jq -e '[.authority.provisioners[]? | select(.type == "ACME" and .name == "acme")] | length > 0' \
+    "${ca_json}" >/dev/null; then
+    info "ACME provisioner 'acme' already present, skipping"
+    return 0
+  fi
+  info "adding ACME provisioner 'acme'"
+  step ca provisioner add acme --type ACME --ca-config "${ca_json}" || fatal "step ca provisioner add acme failed"
+  RESTART_NEEDED=1
+}
+
+ensure_service() {
+  mkdir -p "$(dirname "${UNIT_FILE}")"
+  write_file "${UNIT_FILE}" 644 <<UNIT
+# Managed by Phoenix (features/step_ca.sh); local edits are overwritten.
+[Unit]
+Description=step-ca (Phoenix internal certificate authority)
+Documentation=https://smallstep.com/docs/step-ca
+After=network-online.target
+Wants=network-online.target
+ConditionFileNotEmpty=${CA_STEPPATH}/config/ca.json
+ConditionFileNotEmpty=${CA_STEPPATH}/secrets/password
+
+[Service]
+Type=simple
+Environment=STEPPATH=${CA_STEPPATH}
+WorkingDirectory=${CA_STEPPATH}
+ExecStart=/usr/bin/step-ca ${CA_STEPPATH}/config/ca.json --password-file ${CA_STEPPATH}/secrets/password
+ExecReload=/bin/kill -HUP \$MAINPID
+Restart=on-failure
+RestartSec=5
+TimeoutStopSec=30
+NoNewPrivileges=true
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  if ((FILE_CHANGED)); then
+    info "wrote ${UNIT_FILE}"
+    systemctl daemon-reload || fatal "systemctl daemon-reload failed"
+    RESTART_NEEDED=1
+  else
+    info "step-ca.service unit unchanged, skipping"
+  fi
+
+  if systemctl is-enabled --quiet step-ca.service; then
+    info "step-ca.service already enabled, skipping"
+  else
+    systemctl enable step-ca.service || fatal "systemctl enable step-ca.service failed"
+  fi
+  if ! systemctl is-active --quiet step-ca.service; then
+    info "starting step-ca.service"
+    systemctl start step-ca.service || fatal "systemctl start step-ca.service failed (see journalctl -u step-ca)"
+  elif ((RESTART_NEEDED)); then
+    info "restarting step-ca.service (configuration changed)"
+    systemctl restart step-ca.service || fatal "systemctl restart step-ca.service failed (see journalctl -u step-ca)"
+  else
+    info "step-ca.service already running with the current configuration, skipping restart"
+  fi
+}
+
+#######################################
+# Prints the root PEM and PHOENIX_CA_FINGERPRINT=<hex> to fd 3 (the real stdout).
+#######################################
+export_root() {
+  local crt="${STEP_DIR}/certs/root_ca.crt" fp
+  [[ -s "${crt}" ]] || fatal "root certificate ${crt} not found"
+  grep -q -- '-----BEGIN CERTIFICATE-----' "${crt}" || fatal "${crt} is not a PEM certificate"
+  fp=$(step certificate fingerprint "${crt}") || fatal "step certificate fingerprint ${crt} failed"
+  fp=${fp//[[:space:]]/}
+  fp=${fp,,}
+  [[ "${fp}" =~ ^[0-9a-f]{64}$ ]] || fatal "unexpected fingerprint '${fp}' from step certificate fingerprint"
+  cat "${crt}" >&3
+  if [[ -n "$(tail -c 1 "${crt}")" ]]; then
+    printf '\n' >&3
+  fi
+  printf 'PHOENIX_CA_FINGERPRINT=%s\n' "${fp}" >&3
+  info "exported root certificate (sha256 ${fp})"
+}
+
+main() {
+  # fd 3 = the caller's stdout (data only); everything else goes to stderr.
+  exec 3>&1 1>&2
+  load_params
+  ensure_packages
+  ensure_steppath
+  init_ca
+  ensure_acme_provisioner
+  ensure_service
+  export_root
+}
+
+main "$@"

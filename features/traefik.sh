@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+#
+# traefik.sh: installs Traefik (release tarball from GitHub) as
+# /usr/local/bin/traefik, writes its static configuration
+# /etc/traefik/traefik.yml (entryPoints web :80 / websecure :443, file provider
+# /etc/traefik/dynamic with watch, ACME certificate resolver "internal" against
+# the internal Step-CA) and runs it as traefik.service.
+#
+# The ACME client (lego) trusts the internal CA through LEGO_CA_CERTIFICATES,
+# set in the unit to the system CA bundle (/etc/ssl/certs/ca-certificates.crt),
+# which the trusted_ca feature extends with the internal root.
+#
+# Idempotent: the binary is downloaded only when TRAEFIK_VERSION is not the
+# installed version; config and unit are rewritten only when their content
+# differs; Traefik is restarted only when binary, config or unit changed.
+# /etc/traefik/acme.json (the resolver's storage) is created once and never reset.
+#
+# Run it by hand as root:
+#   CA_URL=https://10.0.0.10:9000 bash features/traefik.sh
+#   ... | pct exec 102 -- env CA_URL=https://10.0.0.10:9000 bash -s
+#
+# Parameters (environment variables):
+# @param CA_URL required URL of the internal Step-CA, e.g. https://10.0.0.10:9000
+# @param TRAEFIK_VERSION default=v3.3.4 Traefik release to install (tag of github.com/traefik/traefik)
+# @param TRAEFIK_SHA256 optional Expected SHA-256 of the release tarball (verification is skipped with a warning when unset)
+# @param ACME_EMAIL optional E-mail of the ACME account (default: admin@<hostname>)
+#
+# Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
+# called by name so they can be stubbed through PATH.
+
+set -Eeuo pipefail
+
+readonly SCRIPT_NAME="traefik.sh"
+readonly TRAEFIK_BIN="/usr/local/bin/traefik"
+readonly CONF_DIR="/etc/traefik"
+readonly DYNAMIC_DIR="/etc/traefik/dynamic"
+readonly ACME_STORAGE="/etc/traefik/acme.json"
+readonly CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt"
+readonly UNIT_FILE="${PHOENIX_ROOT:-}/etc/systemd/system/traefik.service"
+
+TMP_DIR=""
+CHANGED=0
+
+info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+warn() { printf '%s: WARNING: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+fatal() {
+  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
+  exit 1
+}
+
+on_error() {
+  local code=$?
+  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
+  exit "${code}"
+}
+trap 'on_error $LINENO "$BASH_COMMAND"' ERR
+
+cleanup() {
+  if [[ -n "${TMP_DIR}" ]]; then
+    rm -rf "${TMP_DIR}"
+  fi
+}
+trap cleanup EXIT
+
+#######################################
+# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
+# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
+#######################################
+write_file() {
+  local dest=$1 mode=$2 tmp
+  FILE_CHANGED=0
+  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
+  cat >"${tmp}"
+  chmod "${mode}" "${tmp}"
+  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
+    rm -f "${tmp}"
+    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
+      chmod "${mode}" "${dest}"
+      info "fixed mode of ${dest} to ${mode}"
+    fi
+    return 0
+  fi
+  mv -f "${tmp}" "${dest}"
+  FILE_CHANGED=1
+}
+
+load_params() {
+  [[ -n "${CA_URL:-}" ]] || fatal "required parameter CA_URL is not set"
+  CA_URL=${CA_URL%/}
+  [[ "${CA_URL}" =~ ^https://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?$ ]] || fatal "CA_URL '${CA_URL}' is not an https:// URL"
+  TRAEFIK_VERSION=${TRAEFIK_VERSION:-v3.3.4}
+  [[ "${TRAEFIK_VERSION}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$ ]] || fatal "TRAEFIK_VERSION '${TRAEFIK_VERSION}' is not a release tag like v3.3.4"
+  TRAEFIK_SHA256=${TRAEFIK_SHA256:-}
+  if [[ -n "${TRAEFIK_SHA256}" ]]; then
+    TRAEFIK_SHA256=${TRAEFIK_SHA256,,}
+    [[ "${TRAEFIK_SHA256}" =~ ^[0-9a-f]{64}$ ]] || fatal "TRAEFIK_SHA256 is not a SHA-256 hex digest"
+  fi
+  if [[ -z "${ACME_EMAIL:-}" ]]; then
+    local host=${PHOENIX_HOSTNAME:-}
+    if [[ -z "${host}" ]]; then
+      host=$(hostname)
+    fi
+    ACME_EMAIL="admin@${host}"
+  fi
+  [[ "${ACME_EMAIL}" =~ ^[^[:space:]\"@]+@[^[:space:]\"@]+$ ]] || fatal "ACME_EMAIL '${ACME_EMAIL}' is not an e-mail address"
+}
+
+installed_version() {
+  local bin="${PHOENIX_ROOT:-}${TRAEFIK_BIN}"
+  [[ -x "${bin}" ]] || return 0
+  "${bin}" version 2>/dev/null | awk '$1 == "Version:" { print $2; exit }' || true
+}
+
+install_binary() {
+  local current
+  current=$(installed_version)
+  if [[ "${current#v}" == "${TRAEFIK_VERSION#v}" ]]; then
+    info "traefik ${TRAEFIK_VERSION} already installed, skipping download"
+    return 0
+  fi
+  info "installing traefik ${TRAEFIK_VERSION} (installed: ${current:-none})"
+  local arch url tarball
+  arch=$(dpkg --print-architecture)
+  case "${arch}" in
+    amd64 | arm64 | s390x | riscv64) ;;
+    ppc64el) arch=ppc64le ;;
+    armhf) arch=armv7 ;;
+    *) fatal "unsupported architecture ${arch} for the Traefik release tarballs" ;;
+  esac
+  url="https://github.com/traefik/traefik/releases/download/${TRAEFIK_VERSION}/traefik_${TRAEFIK_VERSION}_linux_${arch}.tar.gz"
+  TMP_DIR=$(mktemp -d)
+  tarball="${TMP_DIR}/traefik.tar.gz"
+  curl -fsSL --retry 3 --connect-timeout 15 --max-time 300 -o "${tarball}" "${url}" || fatal "download of ${url} failed"
+  if [[ -n "${TRAEFIK_SHA256}" ]]; then
+    local actual
+    actual=$(sha256sum "${tarball}" | cut -d' ' -f1)
+    [[ "${actual}" == "${TRAEFIK_SHA256}" ]] || fatal "checksum mismatch for ${url}: got ${actual}, expected TRAEFIK_SHA256=${TRAEFIK_SHA256}"
+    info "tarball checksum verified"
+  else
+    warn "TRAEFIK_SHA256 not set, skipping checksum verification of ${url}"
+  fi
+  tar -xzf "${tarball}" -C "${TMP_DIR}" traefik || fatal "could not extract traefik from ${url}"
+  [[ -f "${TMP_DIR}/traefik" ]] || fatal "the tarball ${url} has no traefik binary"
+  mkdir -p "${PHOENIX_ROOT:-}$(dirname "${TRAEFIK_BIN}")"
+  install -m 755 "${TMP_DIR}/traefik" "${PHOENIX_ROOT:-}${TRAEFIK_BIN}.phoenix"
+  mv -f "${PHOENIX_ROOT:-}${TRAEFIK_BIN}.phoenix" "${PHOENIX_ROOT:-}${TRAEFIK_BIN}"
+  CHANGED=1
+}
+
+ensure_dirs_and_storage() {
+  local dir
+  for dir in "${CONF_DIR}" "${DYNAMIC_DIR}"; do
+    if [[ ! -d "${PHOENIX_ROOT:-}${dir}" ]]; then
+      install -d -m 755 "${PHOENIX_ROOT:-}${dir}"
+      info "created ${dir}"
+    fi
+  done
+  local storage="${PHOENIX_ROOT:-}${ACME_STORAGE}"
+  if [[ ! -e "${storage}" ]]; then
+    (
+      umask 077
+      : >"${storage}"
+    )
+    info "created ${ACME_STORAGE} (600)"
+  elif [[ "$(stat -c %a "${storage}")" != 600 ]]; then
+    chmod 600 "${storage}"
+    info "set mode 600 on ${ACME_STORAGE} (Traefik refuses other modes)"
+  fi
+}
+
+write_static_config() {
+  write_file "${PHOENIX_ROOT:-}${CONF_DIR}/traefik.yml" 644 <<YAML
+# Managed by Phoenix (features/traefik.sh); local edits are overwritten.
+# Routes live in ${DYNAMIC_DIR} (file provider, watched).
+entryPoints:
+  web:
+    address: ":80"
+  websecure:
+    address: ":443"
+
+providers:
+  file:
+    directory: ${DYNAMIC_DIR}
+    watch: true
+
+certificatesResolvers:
+  internal:
+    acme:
+      caServer: "${CA_URL}/acme/acme/directory"
+      email: "${ACME_EMAIL}"
+      storage: ${ACME_STORAGE}
+      httpChallenge:
+        entryPoint: web
+
+api:
+  dashboard: true
+
+log:
+  level: INFO
+YAML
+  if ((FILE_CHANGED)); then
+    info "wrote ${CONF_DIR}/traefik.yml"
+    CHANGED=1
+  else
+    info "${CONF_DIR}/traefik.yml unchanged, skipping"
+  fi
+}
+
+write_unit() {
+  mkdir -p "$(dirname "${UNIT_FILE}")"
+  write_file "${UNIT_FILE}" 644 <<UNIT
+# Managed by Phoenix (features/traefik.sh); local edits are overwritten.
+[Unit]
+Description=Traefik reverse proxy (Phoenix)
+Documentation=https://doc.traefik.io/traefik/
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+# lego (Traefik's ACME client) trusts the system bundle, which includes the internal root CA.
+Environment=LEGO_CA_CERTIFICATES=${CA_BUNDLE}
+ExecStart=${TRAEFIK_BIN} --configFile=${CONF_DIR}/traefik.yml
+Restart=on-failure
+RestartSec=5
+LimitNOFILE=1048576
+NoNewPrivileges=true
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  if ((FILE_CHANGED)); then
+    info "wrote ${UNIT_FILE}"
+    systemctl daemon-reload || fatal "systemctl daemon-reload failed"
+    CHANGED=1
+  else
+    info "traefik.service unit unchanged, skipping"
+  fi
+}
+
+ensure_service() {
+  if systemctl is-enabled --quiet traefik.service; then
+    info "traefik.service already enabled, skipping"
+  else
+    systemctl enable traefik.service || fatal "systemctl enable traefik.service failed"
+  fi
+  if ! systemctl is-active --quiet traefik.service; then
+    info "starting traefik.service"
+    systemctl start traefik.service || fatal "systemctl start traefik.service failed (see journalctl -u traefik)"
+  elif ((CHANGED)); then
+    info "restarting traefik.service (binary, configuration or unit changed)"
+    systemctl restart traefik.service || fatal "systemctl restart traefik.service failed (see journalctl -u traefik)"
+  else
+    info "traefik.service already running with the current configuration, skipping restart"
+  fi
+}
+
+main() {
+  load_params
+  if [[ ! -f "${PHOENIX_ROOT:-}${CA_BUNDLE}" ]]; then
+    warn "${CA_BUNDLE} not found: apply the trusted_ca feature so that ACME against ${CA_URL} is trusted"
+  fi
+  install_binary
+  ensure_dirs_and_storage
+  write_static_config
+  write_unit
+  ensure_service
+}
+
+main "$@"

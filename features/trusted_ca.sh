@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+#
+# trusted_ca.sh: makes the guest trust the internal root CA.
+#
+# Verifies that the SHA-256 fingerprint of CA_ROOT_PEM equals CA_FINGERPRINT
+# (refuses to trust anything else), installs it as
+# /usr/local/share/ca-certificates/<CA_CERT_NAME>.crt and runs
+# update-ca-certificates.
+#
+# Idempotent: the certificate is only written when its content differs and
+# update-ca-certificates only runs after a change (or when the system store lacks
+# the certificate); otherwise "already trusted, skipping". Other certificates in
+# /usr/local/share/ca-certificates are never touched.
+#
+# Run it by hand as root:
+#   CA_ROOT_PEM="$(cat root_ca.crt)" CA_FINGERPRINT=3f1c... bash features/trusted_ca.sh
+#   ... | pct exec 101 -- env CA_ROOT_PEM=... CA_FINGERPRINT=... bash -s
+#
+# Parameters (environment variables):
+# @param CA_ROOT_PEM required PEM text of the internal root CA certificate (step_ca.sh stdout)
+# @param CA_FINGERPRINT required Expected SHA-256 fingerprint of the root (hex; case and colons are ignored)
+# @param CA_CERT_NAME default=phoenix_root_ca File name (without .crt) below /usr/local/share/ca-certificates
+#
+# Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
+# called by name so they can be stubbed through PATH.
+
+set -Eeuo pipefail
+
+readonly SCRIPT_NAME="trusted_ca.sh"
+readonly LOCAL_CA_DIR="${PHOENIX_ROOT:-}/usr/local/share/ca-certificates"
+readonly SYSTEM_CERTS_DIR="${PHOENIX_ROOT:-}/etc/ssl/certs"
+
+TMP_DIR=""
+
+info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+fatal() {
+  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
+  exit 1
+}
+
+on_error() {
+  local code=$?
+  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
+  exit "${code}"
+}
+trap 'on_error $LINENO "$BASH_COMMAND"' ERR
+
+cleanup() {
+  if [[ -n "${TMP_DIR}" ]]; then
+    rm -rf "${TMP_DIR}"
+  fi
+}
+trap cleanup EXIT
+
+#######################################
+# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
+# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
+#######################################
+write_file() {
+  local dest=$1 mode=$2 tmp
+  FILE_CHANGED=0
+  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
+  cat >"${tmp}"
+  chmod "${mode}" "${tmp}"
+  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
+    rm -f "${tmp}"
+    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
+      chmod "${mode}" "${dest}"
+      info "fixed mode of ${dest} to ${mode}"
+    fi
+    return 0
+  fi
+  mv -f "${tmp}" "${dest}"
+  FILE_CHANGED=1
+}
+
+pkg_installed() {
+  local status
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+  [[ "${status}" == "install ok installed" ]]
+}
+
+apt_install() {
+  info "apt-get update"
+  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
+    fatal "apt-get update failed (network or apt sources problem)"
+  fi
+  info "installing: $*"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
+    install --no-install-recommends "$@"; then
+    fatal "apt-get install failed for: $*"
+  fi
+}
+
+# AB:CD:ef -> abcdef
+normalize_fingerprint() {
+  local fp=${1//:/}
+  fp=${fp//[[:space:]]/}
+  printf '%s' "${fp,,}"
+}
+
+load_params() {
+  local name
+  for name in CA_ROOT_PEM CA_FINGERPRINT; do
+    [[ -n "${!name:-}" ]] || fatal "required parameter ${name} is not set"
+  done
+  CA_CERT_NAME=${CA_CERT_NAME:-phoenix_root_ca}
+  [[ "${CA_CERT_NAME}" =~ ^[A-Za-z0-9_.-]+$ ]] || fatal "CA_CERT_NAME '${CA_CERT_NAME}' may only contain letters, digits, '_', '.' and '-'"
+  EXPECTED_FP=$(normalize_fingerprint "${CA_FINGERPRINT}")
+  [[ "${EXPECTED_FP}" =~ ^[0-9a-f]{64}$ ]] || fatal "CA_FINGERPRINT '${CA_FINGERPRINT}' is not a SHA-256 fingerprint (64 hex digits)"
+  [[ "${CA_ROOT_PEM}" == *"-----BEGIN CERTIFICATE-----"* && "${CA_ROOT_PEM}" == *"-----END CERTIFICATE-----"* ]] ||
+    fatal "CA_ROOT_PEM is not a PEM certificate (no BEGIN/END CERTIFICATE lines)"
+}
+
+ensure_packages() {
+  local -a missing=()
+  pkg_installed ca-certificates || missing+=(ca-certificates)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  if ((${#missing[@]} == 0)); then
+    info "ca-certificates and openssl already installed, skipping"
+    return 0
+  fi
+  apt_install "${missing[@]}"
+}
+
+verify_fingerprint() {
+  local pem_file=$1 out actual
+  out=$(openssl x509 -noout -fingerprint -sha256 -in "${pem_file}") || fatal "openssl could not parse CA_ROOT_PEM"
+  actual=$(normalize_fingerprint "${out#*=}")
+  if [[ "${actual}" != "${EXPECTED_FP}" ]]; then
+    fatal "fingerprint mismatch: CA_ROOT_PEM has sha256 ${actual} but CA_FINGERPRINT is ${EXPECTED_FP}; refusing to trust this certificate"
+  fi
+  info "CA_ROOT_PEM fingerprint verified (sha256 ${actual})"
+}
+
+main() {
+  load_params
+  ensure_packages
+
+  TMP_DIR=$(mktemp -d)
+  local pem="${TMP_DIR}/root.pem"
+  printf '%s\n' "${CA_ROOT_PEM%$'\n'}" >"${pem}"
+  verify_fingerprint "${pem}"
+
+  local dest="${LOCAL_CA_DIR}/${CA_CERT_NAME}.crt"
+  if [[ ! -d "${LOCAL_CA_DIR}" ]]; then
+    install -d -m 755 "${LOCAL_CA_DIR}"
+  fi
+  write_file "${dest}" 644 <"${pem}"
+  if ((FILE_CHANGED)); then
+    info "installed ${dest}"
+  elif [[ ! -e "${SYSTEM_CERTS_DIR}/${CA_CERT_NAME}.pem" ]]; then
+    info "${dest} is current but not yet in the system store"
+  else
+    info "root CA ${CA_CERT_NAME} already trusted, skipping"
+    return 0
+  fi
+  update-ca-certificates >&2 || fatal "update-ca-certificates failed"
+  info "root CA ${CA_CERT_NAME} is now trusted"
+}
+
+main "$@"
