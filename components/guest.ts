@@ -143,8 +143,8 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         const consumesCa = step.caFrom !== undefined && (declared.has("CA_ROOT_PEM") || declared.has("CA_FINGERPRINT"));
         const ca = consumesCa ? this.other(step.caFrom!, "CA").ca : undefined;
         if (consumesCa && !ca) throw new pulumi.ResourceError(`guest ${this.guestId}: guest ${step.caFrom} has no step_ca output`, this);
-        const env = ca
-            ? ca.apply((c) => ({
+        const env: pulumi.Output<Record<string, string>> = ca
+            ? ca.apply((c): Record<string, string> => ({
                   ...staticEnv,
                   ...(declared.has("CA_ROOT_PEM") ? { CA_ROOT_PEM: c.rootPem } : {}),
                   ...(declared.has("CA_FINGERPRINT") ? { CA_FINGERPRINT: c.fingerprint } : {}),
@@ -224,9 +224,11 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     protected settle(last: pulumi.Resource[], gate: pulumi.Resource[]): void {
         const deps = this.spec.dependsOn.flatMap((d) => this.other(d, "dependency").readyResources);
         this.readyResources = uniqueResources([...last, ...gate, ...deps]);
-        const urns = (rs: pulumi.Resource[]) => rs.map((r) => r.urn);
-        this.ready = pulumi.all([this.vmId, ...urns(this.readyResources)]).apply(([id]) => id as number);
-        this.cloneSourceId = pulumi.all([this.vmId, ...urns(last)]).apply(([id]) => id as number);
+        // The vmId, resolving only once the given resources are done: waiting on it is waiting on them.
+        const after = (rs: pulumi.Resource[]): pulumi.Output<number> =>
+            pulumi.all([this.vmId, pulumi.all(rs.map((r) => r.urn))]).apply(([id]) => id);
+        this.ready = after(this.readyResources);
+        this.cloneSourceId = after(last);
         this.registerOutputs({ vmId: this.vmId, ip: this.ip, node: this.node, ready: this.ready });
     }
 }
