@@ -44,13 +44,22 @@ export const loadCatalog = (opts: LoadOptions): Catalog => {
     const defaults = loadDefaults(dir, shown(DEFAULTS_FILE), problems);
     const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && f !== DEFAULTS_FILE).sort();
     const parsed: Parsed[] = [];
+    // IDs of guest files that exist but failed validation: references to them are not reported again as unknown.
+    const invalidIds = new Set<number>();
     for (const f of files) {
         const source = new YamlSource(shown(f), path.join(dir, f));
         problems.push(...source.problems);
-        if (source.problems.length > 0) continue;
+        const rawId = (source.data as { id?: unknown } | undefined)?.id;
+        if (source.problems.length > 0) {
+            if (typeof rawId === "number") invalidIds.add(rawId);
+            continue;
+        }
         const result = Guest.safeParse(source.data, { reportInput: true });
         if (result.success) parsed.push({ source, guest: result.data });
-        else problems.push(...zodProblems(result.error.issues, source, Guest));
+        else {
+            problems.push(...zodProblems(result.error.issues, source, Guest));
+            if (typeof rawId === "number") invalidIds.add(rawId);
+        }
     }
     if (files.length === 0) problems.push({ file: opts.dir, line: 1, col: 1, field: "(catalog)", message: "no guest files (*.yaml) found" });
     if (!defaults) throw new CatalogError(problems);
@@ -60,12 +69,19 @@ export const loadCatalog = (opts: LoadOptions): Catalog => {
         const first = byId.get(p.guest.id);
         if (first) {
             problems.push(p.source.problemAt(["id"], `${p.guest.id} is already used by ${first.source.file} (${first.guest.kind}); IDs are unique across containers and VMs`));
+            invalidIds.add(p.guest.id);
         } else byId.set(p.guest.id, p);
+    }
+    // Which guest an ambiguous or invalid ID means is unknown: leave cross-references to the problems already reported.
+    if (invalidIds.size > 0) {
+        invalidIds.forEach((id) => byId.delete(id));
+        problems.push(...[...byId.values()].flatMap((p) => checkReferences(p, byId, invalidIds)));
+        throw new CatalogError(problems);
     }
 
     const guests = new Map<number, GuestSpec>();
     for (const p of byId.values()) guests.set(p.guest.id, resolveGuest(p.guest, p.source.file, defaults, opts.node));
-    for (const p of byId.values()) problems.push(...checkReferences(p, byId));
+    for (const p of byId.values()) problems.push(...checkReferences(p, byId, invalidIds));
     problems.push(...checkUniqueAddresses([...byId.values()]));
     // Steps need the whole catalog (CA URLs, Traefik routes), so they are resolved after every guest is known.
     for (const p of byId.values()) {
@@ -132,17 +148,20 @@ const resolveGuest = (g: GuestFile, file: string, d: DefaultsFile, defaultNode: 
     } satisfies VmSpec;
 };
 
-const checkReferences = ({ source, guest: g }: Parsed, byId: Map<number, Parsed>): Problem[] => {
+const checkReferences = ({ source, guest: g }: Parsed, byId: Map<number, Parsed>, invalidIds: ReadonlySet<number>): Problem[] => {
     const problems: Problem[] = [];
+    const unknown = (id: number) => !byId.has(id) && !invalidIds.has(id);
     const known = () => [...byId.keys()].sort((a, b) => a - b).join(", ");
     g.dependsOn.forEach((d, i) => {
         if (d === g.id) problems.push(source.problemAt(["dependsOn", i], "a guest cannot depend on itself"));
-        else if (!byId.has(d)) problems.push(source.problemAt(["dependsOn", i], `unknown guest ${d}; known guests: ${known()}`));
+        else if (unknown(d)) problems.push(source.problemAt(["dependsOn", i], `unknown guest ${d}; known guests: ${known()}`));
     });
     if (g.cloneFrom !== undefined) {
         const src = byId.get(g.cloneFrom)?.guest;
         if (g.cloneFrom === g.id) problems.push(source.problemAt(["cloneFrom"], "a guest cannot clone itself"));
-        else if (!src) problems.push(source.problemAt(["cloneFrom"], `unknown guest ${g.cloneFrom}; known guests: ${known()}`));
+        else if (!src) {
+            if (unknown(g.cloneFrom)) problems.push(source.problemAt(["cloneFrom"], `unknown guest ${g.cloneFrom}; known guests: ${known()}`));
+        }
         else if (src.kind !== g.kind) {
             problems.push(source.problemAt(["cloneFrom"], `guest ${src.id} is ${src.kind === "lxc" ? "a container" : "a VM"}; a ${g.kind === "lxc" ? "container" : "VM"} can only clone a ${g.kind === "lxc" ? "container" : "VM"}`));
         } else if (!src.template) {
@@ -152,12 +171,13 @@ const checkReferences = ({ source, guest: g }: Parsed, byId: Map<number, Parsed>
     g.features.forEach((f, i) => {
         if (typeof f === "string") return;
         f.after.forEach((a, j) => {
-            if (!byId.has(a)) problems.push(source.problemAt(["features", i, "after", j], `unknown guest ${a}; known guests: ${known()}`));
+            if (unknown(a)) problems.push(source.problemAt(["features", i, "after", j], `unknown guest ${a}; known guests: ${known()}`));
         });
         if (f.caFrom !== undefined) {
             const ca = byId.get(f.caFrom)?.guest;
-            if (!ca) problems.push(source.problemAt(["features", i, "caFrom"], `unknown guest ${f.caFrom}; known guests: ${known()}`));
-            else if (!ca.features.some((x) => (typeof x === "string" ? x : x.name) === "step_ca")) {
+            if (!ca) {
+                if (unknown(f.caFrom)) problems.push(source.problemAt(["features", i, "caFrom"], `unknown guest ${f.caFrom}; known guests: ${known()}`));
+            } else if (!ca.features.some((x) => (typeof x === "string" ? x : x.name) === "step_ca")) {
                 problems.push(source.problemAt(["features", i, "caFrom"], `guest ${f.caFrom} has no step_ca feature, so it provides no CA certificate`));
             }
         }

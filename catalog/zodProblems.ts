@@ -77,8 +77,8 @@ export const zodProblems = (issues: readonly Issue[], source: YamlSource, schema
             case "invalid_union": {
                 const disc = (issue as any).discriminator as string | undefined;
                 if (disc) {
-                    const values = keysAtDiscriminator(schema, disc);
-                    return [source.problemAt([...path, disc], `expected ${values.join(" or ")}, received ${describe(valueAt(data, [...path, disc]))}`)];
+                    const at = path[path.length - 1] === disc ? path : [...path, disc];
+                    return [source.problemAt(at, `expected ${keysAtDiscriminator(schema, disc).join(" or ")}, received ${describe(valueAt(data, at))}`)];
                 }
                 const value = valueAt(data, path);
                 const branches = issue.errors.filter((b) => !(b.length === 1 && b[0].code === "invalid_type" && b[0].path.length === 0));

@@ -1,0 +1,65 @@
+// Shared test helpers: record the program once per config, find resources, map them to their guests, and build
+// throwaway catalogs from the real one with a few edits.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { type Recording, type Registration, recordProgram, unwrapSecrets } from "../plan/engine";
+import { readStackConfig } from "../plan/stackFile";
+
+export const ROOT = path.resolve(__dirname, "..");
+
+const recordings = new Map<string, Promise<Recording>>();
+
+/** The dev stack's recording, with config overrides (e.g. { "phoenix:guests": [101] }); memoized per config. */
+export const recordDev = (overrides: Record<string, unknown> = {}): Promise<Recording> => {
+    const key = JSON.stringify(overrides);
+    if (!recordings.has(key)) {
+        const sc = readStackConfig("dev");
+        recordings.set(key, recordProgram({ config: { ...sc.config, ...overrides }, secretKeys: sc.secretKeys }));
+    }
+    return recordings.get(key)!;
+};
+
+export const find = (rec: Recording, name: string, type?: string): Registration => {
+    const r = rec.registrations.find((x) => x.name === name && (!type || x.type === type));
+    if (!r) throw new Error(`no resource named ${name}${type ? ` of type ${type}` : ""}; have: ${rec.registrations.map((x) => x.name).join(", ")}`);
+    return r;
+};
+
+export const urnOf = (rec: Recording, name: string): string => find(rec, name).urn;
+
+/** Names of the resources behind a list of URNs. */
+export const names = (urns: readonly string[]): string[] => urns.map((u) => u.split("::").pop()!).sort();
+
+/** The guest (component name) that owns a resource, through the parent chain. */
+export const ownerGuest = (rec: Recording, urn: string): number | undefined => {
+    const byUrn = new Map(rec.registrations.map((r) => [r.urn, r]));
+    for (let r = byUrn.get(urn); r; r = byUrn.get(r.parent)) {
+        if (r.type.startsWith("phoenix:index:")) return Number(r.name);
+    }
+    return undefined;
+};
+
+export const inputs = (rec: Recording, name: string): any => unwrapSecrets(find(rec, name).inputs);
+
+export const childrenOf = (rec: Recording, guest: number): Registration[] => {
+    const comp = rec.registrations.find((r) => r.type.startsWith("phoenix:index:") && r.name === String(guest));
+    return comp ? rec.registrations.filter((r) => r.parent === comp.urn) : [];
+};
+
+/**
+ * A copy of the real catalog (and features) in a temp dir, with edits: file name -> new text, or a function of the
+ * old text, or null to delete. Returns the catalog dir.
+ */
+export const catalogCopy = (edits: Record<string, string | null | ((old: string) => string)> = {}): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-catalog-"));
+    const guests = path.join(dir, "guests");
+    fs.mkdirSync(guests);
+    for (const f of fs.readdirSync(path.join(ROOT, "guests"))) fs.copyFileSync(path.join(ROOT, "guests", f), path.join(guests, f));
+    for (const [file, edit] of Object.entries(edits)) {
+        const p = path.join(guests, file);
+        if (edit === null) fs.rmSync(p);
+        else fs.writeFileSync(p, typeof edit === "function" ? edit(fs.readFileSync(p, "utf8")) : edit);
+    }
+    return guests;
+};
