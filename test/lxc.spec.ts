@@ -1,0 +1,259 @@
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { type Recording, MOCK_CA_FINGERPRINT, MOCK_CA_PEM, isSecretValue, unwrapSecrets } from "../plan/engine";
+import { containerArgs, hostId, rawConfigScript, startScript, templateScript } from "../components/lxc";
+import { loadCatalog } from "../catalog/load";
+import type { LxcSpec } from "../catalog/model";
+import { ROOT, childrenOf, find, inputs, names, recordDev, urnOf } from "./helpers";
+
+const CT = "proxmoxve:index/containerLegacy:ContainerLegacy";
+const CMD = "command:remote:Command";
+const FWO = "proxmoxve:firewall/optionsLegacy:OptionsLegacy";
+const FWR = "proxmoxve:firewall/rulesLegacy:RulesLegacy";
+
+// Every child of the four containers with its type and exactly the resources it waits for. An edge removed from
+// or added to the program changes one of these lines.
+const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
+    900: {
+        "900-ct": [CT, []],
+        "900-lxc-conf": [CMD, ["900-ct"]],
+        "900-fw-options": [FWO, ["900-ct"]],
+        "900-fw-rules": [FWR, ["900-ct"]],
+        "900-start": [CMD, ["900-ct", "900-fw-options", "900-fw-rules", "900-lxc-conf"]],
+        "900-snap-pre-configured": [CMD, ["900-start"]],
+        "900-feature-base_setup": [CMD, ["900-snap-pre-configured"]],
+        "900-snap-final-form": [CMD, ["900-feature-base_setup", "900-snap-pre-configured"]],
+        "900-template": [CMD, ["900-snap-final-form"]],
+    },
+    103: {
+        "103-host-dirs": [CMD, []],
+        "103-ct": [CT, ["103-host-dirs", "900-ct", "900-template"]],
+        "103-lxc-conf": [CMD, ["103-ct"]],
+        "103-fw-options": [FWO, ["103-ct"]],
+        "103-fw-rules": [FWR, ["103-ct"]],
+        "103-start": [CMD, ["103-ct", "103-fw-options", "103-fw-rules", "103-lxc-conf"]],
+        "103-snap-pre-configured": [CMD, ["103-start"]],
+        "103-feature-base_setup": [CMD, ["103-snap-pre-configured"]],
+        "103-feature-step_ca": [CMD, ["103-feature-base_setup"]],
+        "103-app": [CMD, ["103-feature-step_ca"]],
+        "103-health": [CMD, ["103-app"]],
+        "103-snap-final-form": [CMD, ["103-app", "103-feature-base_setup", "103-feature-step_ca", "103-health", "103-snap-pre-configured"]],
+    },
+    101: {
+        "101-host-dirs": [CMD, []],
+        // 103-ct: the clone lane (one clone of 900 at a time); 900-ct and 900-template: the clone source, as an input.
+        "101-ct": [CT, ["101-host-dirs", "103-ct", "900-ct", "900-template"]],
+        "101-lxc-conf": [CMD, ["101-ct"]],
+        "101-fw-options": [FWO, ["101-ct"]],
+        "101-fw-rules": [FWR, ["101-ct"]],
+        "101-start": [CMD, ["101-ct", "101-fw-options", "101-fw-rules", "101-lxc-conf"]],
+        "101-feature-base_setup": [CMD, ["101-start"]],
+        "101-feature-trusted_ca": [CMD, ["101-feature-base_setup", "103-feature-step_ca"]],
+        "101-feature-step_cli": [CMD, ["101-feature-trusted_ca"]],
+        "101-app": [CMD, ["101-feature-step_cli", "103-snap-final-form"]],
+    },
+    102: {
+        "102-host-dirs": [CMD, []],
+        "102-ct": [CT, ["101-ct", "102-host-dirs", "900-ct", "900-template"]],
+        "102-lxc-conf": [CMD, ["102-ct"]],
+        "102-fw-options": [FWO, ["102-ct"]],
+        "102-fw-rules": [FWR, ["102-ct"]],
+        "102-start": [CMD, ["102-ct", "102-fw-options", "102-fw-rules", "102-lxc-conf"]],
+        "102-snap-pre-configured": [CMD, ["102-start"]],
+        "102-feature-base_setup": [CMD, ["102-snap-pre-configured"]],
+        "102-feature-trusted_ca": [CMD, ["102-feature-base_setup", "103-feature-step_ca"]],
+        "102-feature-step_cli": [CMD, ["102-feature-trusted_ca"]],
+        "102-feature-traefik": [CMD, ["102-feature-step_cli"]],
+        "102-app": [CMD, ["102-feature-traefik", "103-snap-final-form"]],
+        "102-snap-final-form": [CMD, ["102-app", "102-feature-base_setup", "102-feature-step_cli", "102-feature-traefik", "102-feature-trusted_ca", "102-snap-pre-configured"]],
+    },
+};
+
+const catalog = () => loadCatalog({ dir: "guests", node: "phoenix", baseDir: ROOT });
+const spec = (id: number) => catalog().guests.get(id) as LxcSpec;
+
+/** Every string in a value that is not inside a secret. */
+const plainStrings = (v: unknown): string[] =>
+    isSecretValue(v) ? [] : typeof v === "string" ? [v] : Array.isArray(v) ? v.flatMap(plainStrings) : v && typeof v === "object" ? Object.values(v).flatMap(plainStrings) : [];
+
+describe("LxcGuest", () => {
+    let rec: Recording;
+    before(async () => {
+        rec = await recordDev();
+        assert.equal(rec.error, undefined, rec.error?.message);
+    });
+
+    for (const [guest, children] of Object.entries(expectedChildren)) {
+        it(`${guest}: children in order, with their types, parent and exactly the dependencies they need`, () => {
+            const comp = find(rec, guest, "phoenix:index:LxcGuest");
+            const actual = childrenOf(rec, Number(guest));
+            assert.deepEqual(actual.map((c) => c.name).sort(), Object.keys(children).sort());
+            for (const c of actual) {
+                const [type, deps] = children[c.name];
+                assert.equal(c.type, type, c.name);
+                assert.equal(c.parent, comp.urn, `${c.name} is a child of ${guest}`);
+                assert.deepEqual(names(c.dependencies), [...deps].sort(), `${c.name} dependencies`);
+            }
+        });
+    }
+
+    it("clones 103, 101 and 102 from 900's output, which resolves only after 900 became a template", () => {
+        for (const id of [103, 101, 102]) {
+            const ct = find(rec, `${id}-ct`);
+            assert.deepEqual(names(ct.propertyDependencies.clone), ["900-ct", "900-template"], `${id} clone.vmId is an input from 900`);
+            assert.deepEqual(inputs(rec, `${id}-ct`).clone, { vmId: 900, nodeName: "phoenix", datastoreId: "quickOS-lxc-disks", full: true });
+            assert.equal(inputs(rec, `${id}-ct`).operatingSystem, undefined);
+        }
+        assert.deepEqual(inputs(rec, "900-ct").operatingSystem, { templateFileId: "fastData-shared-iso:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", type: "ubuntu" });
+    });
+
+    it("gates 101's and 102's application on 103's readiness, and their trusted_ca on 103's CA output, but not their containers or base_setup", () => {
+        for (const id of [101, 102]) {
+            assert.ok(find(rec, `${id}-app`).dependencies.includes(urnOf(rec, "103-snap-final-form")), `${id}-app waits for 103 ready`);
+            const trusted = find(rec, `${id}-feature-trusted_ca`);
+            assert.deepEqual(names(trusted.propertyDependencies.create), ["103-feature-step_ca"], "the CA root flows into the command");
+            const create = inputs(rec, `${id}-feature-trusted_ca`).create as string;
+            assert.ok(create.includes(`CA_ROOT_PEM='${MOCK_CA_PEM}\n'`) && create.includes(`CA_FINGERPRINT='${MOCK_CA_FINGERPRINT}'`), create);
+            for (const early of [`${id}-ct`, `${id}-start`, `${id}-feature-base_setup`]) {
+                const from103 = find(rec, early).dependencies.filter((u) => /::103-/.test(u) && !u.endsWith("::103-ct"));
+                assert.deepEqual(from103, [], `${early} must not wait for 103's steps`);
+            }
+        }
+    });
+
+    it("builds each container's inputs from the catalog, value by value", () => {
+        for (const id of [900, 103, 101, 102]) {
+            const s = spec(id);
+            const got = inputs(rec, `${id}-ct`);
+            assert.equal(got.vmId, id);
+            assert.deepEqual(got.cpu, { cores: s.cores });
+            assert.deepEqual(got.memory, { dedicated: s.memoryMb, swap: s.swapMb });
+            assert.deepEqual(got.disk, { datastoreId: "quickOS-lxc-disks", size: s.diskGb });
+            assert.deepEqual(got.networkInterfaces, [{ name: "eth0", bridge: "vmbr0", macAddress: s.network.mac, firewall: true, enabled: true }]);
+            assert.deepEqual(got.initialization, {
+                hostname: s.name,
+                ipConfigs: [{ ipv4: { address: s.network.ip, gateway: "10.0.0.1" } }],
+                dns: { domain: "internal.thinkheads.ai", servers: s.network.nameservers },
+            });
+            assert.deepEqual(got.startup, s.startup);
+            assert.equal(got.startOnBoot, s.startOnBoot);
+            assert.equal(got.unprivileged, true);
+            assert.equal(got.started, false, "started by the start step, after the raw config");
+            assert.equal(find(rec, `${id}-ct`).deleteBeforeReplace, true, "fixed vmId needs delete-before-replace");
+            assert.deepEqual(find(rec, `${id}-ct`).ignoreChanges.sort(), ["started", "template"]);
+        }
+        // The reference values, spelled out.
+        const ct101 = inputs(rec, "101-ct");
+        assert.deepEqual([ct101.cpu.cores, ct101.memory.dedicated, ct101.memory.swap, ct101.disk.size], [4, 4096, 512, 32]);
+        assert.deepEqual(ct101.features, { nesting: true, keyctl: false, fuse: false });
+        assert.deepEqual(ct101.mountPoints, [
+            { volume: "/mnt/pve/quickOS/lxc-persistent-data/101/logs", path: "/var/log/nginx", readOnly: false },
+            { volume: "/mnt/pve/quickOS/lxc-persistent-data/101/ssl", path: "/etc/nginx/ssl", readOnly: false },
+        ]);
+        assert.deepEqual(ct101.idmaps, [
+            { type: "uid", containerId: 0, hostId: 100000, size: 65536 },
+            { type: "gid", containerId: 0, hostId: 100000, size: 33 },
+            { type: "gid", containerId: 33, hostId: 33, size: 1 },
+            { type: "gid", containerId: 34, hostId: 100034, size: 65502 },
+        ]);
+        assert.deepEqual(inputs(rec, "103-ct").initialization.ipConfigs, [{ ipv4: { address: "10.0.0.10/24", gateway: "10.0.0.1" } }]);
+        assert.deepEqual(inputs(rec, "900-ct").initialization.dns, { domain: "internal.thinkheads.ai", servers: ["8.8.8.8"] });
+        assert.deepEqual(inputs(rec, "103-ct").startup, { order: 1, upDelay: 5, downDelay: 5 });
+        assert.equal(find(rec, "103-ct").protect, true, "the CA is protected from deletion");
+        assert.equal(find(rec, "101-ct").protect, false);
+    });
+
+    it("enables each guest firewall with default-deny input and applies the catalog's rules in order", () => {
+        for (const id of [900, 103, 101, 102]) {
+            const opts = inputs(rec, `${id}-fw-options`);
+            assert.deepEqual([opts.enabled, opts.inputPolicy, opts.outputPolicy, opts.containerId, opts.nodeName], [true, "DROP", "ACCEPT", id, "phoenix"]);
+            assert.deepEqual(names(find(rec, `${id}-fw-options`).propertyDependencies.containerId), [`${id}-ct`], "scope comes from the container's output");
+            const rules = inputs(rec, `${id}-fw-rules`).rules;
+            assert.deepEqual(rules, spec(id).firewall.rules);
+        }
+        assert.deepEqual(inputs(rec, "103-fw-rules").rules.map((r: any) => `${r.type} ${r.dest ?? r.source}:${r.dport}`), [
+            "out 10.0.0.153:443", "out 10.0.0.153:80", "in 10.0.0.12:9000", "in 10.0.0.153:9000", "out 10.0.0.13:53",
+        ]);
+    });
+
+    it("runs the features in catalog order inside the right container, between the lifecycle snapshots", () => {
+        const order = (id: number) => childrenOf(rec, id).filter((c) => /-(feature-|snap-|app$|health$|template$)/.test(c.name)).map((c) => c.name.slice(String(id).length + 1));
+        assert.deepEqual(order(103), ["snap-pre-configured", "feature-base_setup", "feature-step_ca", "app", "health", "snap-final-form"]);
+        assert.deepEqual(order(102), ["snap-pre-configured", "feature-base_setup", "feature-trusted_ca", "feature-step_cli", "feature-traefik", "app", "snap-final-form"]);
+        assert.deepEqual(order(900), ["snap-pre-configured", "feature-base_setup", "snap-final-form", "template"]);
+        for (const id of [900, 103, 101, 102]) {
+            for (const c of childrenOf(rec, id).filter((x) => x.name.includes("-feature-"))) {
+                assert.match(inputs(rec, c.name).create, new RegExp(`(^|; )pct exec ${id} -- env PHOENIX_GUEST_ID='${id}' `), c.name);
+            }
+        }
+        // A template cannot run scripts any more: re-provisioning it fails with what to do instead.
+        assert.match(inputs(rec, "900-feature-base_setup").create, /^if pct config 900 \| grep -q '\^template: 1'; then echo 'guest 900 is already a template; to re-provision it, replace it: pulumi up --replace <urn of 900-ct>' >&2; exit 1; fi; pct exec 900 /);
+        assert.equal(inputs(rec, "103-snap-pre-configured").create,
+            "if pct listsnapshot 103 | grep -qw -- 'pre-configured'; then pct delsnapshot 103 'pre-configured'; fi; pct snapshot 103 'pre-configured' --description 'Phoenix lifecycle snapshot'");
+    });
+
+    it("renders one feature run exactly: the environment quoted on the command line, the script on stdin", () => {
+        const step = inputs(rec, "101-feature-step_cli");
+        assert.equal(step.create, "pct exec 101 -- env PHOENIX_GUEST_ID='101' PHOENIX_HOSTNAME='Nginx-Phoenix' bash -s");
+        assert.equal(step.stdin, fs.readFileSync(path.join(ROOT, "features/step_cli.sh"), "utf8"));
+        assert.equal(step.connection.host, "10.0.0.13");
+        assert.equal(step.connection.user, "root");
+        assert.equal(step.triggers.length, 1);
+        assert.match(step.triggers[0], /^[0-9a-f]{64}$/);
+        const base = inputs(rec, "101-feature-base_setup");
+        assert.equal(base.create, "pct exec 101 -- env PHOENIX_GUEST_ID='101' PHOENIX_HOSTNAME='Nginx-Phoenix' TIMEZONE='America/New_York' bash -s");
+    });
+
+    it("passes the CA passwords only on stdin, as a secret, never on a command line", () => {
+        const raw = find(rec, "103-feature-step_ca").inputs;
+        assert.ok(isSecretValue(raw.stdin), "stdin carrying passwords is a secret");
+        assert.ok(!isSecretValue(raw.create));
+        assert.ok(!String(raw.create).includes("secret"), raw.create);
+        const stdin = unwrapSecrets(raw.stdin) as string;
+        assert.ok(stdin.includes(`printf '%s' '[secret stepCaPassword]' > "$phoenix_secrets/CA_PASSWORD"`));
+        assert.ok(stdin.includes(`export CA_PROVISIONER_PASSWORD_FILE="$phoenix_secrets/CA_PROVISIONER_PASSWORD"`));
+        assert.ok(stdin.includes(fs.readFileSync(path.join(ROOT, "features/step_ca.sh"), "utf8").trimEnd()));
+        assert.match(raw.create, /^pct exec 103 -- env PHOENIX_GUEST_ID='103' PHOENIX_HOSTNAME='Step-CA' CA_NAME='ThinkHeads Internal CA' CA_DNS_NAMES='ca.internal.thinkheads.ai,internal.thinkheads.ai,\*.internal.thinkheads.ai,127.0.0.1,10.0.0.10' CA_ADDRESS=':9000' CA_PROVISIONER='admin@thinkheads.ai' bash -s$/);
+    });
+
+    it("never puts a secret in a plain input of any resource", () => {
+        for (const r of rec.registrations) {
+            for (const s of plainStrings(r.inputs)) assert.ok(!s.includes("[secret "), `${r.name} has a secret in a plain input: ${s.slice(0, 80)}`);
+        }
+        const provider = find(rec, "proxmoxve", "pulumi:providers:proxmoxve");
+        assert.ok(isSecretValue(provider.inputs.apiToken));
+    });
+
+    it("writes raw lxc lines idempotently into the main section, then starts and waits for the network", () => {
+        assert.equal(inputs(rec, "101-lxc-conf").create, rawConfigScript(101, ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"]));
+        assert.equal(inputs(rec, "101-start").create, startScript(101, 120));
+        assert.match(startScript(101, 120), /no IPv4 address and default route after 120s/);
+        assert.equal(inputs(rec, "900-template").create, templateScript(900));
+        assert.match(templateScript(900), /grep -q '\^template: 1'.*already a template/);
+    });
+
+    it("creates bind-mount host directories owned by the container's shifted uid/gid", () => {
+        assert.equal(inputs(rec, "101-host-dirs").create, [
+            "set -eu",
+            "install -d -m 0750 -o 100033 -g 33 '/mnt/pve/quickOS/lxc-persistent-data/101/logs'",
+            "install -d -m 0750 -o 100000 -g 100000 '/mnt/pve/quickOS/lxc-persistent-data/101/ssl'",
+        ].join("\n"));
+        assert.equal(find(rec, "101-host-dirs").inputs.delete, undefined, "host data is never deleted with the container");
+        assert.equal(hostId(spec(102), "uid", 0), 100000);
+    });
+
+    it("maps a privileged container's ids one to one and rejects an id outside its maps", () => {
+        const s = { ...spec(101), unprivileged: false };
+        assert.equal(hostId(s, "gid", 33), 33);
+        assert.throws(() => hostId({ ...spec(101), idMaps: [{ type: "gid", containerId: 0, hostId: 100000, size: 10 }] }, "gid", 33), /gid 33 is not covered by its idMaps/);
+    });
+
+    it("maps a DHCP container and a fresh container without clone", () => {
+        const s = { ...spec(900), network: { ...spec(900).network, ip: "dhcp", gateway: undefined } };
+        const args = containerArgs(s, "local:vztmpl/x.tar.zst") as any;
+        assert.deepEqual(args.initialization.ipConfigs, [{ ipv4: { address: "dhcp" } }]);
+        assert.deepEqual(args.operatingSystem, { templateFileId: "local:vztmpl/x.tar.zst", type: "ubuntu" });
+        assert.equal(args.clone, undefined);
+    });
+});

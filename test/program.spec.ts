@@ -1,0 +1,105 @@
+import { strict as assert } from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { transitiveReduction } from "../catalog/graph";
+import { type Recording, unwrapSecrets } from "../plan/engine";
+import { catalogCopy, find, ownerGuest, recordDev } from "./helpers";
+
+const MACHINES = new Set(["proxmoxve:index/containerLegacy:ContainerLegacy", "proxmoxve:index/vmLegacy:VmLegacy"]);
+
+/** Guest-level edges recorded from registrations, each resource mapped to its guest through the parent chain. */
+const guestEdges = (rec: Recording, { withLanes }: { withLanes: boolean }): { from: number; to: number }[] => {
+    const byUrn = new Map(rec.registrations.map((r) => [r.urn, r]));
+    const edges = new Map<string, { from: number; to: number }>();
+    for (const r of rec.registrations) {
+        const from = ownerGuest(rec, r.urn);
+        if (from === undefined) continue;
+        for (const dep of r.dependencies) {
+            const to = ownerGuest(rec, dep);
+            if (to === undefined || to === from) continue;
+            // A clone lane: one machine waiting for the previous clone's machine (the clone source itself is an input).
+            const isLane = MACHINES.has(r.type) && MACHINES.has(byUrn.get(dep)!.type) && !(r.propertyDependencies.clone ?? []).includes(dep);
+            if (isLane && !withLanes) continue;
+            edges.set(`${from}->${to}`, { from, to });
+        }
+    }
+    return [...edges.values()];
+};
+
+const fmt = (es: { from: number; to: number }[]) => es.map((e) => `${e.from}->${e.to}`).sort();
+
+describe("program", () => {
+    it("records exactly the seed document's guest graph for the reference selection (transitive reduction, clone lanes aside)", async () => {
+        const rec = await recordDev();
+        assert.equal(rec.error, undefined);
+        assert.deepEqual(fmt(transitiveReduction(guestEdges(rec, { withLanes: false }))), ["1001->102", "1001->9000", "1002->1001", "101->103", "102->103", "103->900"]);
+        // Implied by the reduction: every clone also depends on its source.
+        const all = fmt(guestEdges(rec, { withLanes: false }));
+        for (const e of ["101->900", "102->900", "1002->9000"]) assert.ok(all.includes(e), e);
+    });
+
+    it("serializes clones of one source (clone lanes) and nothing else", async () => {
+        const rec = await recordDev();
+        const withoutLanes = fmt(guestEdges(rec, { withLanes: false }));
+        const laneOnly = fmt(guestEdges(rec, { withLanes: true })).filter((e) => !withoutLanes.includes(e));
+        assert.deepEqual(laneOnly, ["102->101"], "only 102 waits for a guest it does not otherwise need: 101's clone of 900");
+    });
+
+    it("builds one component per guest, named by its ID, with the explicit provider", async () => {
+        const rec = await recordDev();
+        const comps = rec.registrations.filter((r) => r.type.startsWith("phoenix:index:"));
+        assert.deepEqual(comps.map((c) => `${c.type.split(":")[2]} ${c.name}`).sort(), [
+            "LxcGuest 101", "LxcGuest 102", "LxcGuest 103", "LxcGuest 900", "VmGuest 1001", "VmGuest 1002", "VmGuest 9000",
+        ]);
+        const provider = find(rec, "proxmoxve", "pulumi:providers:proxmoxve");
+        assert.ok(find(rec, "101-ct").provider.startsWith(`${provider.urn}::`), "children inherit the explicit provider");
+        const ssh = unwrapSecrets(provider.inputs.ssh);
+        assert.deepEqual((typeof ssh === "string" ? JSON.parse(ssh) : ssh).nodes, [{ name: "phoenix", address: "10.0.0.13", port: 22 }]);
+        assert.equal(provider.inputs.endpoint, "https://10.0.0.13:8006/");
+        const out = rec.outputs as any;
+        assert.deepEqual(out.guests["103"], { kind: "lxc", vmId: 103, ip: "10.0.0.10", node: "phoenix", ready: 103 });
+    });
+
+    it("pulls dependencies and clone sources into a smaller selection, saying why", async () => {
+        const rec = await recordDev({ "phoenix:guests": [101] });
+        const comps = rec.registrations.filter((r) => r.type.startsWith("phoenix:index:")).map((r) => r.name).sort();
+        assert.deepEqual(comps, ["101", "103", "900"]);
+        assert.deepEqual((rec.outputs as any).selection, {
+            requested: [101],
+            pulledIn: [{ id: 900, by: 101, reason: "cloneFrom" }, { id: 103, by: 101, reason: "dependsOn" }],
+            managed: [900, 103, 101],
+        });
+    });
+
+    it("manages the whole catalog with selectAll", async () => {
+        const rec = await recordDev({ "phoenix:selectAll": true, "phoenix:guests": [] });
+        assert.equal(rec.registrations.filter((r) => r.type.startsWith("phoenix:index:")).length, 7);
+    });
+
+    it("stops with a RunError listing known guests, before any resource, on an unknown guest ID", async () => {
+        const rec = await recordDev({ "phoenix:guests": [101, 4242] });
+        assert.ok(rec.error instanceof pulumi.RunError);
+        assert.equal(rec.error.message, "phoenix:guests names a guest not in the catalog: 4242. Known guests: 101, 102, 103, 900, 1001, 1002, 9000.");
+        assert.equal(rec.registrations.length, 0);
+    });
+
+    it("stops with a RunError carrying every catalog problem, before any resource", async () => {
+        const dir = catalogCopy({ "101-nginx-phoenix.yaml": (s) => s.replace("cores: 4", "cores: many").replace("memoryMb: 4096", "memory: 4096") });
+        const rec = await recordDev({ "phoenix:catalog": dir });
+        assert.ok(rec.error instanceof pulumi.RunError, String(rec.error));
+        assert.equal(rec.registrations.length, 0, "nothing registered");
+        const lines = rec.error.message.split("\n");
+        assert.equal(lines[0], "The guest catalog has 3 problems:");
+        assert.match(lines[1], /101-nginx-phoenix\.yaml:3:1 memoryMb: required \(expected number\)$/);
+        assert.match(lines[2], /101-nginx-phoenix\.yaml:9:8 cores: expected number, received "many"$/);
+        assert.match(lines[3], /101-nginx-phoenix\.yaml:10:1 memory: unknown key; did you mean memoryMb\?$/);
+    });
+
+    it("rejects malformed stack config with a RunError naming the key", async () => {
+        const rec = await recordDev({ "phoenix:endpoint": "pve.lan:8006/api2/json" });
+        assert.ok(rec.error instanceof pulumi.RunError);
+        assert.equal(rec.error.message, 'stack config phoenix:endpoint: expected the API URL without path, e.g. https://pve.lan:8006/, received "pve.lan:8006/api2/json"');
+        assert.equal(rec.registrations.length, 0);
+        const bad = await recordDev({ "phoenix:guests": ["web"] });
+        assert.equal(bad.error?.message, 'stack config phoenix:guests: expected guest IDs (integers), received "web"');
+    });
+});
