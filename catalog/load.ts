@@ -182,6 +182,8 @@ const checkReferences = ({ source, guest: g }: Parsed, byId: Map<number, Parsed>
             }
         }
     });
+    if (g.kind === "vm") problems.push(...checkVmSteps(source, g));
+    if (g.kind === "lxc" && g.unprivileged && g.idMaps.length > 0) problems.push(...checkIdMaps(source, g.idMaps));
     if (g.kind === "lxc" && !g.unprivileged && !g.privilegedReason) {
         problems.push(source.problemAt(["unprivileged"], "a privileged container needs privilegedReason: say why it cannot run unprivileged"));
     }
@@ -196,6 +198,39 @@ const checkReferences = ({ source, guest: g }: Parsed, byId: Map<number, Parsed>
     });
     return problems;
 };
+
+/**
+ * A VM template never boots (it is created as a template), so steps, snapshots and firewall rules on it would be
+ * silently ignored; and a booting VM's in-guest steps run over SSH to its catalog IP, so they need a static one.
+ */
+const checkVmSteps = (source: YamlSource, g: Extract<GuestFile, { kind: "vm" }>): Problem[] => {
+    const steps = ([["features", g.features.length > 0], ["nfsVolumes", g.nfsVolumes.length > 0], ["application", !!g.application], ["healthCheck", !!g.healthCheck]] as const)
+        .filter(([, present]) => present)
+        .map(([field]) => field);
+    if (g.template) {
+        const ignored = [...steps, ...(g.lifecycleSnapshots ? ["lifecycleSnapshots" as const] : []), ...(g.firewall.rules.length > 0 ? ["firewall" as const] : [])];
+        return ignored.map((field) => source.problemAt([field], "a VM template never boots, so this would never apply; put it on the VMs that clone this template", true));
+    }
+    if (g.network.ip === "dhcp" && steps.length > 0) {
+        return [source.problemAt(["network", "ip"], `a VM with ${steps.join(", ")} needs a static address ("10.0.0.20/24"): its steps run over SSH to that address`)];
+    }
+    return [];
+};
+
+/** An unprivileged container's maps must cover container ids 0..65535 exactly once, for uids and for gids. */
+const checkIdMaps = (source: YamlSource, maps: { type: "uid" | "gid"; containerId: number; size: number }[]): Problem[] =>
+    (["uid", "gid"] as const).flatMap((type) => {
+        const ranges = maps.map((m, i) => ({ ...m, i })).filter((m) => m.type === type).sort((a, b) => a.containerId - b.containerId);
+        let next = 0;
+        for (const r of ranges) {
+            if (r.containerId !== next) {
+                const what = r.containerId < next ? `overlaps the ${type} range before it` : `leaves container ${type}s ${next}..${r.containerId - 1} unmapped`;
+                return [source.problemAt(["idMaps", r.i], `${what}; the ${type} maps must cover 0..65535 exactly once`)];
+            }
+            next = r.containerId + r.size;
+        }
+        return next === 65536 ? [] : [source.problemAt(["idMaps"], `the ${type} maps cover container ${type}s 0..${next - 1}; they must cover 0..65535 (an unprivileged container cannot start otherwise)`)];
+    });
 
 const checkUniqueAddresses = (parsed: Parsed[]): Problem[] => {
     const problems: Problem[] = [];

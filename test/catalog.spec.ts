@@ -140,6 +140,12 @@ describe("catalog", () => {
             ["a privileged container without a reason", edit("102-traefik-internal.yaml", "diskGb: 16", "diskGb: 16\nunprivileged: false"), [
                 "guests/102-traefik-internal.yaml:12:15 unprivileged: a privileged container needs privilegedReason: say why it cannot run unprivileged",
             ]],
+            ["an id map that leaves container ids unmapped (the original's single gid 33 entry)", edit("101-nginx-phoenix.yaml", "  - { type: gid, containerId: 34, hostId: 100034, size: 65502 }\n", ""), [
+                "guests/101-nginx-phoenix.yaml:27:3 idMaps: the gid maps cover container gids 0..33; they must cover 0..65535 (an unprivileged container cannot start otherwise)",
+            ]],
+            ["overlapping id maps", edit("101-nginx-phoenix.yaml", "containerId: 34, hostId: 100034, size: 65502", "containerId: 30, hostId: 100034, size: 65502"), [
+                "guests/101-nginx-phoenix.yaml:30:5 idMaps[3]: overlaps the gid range before it; the gid maps must cover 0..65535 exactly once",
+            ]],
             ["a missing defaults file", { [DEFAULTS_FILE]: null }, [
                 "guests/defaults.yaml:1:1 (file): missing: the catalog needs its shared defaults (storage, network, images)",
             ]],
