@@ -99,13 +99,15 @@ load_params() {
   [[ "${NFS_MOUNT_TIMEOUT}" =~ ^[1-9][0-9]*$ ]] || fatal "NFS_MOUNT_TIMEOUT must be a positive number of seconds (got '${NFS_MOUNT_TIMEOUT}')"
 
   local line n=0 src mp opts extra
+  # server (name, IPv4 or [IPv6]) ":" absolute export path
+  local src_re='^[][A-Za-z0-9._:-]+:/[^[:space:]]*$'
   while IFS= read -r line || [[ -n "${line}" ]]; do
     n=$((n + 1))
     line=${line%%#*}
     [[ -n "${line//[[:space:]]/}" ]] || continue
     read -r src mp opts extra <<<"${line}"
     [[ -z "${extra:-}" ]] || fatal "NFS_VOLUMES line ${n}: expected '<server>:<export> <mountpoint> [options]', got '${line}'"
-    [[ "${src}" =~ ^[A-Za-z0-9._\[\]:-]+:/[^[:space:]]*$ ]] || fatal "NFS_VOLUMES line ${n}: '${src}' is not <server>:/<export>"
+    [[ "${src}" =~ ${src_re} ]] || fatal "NFS_VOLUMES line ${n}: '${src}' is not <server>:/<export>"
     [[ -n "${mp:-}" ]] || fatal "NFS_VOLUMES line ${n}: missing mountpoint for ${src}"
     [[ "${mp}" =~ ^/[A-Za-z0-9._/-]+$ && "${mp}" != *..* ]] || fatal "NFS_VOLUMES line ${n}: mountpoint '${mp}' must be an absolute path"
     mp=${mp%/}

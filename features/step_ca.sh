@@ -133,7 +133,8 @@ load_params() {
   require_secret_file CA_PROVISIONER_PASSWORD
 
   CA_ADDRESS=${CA_ADDRESS:-:9000}
-  [[ "${CA_ADDRESS}" =~ ^[A-Za-z0-9.:\[\]-]*:[0-9]{1,5}$ ]] || fatal "CA_ADDRESS '${CA_ADDRESS}' is not of the form [host]:port"
+  local address_re='^[][A-Za-z0-9.:-]*:[0-9]{1,5}$'
+  [[ "${CA_ADDRESS}" =~ ${address_re} ]] || fatal "CA_ADDRESS '${CA_ADDRESS}' is not of the form [host]:port"
   CA_ACME=${CA_ACME:-true}
   case "${CA_ACME}" in
     true | false) ;;

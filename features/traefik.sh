@@ -87,7 +87,8 @@ write_file() {
 load_params() {
   [[ -n "${CA_URL:-}" ]] || fatal "required parameter CA_URL is not set"
   CA_URL=${CA_URL%/}
-  [[ "${CA_URL}" =~ ^https://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?$ ]] || fatal "CA_URL '${CA_URL}' is not an https:// URL"
+  local url_re='^https://[][A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?$'
+  [[ "${CA_URL}" =~ ${url_re} ]] || fatal "CA_URL '${CA_URL}' is not an https:// URL"
   TRAEFIK_VERSION=${TRAEFIK_VERSION:-v3.3.4}
   [[ "${TRAEFIK_VERSION}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$ ]] || fatal "TRAEFIK_VERSION '${TRAEFIK_VERSION}' is not a release tag like v3.3.4"
   TRAEFIK_SHA256=${TRAEFIK_SHA256:-}

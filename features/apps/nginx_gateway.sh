@@ -94,7 +94,8 @@ load_params() {
     [[ -n "${!name:-}" ]] || fatal "required parameter ${name} is not set"
   done
   UPSTREAM_URL=${UPSTREAM_URL%/}
-  [[ "${UPSTREAM_URL}" =~ ^https?://[A-Za-z0-9._:\[\]-]+(/[A-Za-z0-9._~/-]*)?$ ]] ||
+  local url_re='^https?://[][A-Za-z0-9._:-]+(/[A-Za-z0-9._~/-]*)?$'
+  [[ "${UPSTREAM_URL}" =~ ${url_re} ]] ||
     fatal "UPSTREAM_URL '${UPSTREAM_URL}' is not an http(s):// URL"
   local server
   NAMES=()

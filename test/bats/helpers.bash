@@ -10,6 +10,9 @@
 # Stubs keep their state as marker files below $PHOENIX_ROOT/var/lib/stub-*
 # (see stubs/_lib.bash); STUB_FAIL="<key> ..." makes individual steps fail.
 
+# status, output, lines and stderr are set by bats' `run`.
+# shellcheck disable=SC2154
+
 bats_require_minimum_version 1.5.0
 
 REPO_ROOT="$(cd "${BATS_TEST_DIRNAME}/../.." && pwd)"
@@ -19,32 +22,36 @@ export STUBS_SRC="${BATS_TEST_DIRNAME}/stubs"
 REAL_TOOLS=(bash env cat cmp chmod cp cut dirname find grep head install jq ln ls mkdir mktemp mv
   paste readlink rm sed sha256sum sort stat tail timeout touch tr wc awk)
 
-setup_file() {
+common_setup_file() {
   export SYSBIN="${BATS_FILE_TMPDIR}/sysbin"
   mkdir -p "${SYSBIN}"
-  local tool path
+  local tool
+  local -a paths=()
   for tool in "${REAL_TOOLS[@]}"; do
-    path=$(command -v "${tool}") || {
+    paths+=("$(type -P "${tool}")") || true
+    [[ -n "${paths[-1]}" ]] || {
       echo "real tool ${tool} is required by the tests" >&2
       return 1
     }
-    ln -sf "${path}" "${SYSBIN}/${tool}"
   done
+  ln -sf "${paths[@]}" "${SYSBIN}/"
 }
 
-setup() {
+common_setup() {
   export PHOENIX_ROOT="${BATS_TEST_TMPDIR}/root"
   export STUB_LOG="${BATS_TEST_TMPDIR}/stub.log"
   export STUB_BIN="${BATS_TEST_TMPDIR}/bin"
   export STUB_FAIL=""
   mkdir -p "${PHOENIX_ROOT}" "${STUB_BIN}"
   : >"${STUB_LOG}"
-  local stub
-  for stub in "${STUBS_SRC}"/*; do
-    [[ -f "${stub}" && -x "${stub}" ]] && ln -s "${stub}" "${STUB_BIN}/${stub##*/}"
-  done
+  # One ln for all stubs (pkg/ and _lib.bash are linked too but are not commands).
+  ln -s "${STUBS_SRC}"/* "${STUB_BIN}/"
   TEST_PATH="${STUB_BIN}:${SYSBIN}"
 }
+
+# Defaults; a .bats file may define its own setup() that calls common_setup first.
+setup_file() { common_setup_file; }
+setup() { common_setup; }
 
 # run_script features/x.sh: runs the script under the stub PATH; stdout+stderr in $output.
 run_script() {
