@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
 import type { GuestSpec, ResolvedStep } from "../catalog/model";
+import type { FirewallRuleSpec } from "../catalog/schema";
 import type { StackContext } from "./context";
 import { envAssignments, retryLoop, secretEnvelope, sha256, shq } from "./shell";
 
@@ -82,6 +83,15 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         return g;
     }
 
+    /**
+     * Options for everything that lives on or in the machine: replaced when the machine is replaced (a new container
+     * or VM with the same ID starts blank, so its firewall and every step must run again), and not deleted one by one
+     * when the machine itself is deleted. Resources created before the machine (downloads, host directories) are not bound.
+     */
+    protected machineBound(): pulumi.CustomResourceOptions {
+        return this.machine ? { parent: this, replaceWith: [this.machine], deletedWith: this.machine } : { parent: this };
+    }
+
     /** A command run on the Proxmox node (pct/qm operations the provider has no argument for). */
     protected nodeCommand(
         role: string,
@@ -91,13 +101,17 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         return new command.remote.Command(
             `${this.guestId}-${role}`,
             { connection: this.ctx.nodeConnection, create: args.create, delete: args.delete, triggers: args.triggers },
-            { parent: this, dependsOn, customTimeouts: { create: "30m", update: "30m", delete: "10m" } },
+            { ...this.machineBound(), dependsOn, customTimeouts: { create: "30m", update: "30m", delete: "10m" } },
         );
     }
 
-    /** Firewall options (enabled, default-deny input) and the rules in catalog order; ordering comes from vmId as an input. */
-    protected firewall(scope: "containerId" | "vmId"): pulumi.Resource[] {
+    /**
+     * Firewall options (enabled, default-deny input) and the rules: `implicit` ones first (rules the guest's own
+     * provisioning needs, e.g. SSH from the node into a VM), then the catalog's in order; ordering comes from vmId as an input.
+     */
+    protected firewall(scope: "containerId" | "vmId", implicit: FirewallRuleSpec[] = []): pulumi.Resource[] {
         const fw = this.spec.firewall;
+        const ruleList = [...implicit, ...fw.rules];
         const options = new proxmox.firewall.OptionsLegacy(
             `${this.guestId}-fw-options`,
             {
@@ -109,13 +123,13 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 macfilter: true,
                 dhcp: this.spec.network.ip === "dhcp",
             },
-            { parent: this },
+            this.machineBound(),
         );
-        if (fw.rules.length === 0) return [options];
+        if (ruleList.length === 0) return [options];
         const rules = new proxmox.firewall.RulesLegacy(
             `${this.guestId}-fw-rules`,
-            { nodeName: this.node, [scope]: this.vmId, rules: fw.rules.map((r) => ({ ...r })) },
-            { parent: this },
+            { nodeName: this.node, [scope]: this.vmId, rules: ruleList.map((r) => ({ ...r })) },
+            this.machineBound(),
         );
         return [options, rules];
     }
@@ -165,7 +179,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 stdin,
                 triggers: [sha256(step.script.content, JSON.stringify(step.env), JSON.stringify(step.secrets))],
             },
-            { parent: this, dependsOn, customTimeouts: { create: "30m", update: "30m" } },
+            { ...this.machineBound(), dependsOn, customTimeouts: { create: "30m", update: "30m" } },
         );
     }
 

@@ -21,7 +21,8 @@ export interface StackSettings {
     sshPrivateKey: pulumi.Output<string>;
     /** Key for SSH into VMs (default: the node key). */
     guestSshPrivateKey: pulumi.Output<string>;
-    sshPublicKeys: pulumi.Output<string[]>;
+    /** Public keys for the VMs' cloud-init user; read (and checked) on first use, so a stack of containers needs none. */
+    sshPublicKeys(): pulumi.Output<string[]>;
     /** A secret from stack config, by key (catalog secrets name their keys). */
     secret(key: string): pulumi.Output<string>;
 }
@@ -42,7 +43,17 @@ export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSett
     const endpoint = cfg.require("endpoint");
     if (!/^https:\/\/[^/]+(:\d+)?\/?$/.test(endpoint)) fail("endpoint", "the API URL without path, e.g. https://pve.lan:8006/", endpoint);
     const sshPrivateKey = cfg.requireSecret("sshPrivateKey");
-    const keys = cfg.getSecretObject<string[]>("sshPublicKeys") ?? pulumi.secret<string[]>([]);
+    let keys: pulumi.Output<string[]> | undefined;
+    const sshPublicKeys = (): pulumi.Output<string[]> =>
+        (keys ??= (cfg.getSecretObject<unknown>("sshPublicKeys") ?? pulumi.secret<unknown>([])).apply((k) => {
+            if (!Array.isArray(k) || k.length === 0 || k.some((x) => typeof x !== "string" || x.trim() === "")) {
+                throw new pulumi.RunError(
+                    "stack config phoenix:sshPublicKeys: expected a list of SSH public keys for the VMs' cloud-init user " +
+                        "(pulumi config set --secret --path 'sshPublicKeys[0]' \"$(cat ~/.ssh/id_ed25519.pub)\")",
+                );
+            }
+            return k as string[];
+        }));
     return {
         guests: selectAll ? "all" : parseGuests(rawGuests),
         catalog: cfg.get("catalog") ?? "guests",
@@ -58,7 +69,7 @@ export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSett
         },
         sshPrivateKey,
         guestSshPrivateKey: cfg.getSecret("guestSshPrivateKey") ?? sshPrivateKey,
-        sshPublicKeys: keys,
+        sshPublicKeys,
         secret: (key: string) => cfg.requireSecret(key),
     };
 };

@@ -1,21 +1,265 @@
-// phoenix:index:VmGuest (placeholder until the VM lifecycle lands: the VM itself only).
+// phoenix:index:VmGuest — one QEMU VM and every step of its life as child resources, in this order:
+//   [image] [vendor-data] vm                                   (image + vendor-data only for a VM built from the cloud image)
+//   fw-options [fw-rules] wait [snap-pre-configured] feature-* [app] [health] [snap-final-form]   (not on a template)
+// A template (template: true) is created directly as a Proxmox template: it never boots, so it has no firewall, no
+// wait and no in-guest steps (the catalog rejects features on a VM template). A clone boots with a static IP from
+// cloud-init; the wait step checks on the node, through the guest agent, that it is up; the in-guest steps then run
+// over SSH to the VM's catalog IP, through the node as jump host.
+//
+// Extension point (Docker stacks): a guest's compose stacks would be one more step after the health check, a
+// scriptStep("stack-<name>", ...) fed by the catalog, chained like the application so the final-form snapshot covers it.
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
+import type * as command from "@pulumi/command";
 import type { VmSpec } from "../catalog/model";
+import { type FirewallRuleSpec, isIpv4 } from "../catalog/schema";
+import { vendorDataFileName, vendorDataYaml } from "./cloudInit";
 import { TYPE_PREFIX } from "./context";
-import { type GuestArgs, PhoenixGuest } from "./guest";
+import { type GuestArgs, type GuestShell, PhoenixGuest } from "./guest";
+import { shq } from "./shell";
+import type { StackSettings } from "./stackConfig";
+
+/** Where the VM's disk and cloud-init vendor data come from, and the cloud-init secrets. */
+export interface VmSources {
+    /** Volume ID of the downloaded cloud image (a VM built from the image), or... */
+    importFrom?: pulumi.Input<string>;
+    /** ...the template to clone: its vmId (resolving once it is complete) and its node. */
+    clone?: { vmId: pulumi.Input<number>; node: string };
+    vendorDataFileId: pulumi.Input<string>;
+    sshPublicKeys: pulumi.Input<string[]>;
+    password?: pulumi.Input<string>;
+}
+
+/**
+ * The VM's arguments, value by value from the catalog (pure: tested without the engine). A clone restates what it
+ * shares with its template (disk attributes, SCSI controller, OS type, serial console): for a clone the provider
+ * applies its schema defaults to every attribute left out, which would silently undo the template's values.
+ */
+export const vmArgs = (spec: VmSpec, src: VmSources): proxmox.VmLegacyArgs => {
+    const boots = !spec.template;
+    const net = spec.network;
+    return {
+        nodeName: spec.node,
+        vmId: spec.id,
+        name: spec.name,
+        description: spec.description,
+        tags: ["phoenix", ...spec.tags],
+        template: spec.template,
+        ...(src.clone
+            ? { clone: { vmId: src.clone.vmId, nodeName: src.clone.node, datastoreId: spec.storage, full: spec.fullClone, retries: 3 } }
+            : {}),
+        cpu: { cores: spec.cores, type: spec.cpuType },
+        memory: { dedicated: spec.memoryMb },
+        scsiHardware: "virtio-scsi-single",
+        operatingSystem: { type: "l26" },
+        disks: [
+            {
+                interface: "scsi0",
+                datastoreId: spec.storage,
+                ...(src.importFrom !== undefined ? { importFrom: src.importFrom } : {}),
+                size: spec.diskGb,
+                discard: "on",
+                iothread: true,
+                ssd: true,
+            },
+        ],
+        // A template never starts, so only a booting VM waits for the agent (bounded) and for an IPv4 address.
+        agent: {
+            enabled: true,
+            trim: true,
+            type: "virtio",
+            ...(boots ? { timeout: `${spec.agentTimeoutSeconds}s`, waitForIp: { ipv4: true } } : {}),
+        },
+        serialDevices: [{ device: "socket" }],
+        vga: { type: "serial0" },
+        networkDevices: [{ bridge: net.bridge, model: "virtio", macAddress: net.mac, vlanId: net.vlan, firewall: true }],
+        initialization: {
+            datastoreId: spec.storage,
+            interface: "ide2",
+            type: "nocloud",
+            vendorDataFileId: src.vendorDataFileId,
+            userAccount: {
+                username: spec.cloudInit.user,
+                keys: src.sshPublicKeys,
+                ...(src.password !== undefined ? { password: src.password } : {}),
+            },
+            dns: { servers: net.nameservers, domain: net.searchDomain },
+            ipConfigs: [{ ipv4: net.ip === "dhcp" ? { address: "dhcp" } : { address: net.ip, gateway: net.gateway } }],
+        },
+        onBoot: spec.startOnBoot,
+        startup: spec.startup ? { ...spec.startup } : undefined,
+        started: boots,
+        stopOnDestroy: true,
+        timeoutClone: 1800,
+        timeoutStartVm: 600,
+    };
+};
+
+/**
+ * Readiness, checked on the node through the guest agent, one deadline for all of it: the agent answers, the guest
+ * reports its catalog IPv4 (proof that cloud-init applied the network), and cloud-init has finished (packages, keys).
+ * `qm guest exec` exits 0 even when the command fails, and after --timeout (default 30 s) prints only {"pid": N}:
+ * success is `"exited": 1` with exit code 0, or 2 (cloud-init finished with recoverable errors such as deprecated keys).
+ */
+export const waitScript = (id: number, ip: string | undefined, timeoutSeconds: number, vendorDataFileId: string): string => {
+    const timedOut = (what: string) => `if [ "$(remaining)" -le 0 ]; then echo ${shq(`VM ${id}: ${what}`)} >&2; exit 1; fi`;
+    const ipPhase = ip
+        ? [
+              `until qm guest cmd ${id} network-get-interfaces 2>/dev/null | grep -Eq ${shq(`"ip-address" *: *"${ip.replace(/\./g, "\\.")}"`)}; do`,
+              `  ${timedOut(`the guest did not report ${ip} within ${timeoutSeconds}s; check its cloud-init network (ipconfig0), bridge and gateway`)}`,
+              "  sleep 5",
+              "done",
+              `echo ${shq(`VM ${id}: has ${ip}`)}`,
+          ]
+        : [];
+    return [
+        "set -eu",
+        `deadline=$(( $(date +%s) + ${timeoutSeconds} ))`,
+        'remaining() { echo $(( deadline - $(date +%s) )); }',
+        `until qm guest cmd ${id} ping >/dev/null 2>&1; do`,
+        `  ${timedOut(`guest agent did not answer within ${timeoutSeconds}s; is qemu-guest-agent installed (vendor-data snippet ${vendorDataFileId})?`)}`,
+        "  sleep 5",
+        "done",
+        `echo ${shq(`VM ${id}: guest agent answers`)}`,
+        ...ipPhase,
+        'left=$(remaining); if [ "$left" -lt 1 ]; then left=1; fi',
+        `out=$(qm guest exec ${id} --timeout "$left" -- cloud-init status --wait) || { echo ${shq(`VM ${id}: qm guest exec failed:`)} "$out" >&2; exit 1; }`,
+        `if ! printf '%s\\n' "$out" | grep -Eq '"exited" *: *1'; then echo ${shq(`VM ${id}: cloud-init did not finish within ${timeoutSeconds}s`)} >&2; exit 1; fi`,
+        `code=$(printf '%s\\n' "$out" | sed -nE 's/.*"exitcode" *: *([0-9]+).*/\\1/p' | head -n 1)`,
+        'case "$code" in',
+        `  0) echo ${shq(`VM ${id}: cloud-init done`)} ;;`,
+        `  2) echo ${shq(`VM ${id}: cloud-init done with recoverable errors (cloud-init status --long in the VM says which)`)} ;;`,
+        `  *) echo ${shq(`VM ${id}: cloud-init failed, exit code`)} "\${code:-unknown}:" "$out" >&2; exit 1 ;;`,
+        "esac",
+    ].join("\n");
+};
+
+/**
+ * SSH into the VM as its cloud-init user, through the node (the VM network may not be routable from where Pulumi
+ * runs). Generous dial limits: sshd may still be starting when the first step runs.
+ */
+export const guestConnection = (ip: string, user: string, s: StackSettings): command.types.input.remote.ConnectionArgs => ({
+    host: ip,
+    port: 22,
+    user,
+    privateKey: s.guestSshPrivateKey,
+    dialErrorLimit: 60,
+    perDialTimeout: 15,
+    proxy: { host: s.nodeSsh.address, port: s.nodeSsh.port, user: s.nodeSsh.user, privateKey: s.sshPrivateKey, hostKey: s.nodeSsh.hostKey },
+});
+
+/** The cloud-init user is a sudoer; scripts need root. Environment assignments come quoted from envAssignments. */
+export const guestRunScript = (env: string): string => `sudo env ${env} bash -s`;
+
+/**
+ * The guest firewall's default input policy is DROP, and the in-guest steps arrive over SSH from the node: without this
+ * rule they could not reach the VM. Limited to the node's address when it is an IPv4 literal (the firewall resolves no
+ * host names); otherwise any source, the key being the guard.
+ */
+export const sshFromNodeRule = (nodeAddress: string): FirewallRuleSpec => ({
+    type: "in",
+    action: "ACCEPT",
+    proto: "tcp",
+    dport: "22",
+    ...(isIpv4(nodeAddress) ? { source: nodeAddress } : {}),
+    comment: "Phoenix: SSH from the Proxmox node for provisioning",
+    enabled: true,
+});
+
+/** Steps that run inside the VM (over SSH); snapshots run on the node. */
+const hasInGuestSteps = (spec: VmSpec): boolean => spec.features.length > 0 || spec.application !== undefined || spec.healthCheck !== undefined;
 
 export class VmGuest extends PhoenixGuest {
+    readonly vm: proxmox.VmLegacy;
+    /** The vendor-data snippet this VM boots with; its clones restate it (a clone's cloud-init drive is regenerated). */
+    readonly vendorDataFileId: pulumi.Output<string>;
+
     constructor(args: GuestArgs<VmSpec>, opts?: pulumi.ComponentResourceOptions) {
         super(`${TYPE_PREFIX}VmGuest`, args, opts);
         const spec = args.spec;
+        const id = spec.id;
+        const settings = this.ctx.settings;
+
         const source = spec.cloneFrom !== undefined ? this.other(spec.cloneFrom, "clone source") : undefined;
-        const vm = new proxmox.VmLegacy(`${spec.id}-vm`, {
-            nodeName: spec.node, vmId: spec.id, name: spec.name, template: spec.template,
-            clone: source ? { vmId: source.cloneSourceId, full: spec.fullClone } : undefined,
-        }, { parent: this, deleteBeforeReplace: true });
-        this.machine = vm;
-        this.vmId = vm.vmId.apply((v) => v ?? spec.id);
-        this.settle([vm], []);
+        if (source && !(source instanceof VmGuest)) {
+            throw new pulumi.ResourceError(`guest ${id}: clone source ${spec.cloneFrom} is not a VM`, this, true);
+        }
+        // Clones of one template are created one after another (clone lanes): parallel full clones of one disk fail.
+        const laneWait = args.lanePredecessor !== undefined ? [this.other(args.lanePredecessor, "lane").machine] : [];
+
+        let importFrom: pulumi.Output<string> | undefined;
+        if (source) {
+            this.vendorDataFileId = source.vendorDataFileId;
+        } else {
+            const image = new proxmox.download.File(
+                `${id}-image`,
+                {
+                    nodeName: spec.node,
+                    contentType: "import",
+                    datastoreId: spec.image.storage,
+                    url: spec.image.url,
+                    fileName: spec.image.fileName,
+                    checksum: spec.image.checksum,
+                    checksumAlgorithm: spec.image.checksumAlgorithm,
+                    overwrite: false,
+                },
+                // Same file name on replacement: delete first. Kept on destroy: other templates may import it later.
+                { parent: this, deleteBeforeReplace: true, retainOnDelete: true },
+            );
+            const vendorData = new proxmox.FileLegacy(
+                `${id}-vendor-data`,
+                {
+                    nodeName: spec.node,
+                    datastoreId: this.ctx.catalog.defaults.storage.snippets,
+                    contentType: "snippets",
+                    sourceRaw: { fileName: vendorDataFileName(id), data: vendorDataYaml(id) },
+                },
+                { parent: this, deleteBeforeReplace: true },
+            );
+            importFrom = image.id;
+            this.vendorDataFileId = vendorData.id;
+        }
+
+        this.vm = new proxmox.VmLegacy(
+            `${id}-vm`,
+            vmArgs(spec, {
+                importFrom,
+                clone: source ? { vmId: source.cloneSourceId, node: source.node } : undefined,
+                vendorDataFileId: this.vendorDataFileId,
+                sshPublicKeys: settings.sshPublicKeys(),
+                password: spec.cloudInit.passwordSecret ? settings.secret(spec.cloudInit.passwordSecret) : undefined,
+            }),
+            { parent: this, dependsOn: laneWait, deleteBeforeReplace: true },
+        );
+        this.machine = this.vm;
+        this.vmId = this.vm.vmId.apply((v) => v ?? id);
+
+        // Its firewall would never filter anything, and qm clone would copy it, unmanaged, into every clone.
+        if (spec.template) {
+            this.settle([this.vm], []);
+            return;
+        }
+
+        const inGuest = hasInGuestSteps(spec);
+        if (inGuest && !this.ip) {
+            // The catalog rejects this already (network.ip); kept so the component never builds an SSH step without a host.
+            throw new pulumi.ResourceError(`guest ${id}: a VM with features, application or health check needs a static network.ip (they run over SSH)`, this, true);
+        }
+        const firewall = this.firewall("vmId", inGuest ? [sshFromNodeRule(settings.nodeSsh.address)] : []);
+        const wait = this.nodeCommand(
+            "wait",
+            { create: this.vendorDataFileId.apply((v) => waitScript(id, this.ip, spec.agentTimeoutSeconds, v)) },
+            [this.vm],
+        );
+        const shell: GuestShell = this.ip
+            ? { connection: guestConnection(this.ip, spec.cloudInit.user, settings), runScript: guestRunScript }
+            : {
+                  // Never used: a VM without an IP has no in-guest steps (checked above).
+                  connection: this.ctx.nodeConnection,
+                  runScript: () => {
+                      throw new Error(`guest ${id}: no IP to run in-guest steps on`);
+                  },
+              };
+        this.provision("qm", shell, [wait, ...firewall]);
     }
 }

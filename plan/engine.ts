@@ -22,6 +22,15 @@ export interface Registration {
     ignoreChanges: string[];
     replaceOnChanges: string[];
     additionalSecretOutputs: string[];
+    /** URNs whose replacement replaces this resource too. */
+    replaceWith: string[];
+    deletedWith: string;
+    /** performance.now() when the SDK sent the registration, i.e. once everything it awaits had resolved. */
+    startedAt?: number;
+    /** performance.now() when the (mock) engine answered: the resource exists, dependents may proceed. */
+    finishedAt?: number;
+    /** The create's error, for a resource that failed (an injected failure). */
+    failed?: string;
 }
 
 export interface Recording {
@@ -40,7 +49,26 @@ export interface RunOptions {
     project?: string;
     /** Program module to load (default: index.ts at the project root). */
     program?: string;
+    /** Wall milliseconds each resource's create takes (the simulated `pulumi up`). Default: every create answers at once. */
+    latency?: (r: MockedResource) => number;
+    /** Capture stack traces while the program runs (default: off, they cost most of the time; see recordProgram). */
+    keepStackTraces?: boolean;
+    /** Resources whose create fails, after its latency (an injected failure). The run still settles and returns. */
+    fail?: (r: MockedResource) => boolean;
 }
+
+/** What the mock engine knows about a resource when asked to create it. */
+export interface MockedResource {
+    type: string;
+    name: string;
+    /** Parent URN ("" for a top-level resource). */
+    parent: string;
+    custom: boolean;
+    inputs: Record<string, any>;
+}
+
+/** Marks the error of an injected failure, so the rejections it causes downstream are recognised as expected. */
+export const INJECTED_FAILURE = "injected failure";
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 export const isSecretValue = (v: unknown): boolean => typeof v === "object" && v !== null && SECRET_SIG in (v as object);
@@ -77,7 +105,13 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
         {
             newResource: (args) => {
                 inputsByKey.set(`${args.type}::${args.name}`, args.inputs);
-                return mockState(args.type, args.name, args.inputs);
+                const r: MockedResource = { type: args.type, name: args.name, parent: sending?.parent ?? "", custom: args.custom ?? false, inputs: args.inputs };
+                const failing = opts.fail?.(r) ?? false;
+                const ms = opts.latency?.(r) ?? 0;
+                if (ms <= 0 && !failing) return mockState(args.type, args.name, args.inputs);
+                return new Promise((resolve, reject) =>
+                    setTimeout(() => (failing ? reject(new Error(`${INJECTED_FAILURE} of ${args.name}`)) : resolve(mockState(args.type, args.name, args.inputs))), ms),
+                );
             },
             call: (args) => {
                 throw new Error(`unexpected invoke ${args.token} under the mock engine`);
@@ -88,6 +122,9 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
         false,
     );
     let inflight = 0;
+    // The registration being sent: MockMonitor calls newResource synchronously from registerResource, and the mock
+    // arguments carry no parent, so the wrapper below hands it over here.
+    let sending: Registration | undefined;
     const monitor: any = pulumi.runtime.getMonitor();
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, cb: any) => {
@@ -110,10 +147,19 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
             ignoreChanges: req.getIgnorechangesList(),
             replaceOnChanges: req.getReplaceonchangesList(),
             additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+            replaceWith: req.getReplaceWithList(),
+            deletedWith: req.getDeletedwith(),
+            startedAt: performance.now(),
         };
         registrations.push(rec);
+        sending = rec;
         return register(req, (err: any, resp: any) => {
+            rec.finishedAt = performance.now();
             if (resp) rec.urn = resp.getUrn();
+            if (err) {
+                rec.failed = String(err.message ?? err);
+                rec.urn = monitor.newUrn(rec.parent, rec.type, rec.name);
+            }
             rec.inputs = inputsByKey.get(`${rec.type}::${rec.name}`) ?? {};
             inflight--;
             cb(err, resp);
@@ -124,17 +170,62 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     for (const [k, v] of Object.entries(opts.config)) config[k.includes(":") ? k : `${project}:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
     pulumi.runtime.setAllConfig(config, (opts.secretKeys ?? []).map((k) => (k.includes(":") ? k : `${project}:${k}`)));
 
+    // As under `pulumi up`, an error the program raises asynchronously (a RunError thrown inside an apply) fails the
+    // run instead of crashing the process. The SDK also leaves a failed registration's rejection unhandled on
+    // purpose; with an injected failure that, and everything waiting on it, is the expected outcome.
+    const rejections: Error[] = [];
+    const onRejection = (reason: unknown) => {
+        const e = reason instanceof Error ? reason : new Error(String(reason));
+        if (!e.message.includes(INJECTED_FAILURE)) rejections.push(e);
+    };
+    process.on("unhandledRejection", onRejection);
+
+    // The SDK records a stack trace for every promise it tracks (debuggablePromise reads `new Error().stack`), and
+    // under ts-node each trace is source-mapped: most of a recording's time. Nothing reads them under mocks and no
+    // plan prints a stack, so none are captured while the program runs.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (!opts.keepStackTraces) Error.stackTraceLimit = 0;
     const programPath = require.resolve(opts.program ?? path.join(PROJECT_ROOT, "index"));
     delete require.cache[programPath];
     let outputs: Record<string, unknown> | undefined;
     let error: Error | undefined;
+    // After a failure, whatever waits on it never registers and outputs that need it never resolve: the run is over
+    // once something failed and nothing has been in flight for a few event-loop turns.
+    const broken = () => rejections.length > 0 || registrations.some((r) => r.failed !== undefined);
+    const stalled = () => quiet(() => inflight === 0 && broken());
+    let racing = true;
+    const giveUp = quiet(() => !racing || (inflight === 0 && broken())).then(() => racing && blockedOutputs());
     try {
-        outputs = await resolveDeep(require(programPath));
+        outputs = await Promise.race([resolveDeep(require(programPath)), giveUp]);
     } catch (e) {
         error = e as Error;
+    } finally {
+        racing = false; // stops the watch above
     }
-    await settle(() => inflight);
-    return { registrations, outputs, error };
+    if (!broken()) {
+        await settle(() => inflight);
+    } else {
+        await stalled();
+        // Whatever waits on the failure stays pending for good: that is the result, not a leak for the SDK to report
+        // at exit (it would print a warning and set exit code 1).
+        require("@pulumi/pulumi/runtime/debuggable").leakedPromises();
+    }
+    await new Promise((r) => setImmediate(r));
+    process.off("unhandledRejection", onRejection);
+    Error.stackTraceLimit = stackTraceLimit;
+    // The program's own error comes first: the injected failure only explains what it blocked.
+    return { registrations, outputs, error: rejections[0] ?? error };
+};
+
+const blockedOutputs = (): never => {
+    throw new Error(`the program's outputs wait on resources blocked by a failure`);
+};
+
+const quiet = async (done: () => boolean): Promise<void> => {
+    for (let n = 0; n < 3; ) {
+        await new Promise((r) => setImmediate(r));
+        n = done() ? n + 1 : 0;
+    }
 };
 
 const settle = async (inflight: () => number): Promise<void> => {

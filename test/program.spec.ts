@@ -44,6 +44,22 @@ describe("program", () => {
         assert.deepEqual(laneOnly, ["102->101"], "only 102 waits for a guest it does not otherwise need: 101's clone of 900");
     });
 
+    it("binds everything on a machine to it: replaced with it (a new machine starts blank), not deleted one by one", async () => {
+        const rec = await recordDev();
+        for (const comp of rec.registrations.filter((r) => r.type.startsWith("phoenix:index:"))) {
+            const children = rec.registrations.filter((r) => r.parent === comp.urn);
+            const machine = children.find((c) => MACHINES.has(c.type))!;
+            for (const c of children) {
+                const before = ["host-dirs", "os-template", "image", "vendor-data"].some((role) => c.name === `${comp.name}-${role}`);
+                if (c === machine || before) {
+                    assert.deepEqual([c.replaceWith, c.deletedWith], [[], ""], `${c.name} exists apart from the machine`);
+                } else {
+                    assert.deepEqual([c.replaceWith, c.deletedWith], [[machine.urn], machine.urn], `${c.name} is bound to ${machine.name}`);
+                }
+            }
+        }
+    });
+
     it("builds one component per guest, named by its ID, with the explicit provider", async () => {
         const rec = await recordDev();
         const comps = rec.registrations.filter((r) => r.type.startsWith("phoenix:index:"));
@@ -99,6 +115,11 @@ describe("program", () => {
         assert.ok(rec.error instanceof pulumi.RunError);
         assert.equal(rec.error.message, 'stack config phoenix:endpoint: expected the API URL without path, e.g. https://pve.lan:8006/, received "pve.lan:8006/api2/json"');
         assert.equal(rec.registrations.length, 0);
+        const noKeys = await recordDev({ "phoenix:sshPublicKeys": [] });
+        assert.match(String(noKeys.error), /stack config phoenix:sshPublicKeys: expected a list of SSH public keys for the VMs' cloud-init user/);
+        assert.equal(noKeys.registrations.filter((r) => r.name === "1001-vm").length, 0, "no VM without a key");
+        const containersOnly = await recordDev({ "phoenix:sshPublicKeys": [], "phoenix:guests": [101] });
+        assert.equal(containersOnly.error, undefined, "containers need no VM keys");
         const bad = await recordDev({ "phoenix:guests": ["web"] });
         assert.equal(bad.error?.message, 'stack config phoenix:guests: expected guest IDs (integers), received "web"');
     });
