@@ -14,7 +14,8 @@ import { shq } from "./shell";
 export const containerArgs = (spec: LxcSpec, templateFileId: pulumi.Input<string> | undefined, clone?: { vmId: pulumi.Input<number>; node: string }): proxmox.ContainerLegacyArgs => ({
     nodeName: spec.node,
     vmId: spec.id,
-    description: spec.description,
+    // The policy pack reads why a container is privileged from here: the catalog's reason travels with the guest.
+    description: spec.unprivileged ? spec.description : [spec.description, `Privileged because: ${spec.privilegedReason}`].filter(Boolean).join("\n"),
     tags: ["phoenix", ...spec.tags],
     ...(clone
         ? { clone: { vmId: clone.vmId, nodeName: clone.node, datastoreId: spec.storage, full: spec.fullClone } }

@@ -258,4 +258,11 @@ describe("LxcGuest", () => {
         assert.deepEqual(args.operatingSystem, { templateFileId: "local:vztmpl/x.tar.zst", type: "ubuntu" });
         assert.equal(args.clone, undefined);
     });
+
+    it("states a privileged container's reason in its description, where Proxmox users and the policy pack see it", () => {
+        const args = containerArgs({ ...spec(101), unprivileged: false, privilegedReason: "needs raw sockets" }, undefined, { vmId: 900, node: "pve" }) as any;
+        assert.equal(args.description, "Nginx gateway in front of Traefik\nPrivileged because: needs raw sockets");
+        assert.equal(args.unprivileged, false);
+        assert.equal((containerArgs(spec(101), undefined, { vmId: 900, node: "pve" }) as any).description, "Nginx gateway in front of Traefik");
+    });
 });

@@ -1,0 +1,60 @@
+// What the importer produces: catalog objects (written as YAML) and, for every key of the original it did not carry
+// over unchanged, a note saying what happened and why. The notes are the import report.
+
+export type NoteKind =
+    | "dropped" // the key is not imported
+    | "changed" // imported with a different value or meaning than the original gave it
+    | "added" // a value the original did not have (or hard-coded in a script) is now stated in the catalog
+    | "duplicate" // a firewall rule matching the same traffic as an earlier one, removed
+    | "secret"; // a secret: never written; how to set it instead
+
+export interface Note {
+    kind: NoteKind;
+    /** The original's key (dotted path), e.g. firewall.rules[3] or portainer_api.admin_password. */
+    key: string;
+    detail: string;
+}
+
+export type Obj = Record<string, unknown>;
+
+export interface GuestImport {
+    id: number;
+    name: string;
+    kind: "lxc" | "vm";
+    /** File name in the output directory, <id>-<slug>.yaml. */
+    file: string;
+    /** The catalog guest, keys in the order they are written. */
+    guest: Obj;
+    notes: Note[];
+    /** Scripts the guest needs that features/ does not have (features/nvidia.sh, features/apps/lxc_vllm.sh). */
+    missingScripts: string[];
+}
+
+export interface ImportResult {
+    from: string;
+    defaults: Obj;
+    defaultsNotes: Note[];
+    /** Notes about phoenix_hypervisor_config.json and the files' root keys. */
+    globalNotes: Note[];
+    guests: GuestImport[];
+    /** Values that must never appear in a written file (passwords found in the input). */
+    secretValues: string[];
+}
+
+export class ImportError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "ImportError";
+    }
+}
+
+export const note = (kind: NoteKind, key: string, detail: string): Note => ({ kind, key, detail });
+
+/** Guest file name: <id>-<name in lower case with runs of other characters as one hyphen>.yaml. */
+export const guestFileName = (id: number, name: string): string => {
+    const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
+    return `${id}${slug ? `-${slug}` : ""}.yaml`;
+};
+
+/** An object without its undefined members (so they are not written), keys in the given order. */
+export const compact = (o: Obj): Obj => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));

@@ -1,0 +1,49 @@
+// The import report: per guest what was dropped, changed, added or removed as a duplicate and why; the guests whose
+// features have no script here; the secrets to set by hand. Text for people, JSON (--json) for tools.
+import type { ImportResult, Note, NoteKind } from "./model";
+
+const ORDER: NoteKind[] = ["secret", "duplicate", "dropped", "changed", "added"];
+const byKind = (notes: Note[]): Note[] => [...notes].sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+const line = (n: Note): string => `    ${n.kind.padEnd(9)} ${n.key}${n.detail ? `: ${n.detail}` : ""}`;
+
+export interface WriteSummary {
+    outDir: string;
+    written: string[];
+    unchanged: string[];
+}
+
+export const formatImportReport = (r: ImportResult, written?: WriteSummary): string => {
+    const out: string[] = [];
+    out.push(`Imported ${r.guests.length} guests from ${r.from}${written ? ` into ${written.outDir}` : ""}.`);
+    if (written) {
+        out.push(`  written: ${written.written.join(", ") || "none"}`);
+        if (written.unchanged.length > 0) out.push(`  unchanged: ${written.unchanged.join(", ")}`);
+    }
+    out.push("", "defaults.yaml", ...byKind(r.defaultsNotes).map(line));
+    for (const g of r.guests) {
+        out.push("", `${g.kind === "lxc" ? "Container" : "VM"} ${g.id} ${g.name} -> ${g.file}`);
+        out.push(...byKind(g.notes).map(line));
+        if (g.missingScripts.length > 0) out.push(`    missing   ${g.missingScripts.join(", ")}: no such script in this project`);
+    }
+    out.push("", "phoenix_hypervisor_config.json and the files' root keys", ...byKind(r.globalNotes).map(line));
+    const missing = r.guests.filter((g) => g.missingScripts.length > 0);
+    if (missing.length > 0) {
+        const scripts = [...new Set(missing.flatMap((g) => g.missingScripts))].sort();
+        out.push("", `Guests whose features have no script here (${missing.length}); the catalog reports them until these scripts exist: ${scripts.join(", ")}`);
+        for (const g of missing) out.push(`    ${g.id} ${g.name}: ${g.missingScripts.join(", ")}`);
+    }
+    const secrets = [...r.globalNotes, ...r.guests.flatMap((g) => g.notes)].filter((n) => n.kind === "secret");
+    if (secrets.length > 0) {
+        out.push("", "Secrets (never written to the catalog):");
+        for (const n of secrets) out.push(`    ${n.key}: ${n.detail}`);
+    }
+    return out.join("\n");
+};
+
+export const importReportJson = (r: ImportResult, written?: WriteSummary): unknown => ({
+    from: r.from,
+    ...(written ?? {}),
+    defaults: { notes: r.defaultsNotes },
+    guests: r.guests.map((g) => ({ id: g.id, name: g.name, kind: g.kind, file: g.file, notes: g.notes, missingScripts: g.missingScripts })),
+    global: { notes: r.globalNotes },
+});

@@ -1,0 +1,129 @@
+// Features, application script and health check. The original passed data between guests through files on host
+// directories and hard-coded names and addresses in its scripts; here those become catalog values: caFrom for the CA
+// root, parameters for the CA's names and the gateway's upstream, stack config keys for the passwords.
+import type { ImportContext } from "./context";
+import { type Note, type Obj, compact, note } from "./model";
+import { isObj, num, str } from "./source";
+
+/** The step_ca feature's CA directory (its STEPPATH default), where the CA guest's host directory is mounted. */
+export const stepPath = (ctx: ImportContext): string => ctx.scripts.feature("step_ca")?.params.get("STEPPATH")?.default ?? "/etc/step-ca";
+
+/** The port the original's CA app script hard-coded (`step ca init --address :9000`). */
+const CA_ADDRESS = ":9000";
+
+const stepCa = (ctx: ImportContext, guestIp: string | undefined, notes: Note[]): Obj => {
+    const hv = ctx.source.hypervisor;
+    const stepCaConfig = isObj(hv.step_ca) ? hv.step_ca : {};
+    const name = str(stepCaConfig.root_ca_name) ?? "Phoenix Internal CA";
+    const dnsName = str(stepCaConfig.dns_name) ?? `ca.${ctx.domain}`;
+    const provisioner = str(stepCaConfig.provisioner_name) ?? `admin@${ctx.domain}`;
+    notes.push(note("added", "features[step_ca].params",
+        "caName, caDnsNames, caAddress and caProvisioner come from phoenix_hypervisor_config.json step_ca (which the original never read: its app script hard-coded the same values)"));
+    if (stepCaConfig.intermediate_ca_name !== undefined) {
+        notes.push(note("dropped", "step_ca.intermediate_ca_name", "step_ca.sh names the intermediate after caName"));
+    }
+    notes.push(note("secret", "features[step_ca].secrets",
+        "the CA and provisioner passwords are stack secrets, never files: pulumi config set --secret stepCaPassword ...; pulumi config set --secret stepCaProvisionerPassword ... (the original generated them into a world-writable host directory)"));
+    return {
+        name: "step_ca",
+        params: {
+            caName: name,
+            caDnsNames: [dnsName, ctx.domain, `*.${ctx.domain}`, "127.0.0.1", ...(guestIp ? [guestIp] : [])],
+            caAddress: CA_ADDRESS,
+            caProvisioner: provisioner,
+        },
+        secrets: { CA_PASSWORD: "stepCaPassword", CA_PROVISIONER_PASSWORD: "stepCaProvisionerPassword" },
+    };
+};
+
+export const mapFeatures = (raw: Obj, ctx: ImportContext, guestIp: string | undefined, notes: Note[]): (string | Obj)[] | undefined => {
+    if (raw.features === undefined) return undefined;
+    if (!Array.isArray(raw.features)) {
+        notes.push(note("dropped", "features", "not a list"));
+        return undefined;
+    }
+    const caFrom = ctx.ca?.id;
+    return raw.features.flatMap((f: unknown, i: number): (string | Obj)[] => {
+        if (typeof f !== "string") {
+            notes.push(note("dropped", `features[${i}]`, "not a feature name"));
+            return [];
+        }
+        if (f === "step_ca") return [stepCa(ctx, guestIp, notes)];
+        if ((f === "trusted_ca" || f === "traefik") && caFrom !== undefined) {
+            notes.push(note("changed", `features[${f}]`,
+                `caFrom: ${caFrom}: the CA's root certificate arrives as data from guest ${caFrom}'s step_ca step instead of a file on ${caFrom}'s shared host directory`));
+            if (f === "traefik" && raw.bootstrap_ca_url !== undefined) {
+                const derived = ctx.ca?.ip ? `https://${ctx.ca.ip}${CA_ADDRESS}` : undefined;
+                notes.push(note("changed", "bootstrap_ca_url",
+                    `${String(raw.bootstrap_ca_url)}: replaced by caFrom: ${caFrom} on traefik (CA_URL is derived: ${derived ?? "from the CA guest's address"})` +
+                    (derived && derived !== raw.bootstrap_ca_url ? "; the derived URL differs from the original's: check it" : "")));
+            }
+            return [{ name: f, caFrom }];
+        }
+        return [f];
+    });
+};
+
+/** The original's application scripts and what replaces each. */
+const APPLICATIONS: Record<string, (ctx: ImportContext) => { script: string; params?: Obj; why: string }> = {
+    "phoenix_hypervisor_lxc_103.sh": () => ({
+        script: "ca_service",
+        why: "ca_service starts step-ca and exports the root certificate (the initialisation moved into the step_ca feature)",
+    }),
+    "phoenix_hypervisor_lxc_101.sh": (ctx) => ({
+        script: "nginx_gateway",
+        params: {
+            upstreamUrl: `http://${ctx.traefikIp ?? "TRAEFIK-ADDRESS"}:80`,
+            serverNames: `nginx.${ctx.domain} portainer.${ctx.domain}`,
+        },
+        why: "nginx_gateway installs the gateway site; its upstream (the Traefik guest, port 80) and server names were hard-coded in the original's generate_nginx_gateway_config.sh",
+    }),
+    "phoenix_hypervisor_lxc_102.sh": () => ({
+        script: "traefik_routes",
+        why: "traefik_routes writes the dynamic configuration generated from every guest's traefikService (the original only did this in `phoenix sync all`)",
+    }),
+};
+
+/** phoenix_hypervisor_lxc_vllm.sh -> lxc_vllm: a script name the catalog accepts, so the error names the file to add. */
+const scriptName = (file: string): string =>
+    file.replace(/\.sh$/, "").replace(/^phoenix_hypervisor_/, "").toLowerCase().replace(/[^a-z0-9_]+/g, "_").replace(/^[^a-z]+/, "") || "app";
+
+export const mapApplication = (raw: Obj, ctx: ImportContext, notes: Note[]): Obj | undefined => {
+    const file = str(raw.application_script);
+    if (!file) {
+        if (raw.vllm_engine_config !== undefined) notes.push(note("dropped", "vllm_engine_config", "no application script to pass it to"));
+        return undefined;
+    }
+    const known = APPLICATIONS[file]?.(ctx);
+    const app: Obj = known ? { script: known.script, params: known.params } : { script: scriptName(file) };
+    notes.push(note("changed", "application_script", known ? `${file} -> ${known.script}: ${known.why}` : `${file} -> ${app.script}: no equivalent in features/apps/ yet`));
+    if (raw.vllm_engine_config !== undefined) {
+        app.params = { ...(app.params as Obj | undefined), vllmEngineConfig: JSON.stringify(raw.vllm_engine_config) };
+        notes.push(note("changed", "vllm_engine_config", "passed to the application as parameter vllmEngineConfig (JSON text); its script must declare VLLM_ENGINE_CONFIG"));
+    }
+    return compact(app);
+};
+
+export const mapHealthCheck = (raw: Obj, ctx: ImportContext, kind: "lxc" | "vm", isCa: boolean, features: (string | Obj)[] | undefined, notes: Note[]): Obj | undefined => {
+    const hc = raw.health_check;
+    if (isObj(hc)) {
+        const retries = num(hc.retries);
+        const interval = num(hc.interval);
+        let command = str(hc.command) ?? "";
+        if (isCa && /check_step_ca\.sh/.test(command)) {
+            command = `step ca health --ca-url https://127.0.0.1${CA_ADDRESS} --root ${stepPath(ctx)}/certs/root_ca.crt`;
+            notes.push(note("changed", "health_check",
+                `the original never ran it (it read health_checks, not health_check); its host script check_step_ca.sh becomes the equivalent check inside the guest: ${command}`));
+        } else {
+            notes.push(note("changed", "health_check", "the original never ran it (it read health_checks, not health_check); now it runs inside the guest: check that the command exists there"));
+        }
+        return compact({ command, retries, interval });
+    }
+    if (raw.health_checks !== undefined) notes.push(note("dropped", "health_checks", "host-side check scripts; state a healthCheck command that runs inside the guest instead"));
+    const hasDocker = (features ?? []).some((f) => (typeof f === "string" ? f : f.name) === "docker");
+    if (kind === "vm" && hasDocker) {
+        notes.push(note("added", "healthCheck", "docker info: the guest is ready once its Docker engine answers (dependents wait for this)"));
+        return { command: "docker info --format '{{.ServerVersion}}'", retries: 10, interval: 6 };
+    }
+    return undefined;
+};

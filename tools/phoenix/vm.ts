@@ -1,0 +1,123 @@
+// One VM of phoenix_vm_configs.json -> one catalog guest (kind: vm).
+import { type ImportContext, ipOf, missingScripts } from "./context";
+import { mapFirewall } from "./firewall";
+import { mapBoot, mapDependencies, mapNetwork, mapTraefikService, reportUnknownKeys } from "./common";
+import { type GuestImport, type Note, type Obj, compact, guestFileName, note } from "./model";
+import { at, isObj, num, str } from "./source";
+import { mapFeatures, mapHealthCheck } from "./steps";
+import { cloudImage } from "./defaults";
+
+const HANDLED = [
+    "vmid", "name", "is_template", "clone_from_vmid", "template_image", "template_snapshot_name", "cores", "memory_mb", "disk_size_gb",
+    "storage_pool", "network_bridge", "start_at_boot", "boot_order", "boot_delay", "features", "snapshots", "volumes", "firewall",
+    "network_config", "user_config", "dependencies", "traefik_service",
+];
+
+/** The template disk size the original hard-coded (qm resize scsi0 32G), whatever the config said. */
+export const TEMPLATE_DISK_GB = 32;
+
+/** The NFS volume through which the original staged 103's CA files (root, fingerprint, provisioner password). */
+const isCaStaging = (v: Obj): boolean => str(v.mount_point) === "/etc/step-ca/certs" || /\/\.step-ca\/?$/.test(str(v.path) ?? "");
+
+const mapNfs = (raw: Obj, notes: Note[]): Obj[] =>
+    (Array.isArray(raw.volumes) ? raw.volumes : []).flatMap((v: unknown, i: number): Obj[] => {
+        const key = `volumes[${i}]`;
+        if (!isObj(v)) return [];
+        if (v.type !== "nfs") {
+            notes.push(note("dropped", key, `type ${String(v.type)}: the original mounted only nfs volumes`));
+            return [];
+        }
+        if (isCaStaging(v)) {
+            notes.push(note("dropped", key,
+                `${String(v.path)} -> ${String(v.mount_point)}: the CA staging share (root certificate and the provisioner password, mode 644); the root arrives through trusted_ca with caFrom, the password is a stack secret`));
+            return [];
+        }
+        if (!str(v.server) || !str(v.path) || !str(v.mount_point)) {
+            notes.push(note("dropped", key, "needs server, path and mount_point"));
+            return [];
+        }
+        if (v.name !== undefined) notes.push(note("dropped", `${key}.name`, "a label only"));
+        return [{ server: str(v.server), export: str(v.path), mountPoint: str(v.mount_point) }];
+    });
+
+/** A template's own image, when it is not the defaults' cloud image. */
+const imageOf = (raw: Obj, ctx: ImportContext): Obj | undefined => {
+    const file = str(raw.template_image);
+    if (!file) return undefined;
+    const image = cloudImage(file, str(at(ctx.source.hypervisor, "vm_defaults.ubuntu_release")));
+    return image.fileName === (ctx.defaults.cloudImage as Obj).fileName ? undefined : image;
+};
+
+export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Obj>): GuestImport => {
+    const notes: Note[] = [];
+    const id = raw.vmid as number;
+    const name = str(raw.name) ?? `vm${id}`;
+    const vmDefaults = ctx.source.vmDefaults;
+    const cloneFrom = num(raw.clone_from_vmid);
+    const template = raw.is_template === true || ctx.cloneSources.has(id);
+    if (raw.template_snapshot_name !== undefined) {
+        notes.push(note("dropped", "template_snapshot_name", `${String(raw.template_snapshot_name)}: vm-manager never used it${template ? " (template: true comes from is_template)" : ""}`));
+    }
+    if (raw.snapshots !== undefined) notes.push(note("changed", "snapshots", "lifecycleSnapshots: true (pre-configured before the features, final-form after the health check)"));
+
+    const source = cloneFrom !== undefined ? byId.get(cloneFrom) : undefined;
+    const sourceDisk = source && !num(source.disk_size_gb) ? TEMPLATE_DISK_GB : num(source?.disk_size_gb);
+    let diskGb = num(raw.disk_size_gb);
+    if (template && cloneFrom === undefined) {
+        if (diskGb !== undefined && diskGb !== TEMPLATE_DISK_GB) notes.push(note("changed", "disk_size_gb", `${diskGb}: now applied; the original always made the template disk ${TEMPLATE_DISK_GB}G`));
+        diskGb = diskGb ?? TEMPLATE_DISK_GB;
+        if (raw.disk_size_gb === undefined) notes.push(note("added", "diskGb", `${TEMPLATE_DISK_GB}: the size the original hard-coded for the template disk`));
+    } else if (cloneFrom !== undefined) {
+        if (diskGb !== undefined) {
+            notes.push(note("changed", "disk_size_gb",
+                diskGb === sourceDisk ? `${diskGb}: now applied (the original never resized clones; the template's ${sourceDisk}G was the same)` : `${diskGb}: now applied; the original never resized clones, so this VM kept the template's ${sourceDisk ?? TEMPLATE_DISK_GB}G`));
+        } else diskGb = sourceDisk;
+    }
+
+    const cores = num(raw.cores) ?? num(vmDefaults.cores);
+    const memoryMb = num(raw.memory_mb) ?? num(vmDefaults.memory_mb);
+    if (raw.cores === undefined && cores !== undefined) notes.push(note("added", "cores", `${cores} from vm_defaults`));
+    if (raw.memory_mb === undefined && memoryMb !== undefined) notes.push(note("added", "memory_mb", `${memoryMb} from vm_defaults`));
+    const storage = str(raw.storage_pool);
+    if (storage) notes.push(note("changed", "storage_pool", "now applied; the original used only vm_defaults.storage_pool"));
+    const bridge = str(raw.network_bridge);
+    if (bridge) notes.push(note("changed", "network_bridge", "now applied; the original used only vm_defaults.network_bridge"));
+
+    const user = str(at(raw, "user_config.username"));
+    const templateUser = source ? str(at(source, "user_config.username")) : undefined;
+    if (user && cloneFrom !== undefined) {
+        notes.push(note("changed", "user_config.username", user === templateUser ? "now applied on the clone (the original inherited the template's, the same user)" : `now applied on the clone; the original inherited the template's (${templateUser ?? "none"})`));
+    }
+
+    const features = mapFeatures(raw, ctx, ipOf(raw), notes);
+    const nfsVolumes = mapNfs(raw, notes);
+    const network = mapNetwork(raw, ctx, "vm", notes);
+    if (bridge && bridge !== (ctx.defaults.network as Obj).bridge) network.bridge = bridge;
+    reportUnknownKeys(raw, HANDLED, notes);
+
+    const guest = compact({
+        kind: "vm",
+        id,
+        name,
+        template: template || undefined,
+        cloneFrom,
+        dependsOn: mapDependencies(raw, notes),
+        cores,
+        memoryMb,
+        diskGb,
+        storage: storage && storage !== (ctx.defaults.storage as Obj).vm ? storage : undefined,
+        network,
+        ...mapBoot(raw, "vm"),
+        image: imageOf(raw, ctx),
+        cloudInit: user ? { user } : undefined,
+        nfsVolumes: nfsVolumes.length > 0 ? nfsVolumes : undefined,
+        features,
+        healthCheck: mapHealthCheck(raw, ctx, "vm", false, features, notes),
+        traefikService: mapTraefikService(raw, "vm", true, notes),
+        firewall: template && cloneFrom === undefined && raw.firewall === undefined ? undefined : mapFirewall(raw.firewall, "vm", notes),
+    });
+    if (template && cloneFrom === undefined && raw.firewall === undefined) {
+        notes.push(note("added", "firewall", "none: a template never boots; its clones state their own"));
+    }
+    return { id, name, kind: "vm", file: guestFileName(id, name), guest, notes, missingScripts: missingScripts(ctx, guest) };
+};
