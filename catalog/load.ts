@@ -184,6 +184,12 @@ const checkReferences = ({ source, guest: g }: Parsed, byId: Map<number, Parsed>
     });
     if (g.kind === "vm") problems.push(...checkVmSteps(source, g));
     if (g.kind === "lxc" && g.unprivileged && g.idMaps.length > 0) problems.push(...checkIdMaps(source, g.idMaps));
+    if (g.kind === "lxc" && g.lifecycleSnapshots) {
+        // Proxmox refuses both: `pct template` on a container with snapshots, and `pct snapshot` when a mount point
+        // (a bind mount is one) has no snapshot support.
+        if (g.template) problems.push(source.problemAt(["lifecycleSnapshots"], "a container template cannot have snapshots (Proxmox refuses to convert it); the template itself is the final form", true));
+        else if (g.bindMounts.length > 0) problems.push(source.problemAt(["lifecycleSnapshots"], "Proxmox cannot snapshot a container with bind mounts (snapshot feature is not available); drop the snapshots or the bind mounts", true));
+    }
     if (g.kind === "lxc" && !g.unprivileged && !g.privilegedReason) {
         problems.push(source.problemAt(["unprivileged"], "a privileged container needs privilegedReason: say why it cannot run unprivileged"));
     }

@@ -19,7 +19,7 @@ export interface StackContext {
 export const createProvider = (s: StackSettings): proxmox.Provider =>
     new proxmox.Provider("proxmoxve", {
         endpoint: s.endpoint,
-        apiToken: s.apiToken,
+        ...(s.auth.kind === "token" ? { apiToken: s.auth.apiToken } : { username: s.auth.username, password: s.auth.password }),
         insecure: s.insecure,
         minTls: "1.2",
         ssh: {

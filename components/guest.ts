@@ -26,6 +26,10 @@ export const parseCaOutput = (stdout: string | undefined, guestId: number): CaRo
     return { rootPem: `${m[1]}\n`, fingerprint: m[2].toLowerCase().replace(/:/g, "") };
 };
 
+/** A clone starts with its source's firewall file (pct/qm clone copy it); clear it so the catalog's rules are the only ones. */
+export const firewallResetScript = (id: number): string =>
+    `if [ -f /etc/pve/firewall/${id}.fw ]; then rm -f /etc/pve/firewall/${id}.fw; echo '${id}: cleared the firewall rules inherited from the clone source'; fi`;
+
 /** How a script reaches the inside of a guest. */
 export interface GuestShell {
     connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
@@ -68,7 +72,8 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     protected readonly built: ReadonlyMap<number, PhoenixGuest>;
 
     protected constructor(type: string, args: GuestArgs<GuestSpec>, opts?: pulumi.ComponentResourceOptions) {
-        super(type, String(args.spec.id), {}, { protect: args.spec.protect || undefined, ...opts, providers: [args.ctx.provider] });
+        // `protect` goes on the machine only: inherited by every step it would block their re-runs (replacements).
+        super(type, String(args.spec.id), {}, { ...opts, providers: [args.ctx.provider] });
         this.spec = args.spec;
         this.ctx = args.ctx;
         this.built = args.built;
@@ -92,16 +97,36 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         return this.machine ? { parent: this, replaceWith: [this.machine], deletedWith: this.machine } : { parent: this };
     }
 
+    /**
+     * Shell prepended to the commands that act on a machine once it may already be a template (none by default);
+     * LxcGuest uses it to fail with what to do instead of an obscure pct error.
+     */
+    protected templateGuard(): string | undefined {
+        return undefined;
+    }
+
     /** A command run on the Proxmox node (pct/qm operations the provider has no argument for). */
     protected nodeCommand(
         role: string,
         args: { create: pulumi.Input<string>; delete?: pulumi.Input<string>; triggers?: pulumi.Input<unknown>[] },
         dependsOn: pulumi.Resource[],
+        opts: { deleteBeforeReplace?: boolean; guarded?: boolean } = {},
     ): command.remote.Command {
+        const guard = opts.guarded === false ? undefined : this.templateGuard();
         return new command.remote.Command(
             `${this.guestId}-${role}`,
-            { connection: this.ctx.nodeConnection, create: args.create, delete: args.delete, triggers: args.triggers },
-            { ...this.machineBound(), dependsOn, customTimeouts: { create: "30m", update: "30m", delete: "10m" } },
+            {
+                connection: this.ctx.nodeConnection,
+                create: guard ? pulumi.output(args.create).apply((c) => `${guard}\n${c}`) : args.create,
+                delete: args.delete,
+                triggers: args.triggers,
+            },
+            {
+                ...this.machineBound(),
+                dependsOn,
+                deleteBeforeReplace: opts.deleteBeforeReplace,
+                customTimeouts: { create: "30m", update: "30m", delete: "10m" },
+            },
         );
     }
 
@@ -109,7 +134,10 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
      * Firewall options (enabled, default-deny input) and the rules: `implicit` ones first (rules the guest's own
      * provisioning needs, e.g. SSH from the node into a VM), then the catalog's in order; ordering comes from vmId as an input.
      */
-    protected firewall(scope: "containerId" | "vmId", implicit: FirewallRuleSpec[] = []): pulumi.Resource[] {
+    protected firewall(scope: "containerId" | "vmId", implicit: FirewallRuleSpec[] = [], dependsOn: pulumi.Resource[] = []): pulumi.Resource[] {
+        // Delete before replace: the provider deletes rules by the positions it recorded, so a replacement created
+        // first would have its new rules deleted by the old resource's positions.
+        const opts: pulumi.CustomResourceOptions = { ...this.machineBound(), dependsOn, deleteBeforeReplace: true };
         const fw = this.spec.firewall;
         const ruleList = [...implicit, ...fw.rules];
         const options = new proxmox.firewall.OptionsLegacy(
@@ -123,13 +151,13 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 macfilter: true,
                 dhcp: this.spec.network.ip === "dhcp",
             },
-            this.machineBound(),
+            opts,
         );
         if (ruleList.length === 0) return [options];
         const rules = new proxmox.firewall.RulesLegacy(
             `${this.guestId}-fw-rules`,
             { nodeName: this.node, [scope]: this.vmId, rules: ruleList.map((r) => ({ ...r })) },
-            this.machineBound(),
+            opts,
         );
         return [options, rules];
     }
@@ -146,6 +174,8 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 triggers,
             },
             dependsOn,
+            // The old snapshot's delete must run before the new one is taken: it has the same name.
+            { deleteBeforeReplace: true },
         );
     }
 

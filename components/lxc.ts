@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { LxcSpec } from "../catalog/model";
 import { TYPE_PREFIX } from "./context";
-import { type GuestArgs, type GuestShell, PhoenixGuest } from "./guest";
+import { type GuestArgs, type GuestShell, PhoenixGuest, firewallResetScript } from "./guest";
 import { shq } from "./shell";
 
 /** The container's arguments, value by value from the catalog (pure: tested without the engine). */
@@ -16,7 +16,7 @@ export const containerArgs = (spec: LxcSpec, templateFileId: pulumi.Input<string
     vmId: spec.id,
     // The policy pack reads why a container is privileged from here: the catalog's reason travels with the guest.
     description: spec.unprivileged ? spec.description : [spec.description, `Privileged because: ${spec.privilegedReason}`].filter(Boolean).join("\n"),
-    tags: ["phoenix", ...spec.tags],
+    tags: [...new Set(["phoenix", ...spec.tags])].sort(), // Proxmox sorts tags: any other order is a perpetual diff
     ...(clone
         ? { clone: { vmId: clone.vmId, nodeName: clone.node, datastoreId: spec.storage, full: spec.fullClone } }
         : { operatingSystem: { templateFileId: templateFileId!, type: spec.osType } }),
@@ -64,21 +64,62 @@ export const rawConfigLines = (spec: LxcSpec): string[] => [
     ...spec.rawLxc.map((l) => l.replace(/^(lxc\.[a-z0-9_.]+)\s*[:=]\s*/, "$1: ")),
 ];
 
+/** Edits of /etc/pve/lxc/<id>.conf hold Proxmox's own config lock, like pct does. */
+const configLock = (id: number): string[] => ["mkdir -p /run/lock/lxc", `exec 9>/run/lock/lxc/pve-config-${id}.lock`, "flock -w 60 9"];
+
 /**
- * Idempotent edit of the container config: each line is added to the main section (before any [snapshot] section)
- * unless it is already there; a changed apparmor profile replaces the old one.
+ * Adds each line to the config's main section (before any [snapshot] section) unless it is already there; a changed
+ * apparmor profile replaces the old one. A running container is rebooted so the lines take effect.
  */
 export const rawConfigScript = (id: number, lines: string[]): string => {
-    const conf = `/etc/pve/lxc/${id}.conf`;
     const body = lines.map((line) => {
         const key = line.split(":")[0];
         const replaceKey = key === "lxc.apparmor.profile" ? `sed -i ${shq(`/^\\[/,$!{/^${key.replace(/\./g, "\\.")}:/d}`)} "$conf"; ` : "";
         return [
             `if sed '/^\\[/,$d' "$conf" | grep -qxF -- ${shq(line)}; then echo ${shq(`${id}: already has ${line}`)};`,
-            `else ${replaceKey}LINE=${shq(line)} awk 'BEGIN{done=0} /^\\[/ && !done {print ENVIRON["LINE"]; done=1} {print} END{if(!done) print ENVIRON["LINE"]}' "$conf" > "$tmp" && cat "$tmp" > "$conf"; echo ${shq(`${id}: added ${line}`)}; fi`,
+            `else ${replaceKey}LINE=${shq(line)} awk 'BEGIN{done=0} /^\\[/ && !done {print ENVIRON["LINE"]; done=1} {print} END{if(!done) print ENVIRON["LINE"]}' "$conf" > "$tmp" && cat "$tmp" > "$conf"; changed=1; echo ${shq(`${id}: added ${line}`)}; fi`,
         ].join(" ");
     });
-    return ["set -eu", `conf=${conf}`, 'tmp=$(mktemp)', "trap 'rm -f \"$tmp\"' EXIT", ...body].join("\n");
+    return [
+        "set -eu",
+        `conf=/etc/pve/lxc/${id}.conf`,
+        'tmp=$(mktemp)',
+        "trap 'rm -f \"$tmp\"' EXIT",
+        "changed=0",
+        ...configLock(id),
+        ...body,
+        `if [ "$changed" = 1 ] && pct status ${id} | grep -q 'status: running'; then pct reboot ${id}; echo '${id}: rebooted to apply the raw config'; fi`,
+    ].join("\n");
+};
+
+/** Removes exactly the lines rawConfigScript added, from the main section (run before new lines are added). */
+export const rawConfigRemoveScript = (id: number, lines: string[]): string =>
+    [
+        "set -eu",
+        `conf=/etc/pve/lxc/${id}.conf`,
+        `[ -f "$conf" ] || exit 0`,
+        'tmp=$(mktemp)',
+        "trap 'rm -f \"$tmp\"' EXIT",
+        ...configLock(id),
+        ...lines.map((line) => `LINE=${shq(line)} awk '/^\\[/ {section=1} section || $0 != ENVIRON["LINE"]' "$conf" > "$tmp" && cat "$tmp" > "$conf"`),
+        `echo '${id}: removed ${lines.length} raw config line(s)'`,
+    ].join("\n");
+
+/**
+ * Host ids mapped outside root's default subordinate range (100000..165535) must be delegated to root in
+ * /etc/subuid or /etc/subgid, or the container cannot start (newuidmap refuses the range).
+ */
+export const subIdScript = (spec: LxcSpec): string | undefined => {
+    const outside = spec.idMaps.filter((m) => m.hostId < 100000 || m.hostId + m.size > 165536);
+    if (!spec.unprivileged || outside.length === 0) return undefined;
+    return [
+        "set -eu",
+        ...outside.map((m) => {
+            const file = m.type === "uid" ? "/etc/subuid" : "/etc/subgid";
+            const line = `root:${m.hostId}:${m.size}`;
+            return `if grep -qxF ${shq(line)} ${file}; then echo ${shq(`${file} already has ${line}`)}; else echo ${shq(line)} >> ${file}; echo ${shq(`${file}: added ${line}`)}; fi`;
+        }),
+    ].join("\n");
 };
 
 /** Start the container if needed, then wait (bounded) until it has an IPv4 address and a default route. */
@@ -131,55 +172,67 @@ export class LxcGuest extends PhoenixGuest {
             : undefined;
         const templateFileId = download ? download.id : `${spec.osTemplate.storage}:vztmpl/${spec.osTemplate.file}`;
 
-        const hostDirs = spec.bindMounts.length > 0
-            ? this.nodeCommand(
-                  "host-dirs",
-                  {
-                      // Never deleted: the data in these directories outlives the container.
-                      create: ["set -eu", ...spec.bindMounts.map((b) =>
-                          b.owner
-                              ? `install -d -m 0750 -o ${hostId(spec, "uid", b.owner.uid)} -g ${hostId(spec, "gid", b.owner.gid)} ${shq(b.hostPath)}`
-                              : `mkdir -p ${shq(b.hostPath)}`,
-                      )].join("\n"),
-                  },
-                  [],
-              )
-            : undefined;
+        // Host preparation, before the container exists (so not bound to it, and never deleted: the data outlives it).
+        const subIds = subIdScript(spec);
+        const hostPrep = [
+            ...(subIds ? [this.nodeCommand("subids", { create: subIds }, [], { guarded: false })] : []),
+            ...(spec.bindMounts.length > 0
+                ? [this.nodeCommand(
+                      "host-dirs",
+                      {
+                          create: ["set -eu", ...spec.bindMounts.map((b) =>
+                              b.owner
+                                  ? `install -d -m 0750 -o ${hostId(spec, "uid", b.owner.uid)} -g ${hostId(spec, "gid", b.owner.gid)} ${shq(b.hostPath)}`
+                                  : `mkdir -p ${shq(b.hostPath)}`,
+                          )].join("\n"),
+                      },
+                      [],
+                      { guarded: false },
+                  )]
+                : []),
+        ];
 
         this.container = new proxmox.ContainerLegacy(
             `${id}-ct`,
             containerArgs(spec, templateFileId, source ? { vmId: source.cloneSourceId, node: source.node } : undefined),
             {
                 parent: this,
-                dependsOn: [...laneWait, ...(hostDirs ? [hostDirs] : [])],
+                dependsOn: [...laneWait, ...hostPrep],
                 deleteBeforeReplace: true,
+                protect: spec.protect,
                 ignoreChanges: ["started", "template"],
             },
         );
         this.machine = this.container;
         this.vmId = this.container.vmId.apply((v) => v ?? id);
 
+        // Raw lines: replaced as a whole when they change, the old lines removed first.
         const lines = rawConfigLines(spec);
-        const conf = lines.length > 0 ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines) }, [this.container])] : [];
-        const firewall = this.firewall("containerId");
+        const conf = lines.length > 0
+            ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines), delete: rawConfigRemoveScript(id, lines), triggers: lines }, [this.container], { deleteBeforeReplace: true })]
+            : [];
+        const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(id) }, [this.container])] : [];
+        const firewall = this.firewall("containerId", [], fwReset);
         const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [this.container, ...conf, ...firewall]);
 
         const shell: GuestShell = {
             connection: this.ctx.nodeConnection,
-            runScript: (env) => {
-                const run = `pct exec ${id} -- env ${env} bash -s`;
-                // A template cannot run anything: say how to rebuild it instead of failing obscurely.
-                return spec.template
-                    ? `if pct config ${id} | grep -q '^template: 1'; then echo ${shq(`guest ${id} is already a template; to re-provision it, replace it: pulumi up --replace <urn of ${id}-ct>`)} >&2; exit 1; fi; ${run}`
-                    : run;
-            },
+            runScript: (env) => [this.templateGuard(), `pct exec ${id} -- env ${env} bash -s`].filter(Boolean).join("\n"),
         };
         this.provision("pct", shell, [start]);
     }
 
+    /** Once a container is a template nothing can run on it: say how to rebuild it instead of failing obscurely. */
+    protected override templateGuard(): string | undefined {
+        const id = this.guestId;
+        return this.spec.template
+            ? `if pct config ${id} | grep -q '^template: 1'; then echo ${shq(`guest ${id} is already a template; to re-provision it, replace it: pulumi up --replace <urn of ${id}-ct>`)} >&2; exit 1; fi`
+            : undefined;
+    }
+
     protected override finish(prev: pulumi.Resource[], gate: pulumi.Resource[]): void {
         if (!this.spec.template) return this.settle(prev, gate);
-        const template = this.nodeCommand("template", { create: templateScript(this.guestId) }, [...prev, ...gate]);
+        const template = this.nodeCommand("template", { create: templateScript(this.guestId) }, [...prev, ...gate], { guarded: false });
         this.steps.push(template);
         this.settle([template], []);
     }

@@ -9,7 +9,7 @@ import { createStackContext } from "./context";
 import { type PhoenixGuest } from "./guest";
 import { LxcGuest } from "./lxc";
 import { VmGuest } from "./vm";
-import { readStackSettings } from "./stackConfig";
+import { type StackSettings, readStackSettings } from "./stackConfig";
 
 const orRunError = <T>(f: () => T): T => {
     try {
@@ -36,10 +36,25 @@ export const buildGuests = (catalog: Catalog, selection: Selection, ctx: ReturnT
     return built;
 };
 
+/** Proxmox lets only root@pam (never an API token, even root's) add bind mounts or set a privileged container's features. */
+export const checkAuthorization = (catalog: Catalog, ids: readonly number[], settings: StackSettings): void => {
+    if (settings.auth.kind === "password" && settings.auth.username === "root@pam") return;
+    const needRoot = ids.filter((id) => {
+        const g = catalog.guests.get(id)!;
+        return g.kind === "lxc" && (g.bindMounts.length > 0 || (!g.unprivileged && Object.values(g.pctFeatures).some(Boolean)));
+    });
+    if (needRoot.length === 0) return;
+    throw new pulumi.RunError(
+        `guests ${needRoot.join(", ")} use bind mounts or privileged container features, which Proxmox allows only for root@pam ` +
+            `(API tokens are refused, even root's): set phoenix:auth to password with phoenix:username root@pam and the secret phoenix:password`,
+    );
+};
+
 export const program = (): ProgramOutputs => {
     const settings = readStackSettings();
     const catalog = orRunError(() => loadCatalog({ dir: settings.catalog, node: settings.node }));
     const selection = orRunError(() => resolveSelection(catalog.graph, settings.guests));
+    checkAuthorization(catalog, selection.selected, settings);
     const built = buildGuests(catalog, selection, createStackContext(catalog, settings));
     return {
         selection: { requested: selection.requested, pulledIn: selection.pulledIn, managed: selection.selected },

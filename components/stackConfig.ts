@@ -16,7 +16,8 @@ export interface StackSettings {
     node: string;
     endpoint: string;
     insecure: boolean;
-    apiToken: pulumi.Output<string>;
+    /** How the provider logs in: an API token, or user and password (bind mounts need root@pam, which tokens never are). */
+    auth: { kind: "token"; apiToken: pulumi.Output<string> } | { kind: "password"; username: string; password: pulumi.Output<string> };
     nodeSsh: NodeSsh;
     sshPrivateKey: pulumi.Output<string>;
     /** Key for SSH into VMs (default: the node key). */
@@ -34,6 +35,13 @@ const fail = (key: string, expected: string, got: unknown): never => {
 const parseGuests = (raw: unknown): number[] => {
     if (!Array.isArray(raw) || raw.length === 0) return fail("guests", "a non-empty list of guest IDs, e.g. [103, 101]", raw);
     return raw.map((v) => (typeof v === "number" && Number.isInteger(v) ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : fail("guests", "guest IDs (integers)", v)));
+};
+
+const readAuth = (cfg: pulumi.Config): StackSettings["auth"] => {
+    const kind = cfg.get("auth") ?? "token";
+    if (kind === "token") return { kind, apiToken: cfg.requireSecret("apiToken") };
+    if (kind === "password") return { kind, username: cfg.get("username") ?? "root@pam", password: cfg.requireSecret("password") };
+    return fail("auth", '"token" (phoenix:apiToken) or "password" (phoenix:username, phoenix:password)', kind);
 };
 
 export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSettings => {
@@ -60,7 +68,7 @@ export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSett
         node: cfg.require("node"),
         endpoint,
         insecure: cfg.getBoolean("insecure") ?? false,
-        apiToken: cfg.requireSecret("apiToken"),
+        auth: readAuth(cfg),
         nodeSsh: {
             address: cfg.require("nodeAddress"),
             port: cfg.getNumber("sshPort", { min: 1, max: 65535 }) ?? 22,

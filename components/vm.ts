@@ -15,7 +15,7 @@ import type { VmSpec } from "../catalog/model";
 import { type FirewallRuleSpec, isIpv4 } from "../catalog/schema";
 import { vendorDataFileName, vendorDataYaml } from "./cloudInit";
 import { TYPE_PREFIX } from "./context";
-import { type GuestArgs, type GuestShell, PhoenixGuest } from "./guest";
+import { type GuestArgs, type GuestShell, PhoenixGuest, firewallResetScript } from "./guest";
 import { shq } from "./shell";
 import type { StackSettings } from "./stackConfig";
 
@@ -43,7 +43,7 @@ export const vmArgs = (spec: VmSpec, src: VmSources): proxmox.VmLegacyArgs => {
         vmId: spec.id,
         name: spec.name,
         description: spec.description,
-        tags: ["phoenix", ...spec.tags],
+        tags: [...new Set(["phoenix", ...spec.tags])].sort(), // Proxmox sorts tags: any other order is a perpetual diff
         template: spec.template,
         ...(src.clone
             ? { clone: { vmId: src.clone.vmId, nodeName: src.clone.node, datastoreId: spec.storage, full: spec.fullClone, retries: 3 } }
@@ -229,7 +229,7 @@ export class VmGuest extends PhoenixGuest {
                 sshPublicKeys: settings.sshPublicKeys(),
                 password: spec.cloudInit.passwordSecret ? settings.secret(spec.cloudInit.passwordSecret) : undefined,
             }),
-            { parent: this, dependsOn: laneWait, deleteBeforeReplace: true },
+            { parent: this, dependsOn: laneWait, deleteBeforeReplace: true, protect: spec.protect },
         );
         this.machine = this.vm;
         this.vmId = this.vm.vmId.apply((v) => v ?? id);
@@ -245,7 +245,8 @@ export class VmGuest extends PhoenixGuest {
             // The catalog rejects this already (network.ip); kept so the component never builds an SSH step without a host.
             throw new pulumi.ResourceError(`guest ${id}: a VM with features, application or health check needs a static network.ip (they run over SSH)`, this, true);
         }
-        const firewall = this.firewall("vmId", inGuest ? [sshFromNodeRule(settings.nodeSsh.address)] : []);
+        const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(spec.id) }, [this.vm])] : [];
+        const firewall = this.firewall("vmId", inGuest ? [sshFromNodeRule(settings.nodeSsh.address)] : [], fwReset);
         const wait = this.nodeCommand(
             "wait",
             { create: this.vendorDataFileId.apply((v) => waitScript(id, this.ip, spec.agentTimeoutSeconds, v)) },

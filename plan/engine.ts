@@ -122,6 +122,10 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
         false,
     );
     let inflight = 0;
+    let failures = 0;
+    // Resolves at the first failed registration or program error (and never in a run without one).
+    let signalBreak = () => {};
+    const firstBreak = new Promise<void>((r) => (signalBreak = r));
     // The registration being sent: MockMonitor calls newResource synchronously from registerResource, and the mock
     // arguments carry no parent, so the wrapper below hands it over here.
     let sending: Registration | undefined;
@@ -153,10 +157,12 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
         };
         registrations.push(rec);
         sending = rec;
-        return register(req, (err: any, resp: any) => {
+        const sent = register(req, (err: any, resp: any) => {
             rec.finishedAt = performance.now();
             if (resp) rec.urn = resp.getUrn();
             if (err) {
+                failures++;
+                signalBreak();
                 rec.failed = String(err.message ?? err);
                 rec.urn = monitor.newUrn(rec.parent, rec.type, rec.name);
             }
@@ -164,6 +170,8 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
             inflight--;
             cb(err, resp);
         });
+        sending = undefined;
+        return sent;
     };
 
     const config: Record<string, string> = {};
@@ -177,24 +185,26 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     const onRejection = (reason: unknown) => {
         const e = reason instanceof Error ? reason : new Error(String(reason));
         if (!e.message.includes(INJECTED_FAILURE)) rejections.push(e);
+        signalBreak();
     };
     process.on("unhandledRejection", onRejection);
 
-    // The SDK records a stack trace for every promise it tracks (debuggablePromise reads `new Error().stack`), and
-    // under ts-node each trace is source-mapped: most of a recording's time. Nothing reads them under mocks and no
-    // plan prints a stack, so none are captured while the program runs.
-    const stackTraceLimit = Error.stackTraceLimit;
-    if (!opts.keepStackTraces) Error.stackTraceLimit = 0;
+    // The SDK records a stack trace for every promise it tracks (debuggablePromise reads `new Error().stack`) and
+    // parses one per resource for its source position; under ts-node each is source-mapped. That was most of a
+    // recording's time, nothing reads them under mocks and no plan prints a stack: while the program runs, promise
+    // traces are off and positions are V8's plain ones.
+    const { stackTraceLimit, prepareStackTrace } = Error;
+    if (!opts.keepStackTraces) Object.assign(Error, { stackTraceLimit: 0, prepareStackTrace: undefined });
     const programPath = require.resolve(opts.program ?? path.join(PROJECT_ROOT, "index"));
     delete require.cache[programPath];
     let outputs: Record<string, unknown> | undefined;
     let error: Error | undefined;
     // After a failure, whatever waits on it never registers and outputs that need it never resolve: the run is over
     // once something failed and nothing has been in flight for a few event-loop turns.
-    const broken = () => rejections.length > 0 || registrations.some((r) => r.failed !== undefined);
+    const broken = () => rejections.length > 0 || failures > 0;
     const stalled = () => quiet(() => inflight === 0 && broken());
     let racing = true;
-    const giveUp = quiet(() => !racing || (inflight === 0 && broken())).then(() => racing && blockedOutputs());
+    const giveUp = firstBreak.then(() => quiet(() => !racing || inflight === 0)).then(() => racing && blockedOutputs());
     try {
         outputs = await Promise.race([resolveDeep(require(programPath)), giveUp]);
     } catch (e) {
@@ -212,7 +222,7 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     }
     await new Promise((r) => setImmediate(r));
     process.off("unhandledRejection", onRejection);
-    Error.stackTraceLimit = stackTraceLimit;
+    Object.assign(Error, { stackTraceLimit, prepareStackTrace });
     // The program's own error comes first: the injected failure only explains what it blocked.
     return { registrations, outputs, error: rejections[0] ?? error };
 };

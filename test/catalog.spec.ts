@@ -123,7 +123,7 @@ describe("catalog", () => {
                 'guests/101-nginx-phoenix.yaml:46:27 firewall.rules[0].action: expected "ACCEPT" or "DROP" or "REJECT", received "ALLOW"',
             ]],
             ["a firewall rule matching the same traffic as an earlier one", { "900-copy-base.yaml": (s) => `${s}    - { type: in, action: ACCEPT, proto: icmp, source: 10.0.0.0/24, comment: again }\n` }, [
-                "guests/900-copy-base.yaml:28:7 firewall.rules[2]: matches the same traffic as rules[0]; remove the duplicate",
+                "guests/900-copy-base.yaml:27:7 firewall.rules[2]: matches the same traffic as rules[0]; remove the duplicate",
             ]],
             ["a required script parameter that is missing", edit("101-nginx-phoenix.yaml", "    upstreamUrl: http://10.0.0.12:80\n", ""), [
                 "guests/101-nginx-phoenix.yaml:39:11 application.script: apps/nginx_gateway.sh requires UPSTREAM_URL (URL requests are proxied to, e.g. http://10.0.0.12:80); set params: { upstreamUrl: ... }",
@@ -132,7 +132,7 @@ describe("catalog", () => {
                 "guests/101-nginx-phoenix.yaml:42:5 application.params.upstream: not a parameter of apps/nginx_gateway.sh; accepted: upstreamUrl, serverNames",
             ]],
             ["a secret given as a plain parameter", edit("103-step-ca.yaml", "      caProvisioner: admin@thinkheads.ai\n", "      caProvisioner: admin@thinkheads.ai\n      caPassword: hunter2\n"), [
-                "guests/103-step-ca.yaml:33:7 features[1].params.caPassword: is a secret: set it under secrets with a stack config key; accepted: caName, caDnsNames, caAddress, caProvisioner, caAcme, steppath",
+                "guests/103-step-ca.yaml:32:7 features[1].params.caPassword: is a secret: set it under secrets with a stack config key; accepted: caName, caDnsNames, caAddress, caProvisioner, caAcme, steppath",
             ]],
             ["a consumed CA guest without step_ca", edit("101-nginx-phoenix.yaml", "{ name: trusted_ca, caFrom: 103 }", "{ name: trusted_ca, caFrom: 102 }"), [
                 "guests/101-nginx-phoenix.yaml:36:33 features[1].caFrom: guest 102 has no step_ca feature, so it provides no CA certificate",
@@ -145,6 +145,12 @@ describe("catalog", () => {
             ]],
             ["overlapping id maps", edit("101-nginx-phoenix.yaml", "containerId: 34, hostId: 100034, size: 65502", "containerId: 30, hostId: 100034, size: 65502"), [
                 "guests/101-nginx-phoenix.yaml:30:5 idMaps[3]: overlaps the gid range before it; the gid maps must cover 0..65535 exactly once",
+            ]],
+            ["snapshots on a container template (Proxmox refuses to convert it)", edit("900-copy-base.yaml", "template: true", "template: true\nlifecycleSnapshots: true"), [
+                "guests/900-copy-base.yaml:10:1 lifecycleSnapshots: a container template cannot have snapshots (Proxmox refuses to convert it); the template itself is the final form",
+            ]],
+            ["snapshots on a container with bind mounts (Proxmox cannot snapshot them)", edit("103-step-ca.yaml", "protect: true", "protect: true\nlifecycleSnapshots: true"), [
+                "guests/103-step-ca.yaml:10:1 lifecycleSnapshots: Proxmox cannot snapshot a container with bind mounts (snapshot feature is not available); drop the snapshots or the bind mounts",
             ]],
             ["a missing defaults file", { [DEFAULTS_FILE]: null }, [
                 "guests/defaults.yaml:1:1 (file): missing: the catalog needs its shared defaults (storage, network, images)",

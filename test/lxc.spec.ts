@@ -1,11 +1,13 @@
 import { strict as assert } from "assert";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { type Recording, MOCK_CA_FINGERPRINT, MOCK_CA_PEM, isSecretValue, unwrapSecrets } from "../plan/engine";
-import { containerArgs, hostId, rawConfigScript, startScript, templateScript } from "../components/lxc";
+import { containerArgs, hostId, rawConfigRemoveScript, rawConfigScript, startScript, subIdScript, templateScript } from "../components/lxc";
 import { loadCatalog } from "../catalog/load";
 import type { LxcSpec } from "../catalog/model";
-import { ROOT, childrenOf, find, inputs, names, recordDev, urnOf } from "./helpers";
+import { ROOT, catalogCopy, childrenOf, find, inputs, names, recordDev, urnOf } from "./helpers";
 
 const CT = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const CMD = "command:remote:Command";
@@ -21,52 +23,50 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "900-fw-options": [FWO, ["900-ct"]],
         "900-fw-rules": [FWR, ["900-ct"]],
         "900-start": [CMD, ["900-ct", "900-fw-options", "900-fw-rules", "900-lxc-conf"]],
-        "900-snap-pre-configured": [CMD, ["900-start"]],
-        "900-feature-base_setup": [CMD, ["900-snap-pre-configured"]],
-        "900-snap-final-form": [CMD, ["900-feature-base_setup", "900-snap-pre-configured"]],
-        "900-template": [CMD, ["900-snap-final-form"]],
+        "900-feature-base_setup": [CMD, ["900-start"]],
+        "900-template": [CMD, ["900-feature-base_setup"]],
     },
     103: {
         "103-host-dirs": [CMD, []],
         "103-ct": [CT, ["103-host-dirs", "900-ct", "900-template"]],
+        "103-fw-reset": [CMD, ["103-ct"]],
         "103-lxc-conf": [CMD, ["103-ct"]],
-        "103-fw-options": [FWO, ["103-ct"]],
-        "103-fw-rules": [FWR, ["103-ct"]],
+        "103-fw-options": [FWO, ["103-ct", "103-fw-reset"]],
+        "103-fw-rules": [FWR, ["103-ct", "103-fw-reset"]],
         "103-start": [CMD, ["103-ct", "103-fw-options", "103-fw-rules", "103-lxc-conf"]],
-        "103-snap-pre-configured": [CMD, ["103-start"]],
-        "103-feature-base_setup": [CMD, ["103-snap-pre-configured"]],
+        "103-feature-base_setup": [CMD, ["103-start"]],
         "103-feature-step_ca": [CMD, ["103-feature-base_setup"]],
         "103-app": [CMD, ["103-feature-step_ca"]],
         "103-health": [CMD, ["103-app"]],
-        "103-snap-final-form": [CMD, ["103-app", "103-feature-base_setup", "103-feature-step_ca", "103-health", "103-snap-pre-configured"]],
     },
     101: {
+        "101-subids": [CMD, []],
         "101-host-dirs": [CMD, []],
         // 103-ct: the clone lane (one clone of 900 at a time); 900-ct and 900-template: the clone source, as an input.
-        "101-ct": [CT, ["101-host-dirs", "103-ct", "900-ct", "900-template"]],
+        "101-ct": [CT, ["101-host-dirs", "101-subids", "103-ct", "900-ct", "900-template"]],
+        "101-fw-reset": [CMD, ["101-ct"]],
         "101-lxc-conf": [CMD, ["101-ct"]],
-        "101-fw-options": [FWO, ["101-ct"]],
-        "101-fw-rules": [FWR, ["101-ct"]],
+        "101-fw-options": [FWO, ["101-ct", "101-fw-reset"]],
+        "101-fw-rules": [FWR, ["101-ct", "101-fw-reset"]],
         "101-start": [CMD, ["101-ct", "101-fw-options", "101-fw-rules", "101-lxc-conf"]],
         "101-feature-base_setup": [CMD, ["101-start"]],
         "101-feature-trusted_ca": [CMD, ["101-feature-base_setup", "103-feature-step_ca"]],
         "101-feature-step_cli": [CMD, ["101-feature-trusted_ca"]],
-        "101-app": [CMD, ["101-feature-step_cli", "103-snap-final-form"]],
+        "101-app": [CMD, ["101-feature-step_cli", "103-health"]],
     },
     102: {
         "102-host-dirs": [CMD, []],
         "102-ct": [CT, ["101-ct", "102-host-dirs", "900-ct", "900-template"]],
+        "102-fw-reset": [CMD, ["102-ct"]],
         "102-lxc-conf": [CMD, ["102-ct"]],
-        "102-fw-options": [FWO, ["102-ct"]],
-        "102-fw-rules": [FWR, ["102-ct"]],
+        "102-fw-options": [FWO, ["102-ct", "102-fw-reset"]],
+        "102-fw-rules": [FWR, ["102-ct", "102-fw-reset"]],
         "102-start": [CMD, ["102-ct", "102-fw-options", "102-fw-rules", "102-lxc-conf"]],
-        "102-snap-pre-configured": [CMD, ["102-start"]],
-        "102-feature-base_setup": [CMD, ["102-snap-pre-configured"]],
+        "102-feature-base_setup": [CMD, ["102-start"]],
         "102-feature-trusted_ca": [CMD, ["102-feature-base_setup", "103-feature-step_ca"]],
         "102-feature-step_cli": [CMD, ["102-feature-trusted_ca"]],
         "102-feature-traefik": [CMD, ["102-feature-step_cli"]],
-        "102-app": [CMD, ["102-feature-traefik", "103-snap-final-form"]],
-        "102-snap-final-form": [CMD, ["102-app", "102-feature-base_setup", "102-feature-step_cli", "102-feature-traefik", "102-feature-trusted_ca", "102-snap-pre-configured"]],
+        "102-app": [CMD, ["102-feature-traefik", "103-health"]],
     },
 };
 
@@ -112,7 +112,7 @@ describe("LxcGuest", () => {
 
     it("gates 101's and 102's application on 103's readiness, and their trusted_ca on 103's CA output, but not their containers or base_setup", () => {
         for (const id of [101, 102]) {
-            assert.ok(find(rec, `${id}-app`).dependencies.includes(urnOf(rec, "103-snap-final-form")), `${id}-app waits for 103 ready`);
+            assert.ok(find(rec, `${id}-app`).dependencies.includes(urnOf(rec, "103-health")), `${id}-app waits for 103 ready (its last step)`);
             const trusted = find(rec, `${id}-feature-trusted_ca`);
             assert.deepEqual(names(trusted.propertyDependencies.create), ["103-feature-step_ca"], "the CA root flows into the command");
             const create = inputs(rec, `${id}-feature-trusted_ca`).create as string;
@@ -179,20 +179,53 @@ describe("LxcGuest", () => {
         ]);
     });
 
-    it("runs the features in catalog order inside the right container, between the lifecycle snapshots", () => {
+    it("runs the features in catalog order inside the right container", () => {
         const order = (id: number) => childrenOf(rec, id).filter((c) => /-(feature-|snap-|app$|health$|template$)/.test(c.name)).map((c) => c.name.slice(String(id).length + 1));
-        assert.deepEqual(order(103), ["snap-pre-configured", "feature-base_setup", "feature-step_ca", "app", "health", "snap-final-form"]);
-        assert.deepEqual(order(102), ["snap-pre-configured", "feature-base_setup", "feature-trusted_ca", "feature-step_cli", "feature-traefik", "app", "snap-final-form"]);
-        assert.deepEqual(order(900), ["snap-pre-configured", "feature-base_setup", "snap-final-form", "template"]);
+        assert.deepEqual(order(103), ["feature-base_setup", "feature-step_ca", "app", "health"]);
+        assert.deepEqual(order(102), ["feature-base_setup", "feature-trusted_ca", "feature-step_cli", "feature-traefik", "app"]);
+        assert.deepEqual(order(900), ["feature-base_setup", "template"]);
         for (const id of [900, 103, 101, 102]) {
             for (const c of childrenOf(rec, id).filter((x) => x.name.includes("-feature-"))) {
-                assert.match(inputs(rec, c.name).create, new RegExp(`(^|; )pct exec ${id} -- env PHOENIX_GUEST_ID='${id}' `), c.name);
+                assert.match(inputs(rec, c.name).create, new RegExp(`(^|\\n)pct exec ${id} -- env PHOENIX_GUEST_ID='${id}' `), c.name);
             }
         }
-        // A template cannot run scripts any more: re-provisioning it fails with what to do instead.
-        assert.match(inputs(rec, "900-feature-base_setup").create, /^if pct config 900 \| grep -q '\^template: 1'; then echo 'guest 900 is already a template; to re-provision it, replace it: pulumi up --replace <urn of 900-ct>' >&2; exit 1; fi; pct exec 900 /);
-        assert.equal(inputs(rec, "103-snap-pre-configured").create,
-            "if pct listsnapshot 103 | grep -qw -- 'pre-configured'; then pct delsnapshot 103 'pre-configured'; fi; pct snapshot 103 'pre-configured' --description 'Phoenix lifecycle snapshot'");
+    });
+
+    it("guards every step of a template: once converted, re-provisioning fails with what to do instead", () => {
+        const guard = "if pct config 900 | grep -q '^template: 1'; then echo 'guest 900 is already a template; to re-provision it, replace it: pulumi up --replace <urn of 900-ct>' >&2; exit 1; fi\n";
+        for (const step of ["900-feature-base_setup", "900-start", "900-lxc-conf"]) assert.ok(inputs(rec, step).create.startsWith(guard), step);
+        assert.equal(inputs(rec, "900-template").create, templateScript(900), "the conversion itself is idempotent instead");
+        assert.ok(!inputs(rec, "103-start").create.includes("template: 1"), "no guard on a guest that is not a template");
+    });
+
+    describe("with lifecycle snapshots (102 without its bind mount, which Proxmox cannot snapshot)", () => {
+        let snap: Recording;
+        before(async () => {
+            const dir = catalogCopy({
+                "102-traefik-internal.yaml": (t) => t.replace(/bindMounts:\n  - .*\n/, "").replace("startOnBoot: true", "startOnBoot: true\nlifecycleSnapshots: true"),
+            });
+            snap = await recordDev({ "phoenix:catalog": dir });
+            assert.equal(snap.error, undefined, snap.error?.message);
+        });
+
+        it("takes pre-configured before the features and final-form after the application", () => {
+            const order = childrenOf(snap, 102).filter((c) => /-(feature-|snap-|app$)/.test(c.name)).map((c) => c.name.slice(4));
+            assert.deepEqual(order, ["snap-pre-configured", "feature-base_setup", "feature-trusted_ca", "feature-step_cli", "feature-traefik", "app", "snap-final-form"]);
+            assert.ok(find(snap, "102-snap-pre-configured").dependencies.includes(urnOf(snap, "102-start")));
+            assert.ok(find(snap, "102-feature-base_setup").dependencies.includes(urnOf(snap, "102-snap-pre-configured")));
+            assert.ok(find(snap, "102-snap-final-form").dependencies.includes(urnOf(snap, "102-app")));
+            assert.equal(inputs(snap, "102-snap-pre-configured").create,
+                "if pct listsnapshot 102 | grep -qw -- 'pre-configured'; then pct delsnapshot 102 'pre-configured'; fi; pct snapshot 102 'pre-configured' --description 'Phoenix lifecycle snapshot'");
+        });
+
+        it("re-takes final-form when any earlier step changes, deleting the old one first (same name)", () => {
+            const final = find(snap, "102-snap-final-form");
+            assert.deepEqual(names(final.propertyDependencies.triggers), ["102-app", "102-feature-base_setup", "102-feature-step_cli", "102-feature-traefik", "102-feature-trusted_ca", "102-snap-pre-configured"]);
+            assert.equal(final.deleteBeforeReplace, true);
+            assert.equal(final.inputs.delete, "if pct listsnapshot 102 2>/dev/null | grep -qw -- 'final-form'; then pct delsnapshot 102 'final-form'; fi");
+            assert.ok(find(snap, "101-app").dependencies.includes(urnOf(snap, "103-health")));
+            assert.ok(find(snap, "102-app").dependencies.includes(urnOf(snap, "103-health")), "the gate stays on the application");
+        });
     });
 
     it("renders one feature run exactly: the environment quoted on the command line, the script on stdin", () => {
@@ -224,7 +257,9 @@ describe("LxcGuest", () => {
             for (const s of plainStrings(r.inputs)) assert.ok(!s.includes("[secret "), `${r.name} has a secret in a plain input: ${s.slice(0, 80)}`);
         }
         const provider = find(rec, "proxmoxve", "pulumi:providers:proxmoxve");
-        assert.ok(isSecretValue(provider.inputs.apiToken));
+        assert.ok(isSecretValue(provider.inputs.password));
+        assert.equal(provider.inputs.username, "root@pam");
+        assert.equal(provider.inputs.apiToken, undefined);
     });
 
     it("writes raw lxc lines idempotently into the main section, then starts and waits for the network", () => {
@@ -233,6 +268,59 @@ describe("LxcGuest", () => {
         assert.match(startScript(101, 120), /no IPv4 address and default route after 120s/);
         assert.equal(inputs(rec, "900-template").create, templateScript(900));
         assert.match(templateScript(900), /grep -q '\^template: 1'.*already a template/);
+    });
+
+    it("replaces the raw config lines as a whole: old lines removed first, then the new ones added", () => {
+        const conf = find(rec, "101-lxc-conf");
+        const lines = ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"];
+        assert.deepEqual(conf.inputs.triggers, lines);
+        assert.equal(conf.deleteBeforeReplace, true);
+        assert.equal(conf.inputs.delete, rawConfigRemoveScript(101, lines));
+    });
+
+    it("edits the container config idempotently, in its main section, under Proxmox's config lock (run against a fake /etc/pve)", () => {
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-pve-"));
+        fs.mkdirSync(path.join(tmp, "bin"));
+        fs.writeFileSync(path.join(tmp, "bin", "pct"), `#!/bin/sh\necho "pct $*" >> "${tmp}/pct.log"\n[ "$1" = status ] && echo "status: \${STATUS:-stopped}"\nexit 0\n`, { mode: 0o755 });
+        const conf = path.join(tmp, "101.conf");
+        fs.writeFileSync(conf, "arch: amd64\nhostname: Nginx-Phoenix\nlxc.apparmor.profile: generated\n[pre-configured]\narch: amd64\nlxc.apparmor.profile: generated\n");
+        const run = (script: string, env: Record<string, string> = {}) =>
+            execFileSync("bash", ["-c", script.split("/etc/pve/lxc/101.conf").join(conf).split("/run/lock/lxc").join(tmp)], {
+                env: { ...process.env, PATH: `${tmp}/bin:${process.env.PATH}`, ...env },
+            }).toString();
+        const lines = ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"];
+        assert.match(run(rawConfigScript(101, lines)), /101: added lxc.apparmor.profile: unconfined\n101: added lxc.mount.auto: sys:rw/);
+        const expected = "arch: amd64\nhostname: Nginx-Phoenix\nlxc.apparmor.profile: unconfined\nlxc.mount.auto: sys:rw\n[pre-configured]\narch: amd64\nlxc.apparmor.profile: generated\n";
+        assert.equal(fs.readFileSync(conf, "utf8"), expected, "the profile replaced, the lines before the snapshot section");
+        assert.match(run(rawConfigScript(101, lines), { STATUS: "running" }), /already has lxc.apparmor.profile: unconfined\n.*already has lxc.mount.auto: sys:rw\n$/);
+        assert.equal(fs.readFileSync(conf, "utf8"), expected, "a second run changes nothing");
+        assert.ok(!fs.readFileSync(path.join(tmp, "pct.log"), "utf8").includes("reboot"), "nothing changed, no reboot");
+        run(rawConfigRemoveScript(101, lines));
+        assert.equal(fs.readFileSync(conf, "utf8"), "arch: amd64\nhostname: Nginx-Phoenix\n[pre-configured]\narch: amd64\nlxc.apparmor.profile: generated\n");
+        assert.match(run(rawConfigScript(101, ["lxc.mount.auto: sys:rw"]), { STATUS: "running" }), /rebooted to apply the raw config/);
+        assert.match(fs.readFileSync(path.join(tmp, "pct.log"), "utf8"), /pct reboot 101/);
+    });
+
+    it("delegates host ids mapped outside root's range to root in /etc/subgid before the container exists", () => {
+        assert.equal(inputs(rec, "101-subids").create, [
+            "set -eu",
+            "if grep -qxF 'root:33:1' /etc/subgid; then echo '/etc/subgid already has root:33:1'; else echo 'root:33:1' >> /etc/subgid; echo '/etc/subgid: added root:33:1'; fi",
+        ].join("\n"));
+        assert.equal(subIdScript(spec(102)), undefined, "the default map needs nothing");
+    });
+
+    it("clears the firewall rules a clone inherits from its source before applying its own", () => {
+        assert.equal(inputs(rec, "103-fw-reset").create,
+            "if [ -f /etc/pve/firewall/103.fw ]; then rm -f /etc/pve/firewall/103.fw; echo '103: cleared the firewall rules inherited from the clone source'; fi");
+        assert.equal(find(rec, "103-fw-rules").deleteBeforeReplace, true, "the provider deletes rules by recorded position: delete first");
+        assert.equal(find(rec, "103-fw-options").deleteBeforeReplace, true);
+        assert.ok(!rec.registrations.some((r) => r.name === "900-fw-reset"), "a guest created from an OS template inherits nothing");
+    });
+
+    it("protects only the stateful guest's machine, so its steps can still re-run", () => {
+        assert.equal(find(rec, "103-ct").protect, true);
+        for (const step of ["103-feature-step_ca", "103-fw-rules", "103-health"]) assert.equal(find(rec, step).protect, false, step);
+        assert.equal(find(rec, "103", "phoenix:index:LxcGuest").protect, false);
     });
 
     it("creates bind-mount host directories owned by the container's shifted uid/gid", () => {

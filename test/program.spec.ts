@@ -50,7 +50,7 @@ describe("program", () => {
             const children = rec.registrations.filter((r) => r.parent === comp.urn);
             const machine = children.find((c) => MACHINES.has(c.type))!;
             for (const c of children) {
-                const before = ["host-dirs", "os-template", "image", "vendor-data"].some((role) => c.name === `${comp.name}-${role}`);
+                const before = ["subids", "host-dirs", "os-template", "image", "vendor-data"].some((role) => c.name === `${comp.name}-${role}`);
                 if (c === machine || before) {
                     assert.deepEqual([c.replaceWith, c.deletedWith], [[], ""], `${c.name} exists apart from the machine`);
                 } else {
@@ -108,6 +108,23 @@ describe("program", () => {
         assert.match(lines[1], /101-nginx-phoenix\.yaml:3:1 memoryMb: required \(expected number\)$/);
         assert.match(lines[2], /101-nginx-phoenix\.yaml:9:8 cores: expected number, received "many"$/);
         assert.match(lines[3], /101-nginx-phoenix\.yaml:10:1 memory: unknown key; did you mean memoryMb\?$/);
+    });
+
+    it("refuses API-token login for guests with bind mounts (Proxmox allows them only for root@pam), before any resource", async () => {
+        const rec = await recordDev({ "phoenix:auth": "token" });
+        assert.ok(rec.error instanceof pulumi.RunError);
+        assert.equal(rec.error.message,
+            "guests 103, 101, 102 use bind mounts or privileged container features, which Proxmox allows only for root@pam " +
+            "(API tokens are refused, even root's): set phoenix:auth to password with phoenix:username root@pam and the secret phoenix:password");
+        assert.equal(rec.registrations.length, 0);
+        const vms = await recordDev({ "phoenix:auth": "token", "phoenix:guests": [9000] });
+        assert.equal(vms.error, undefined, "VMs need no root@pam");
+        const provider = find(vms, "proxmoxve", "pulumi:providers:proxmoxve");
+        assert.deepEqual([unwrapSecrets(provider.inputs.apiToken), provider.inputs.username, provider.inputs.password], ["[secret apiToken]", undefined, undefined]);
+        const other = await recordDev({ "phoenix:auth": "password", "phoenix:username": "phoenix@pve" });
+        assert.match(String(other.error), /guests 103, 101, 102 use bind mounts/);
+        const bad = await recordDev({ "phoenix:auth": "ticket" });
+        assert.equal(bad.error?.message, 'stack config phoenix:auth: expected "token" (phoenix:apiToken) or "password" (phoenix:username, phoenix:password), received "ticket"');
     });
 
     it("rejects malformed stack config with a RunError naming the key", async () => {

@@ -30,8 +30,9 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     1001: {
         // 9000-vm: the clone source (clone.vmId, an input); 9000-vendor-data: restated vendor data.
         "1001-vm": [VM, ["9000-vendor-data", "9000-vm"]],
-        "1001-fw-options": [FWO, ["1001-vm"]],
-        "1001-fw-rules": [FWR, ["1001-vm"]],
+        "1001-fw-reset": [CMD, ["1001-vm"]],
+        "1001-fw-options": [FWO, ["1001-vm", "1001-fw-reset"]],
+        "1001-fw-rules": [FWR, ["1001-vm", "1001-fw-reset"]],
         "1001-wait": [CMD, ["1001-vm", "9000-vendor-data"]],
         "1001-feature-nfs_volumes": [CMD, ["1001-fw-options", "1001-fw-rules", "1001-wait"]],
         "1001-feature-base_setup": [CMD, ["1001-feature-nfs_volumes"]],
@@ -39,20 +40,21 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "1001-feature-step_cli": [CMD, ["1001-feature-trusted_ca"]],
         "1001-feature-docker": [CMD, ["1001-feature-step_cli"]],
         // dependsOn: [102] gates the health check: 102's readiness, which includes 103's (102 depends on 103).
-        "1001-health": [CMD, ["1001-feature-docker", "102-snap-final-form", "103-snap-final-form"]],
+        "1001-health": [CMD, ["1001-feature-docker", "102-app", "103-health"]],
     },
     1002: {
         // 1001-vm: the clone lane (one clone of 9000 at a time).
         "1002-vm": [VM, ["1001-vm", "9000-vendor-data", "9000-vm"]],
-        "1002-fw-options": [FWO, ["1002-vm"]],
-        "1002-fw-rules": [FWR, ["1002-vm"]],
+        "1002-fw-reset": [CMD, ["1002-vm"]],
+        "1002-fw-options": [FWO, ["1002-vm", "1002-fw-reset"]],
+        "1002-fw-rules": [FWR, ["1002-vm", "1002-fw-reset"]],
         "1002-wait": [CMD, ["1002-vm", "9000-vendor-data"]],
         "1002-feature-nfs_volumes": [CMD, ["1002-fw-options", "1002-fw-rules", "1002-wait"]],
         "1002-feature-base_setup": [CMD, ["1002-feature-nfs_volumes"]],
         "1002-feature-trusted_ca": [CMD, ["1002-feature-base_setup", "103-feature-step_ca"]],
         "1002-feature-step_cli": [CMD, ["1002-feature-trusted_ca"]],
         "1002-feature-docker": [CMD, ["1002-feature-step_cli"]],
-        "1002-health": [CMD, ["1001-health", "102-snap-final-form", "1002-feature-docker", "103-snap-final-form"]],
+        "1002-health": [CMD, ["1001-health", "102-app", "1002-feature-docker", "103-health"]],
     },
 };
 
@@ -178,7 +180,7 @@ describe("VmGuest", () => {
     });
 
     it("gates only the health check on dependsOn: 1001 on 102's readiness, 1002 on 1001's; the VM, wait and first features are not gated", () => {
-        assert.ok(find(rec, "1001-health").dependencies.includes(urnOf(rec, "102-snap-final-form")));
+        assert.ok(find(rec, "1001-health").dependencies.includes(urnOf(rec, "102-app")));
         assert.ok(find(rec, "1002-health").dependencies.includes(urnOf(rec, "1001-health")));
         for (const id of [1001, 1002]) {
             for (const early of [`${id}-vm`, `${id}-wait`, `${id}-feature-nfs_volumes`, `${id}-feature-base_setup`]) {
@@ -364,7 +366,7 @@ describe("VmGuest on an edited catalog (a password for 1001, 1002 depending on t
     });
 
     it("a template is ready once its VM exists: a guest depending on it gates its health check on 9000-vm", () => {
-        assert.deepEqual(names(find(rec, "1002-health").dependencies), ["1001-health", "1002-feature-docker", "1002-vm", "102-snap-final-form", "103-snap-final-form", "9000-vm"]);
+        assert.deepEqual(names(find(rec, "1002-health").dependencies), ["1001-health", "1002-feature-docker", "1002-vm", "102-app", "103-health", "9000-vm"]);
     });
 });
 

@@ -213,7 +213,14 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
     if (raw.bootstrap_ca_url !== undefined && !(features ?? []).some((f) => typeof f !== "string" && f.name === "traefik")) {
         notes.push(note("dropped", "bootstrap_ca_url", "only the traefik feature used it; steps that need the CA take caFrom"));
     }
-    if (raw.enable_lifecycle_snapshots === true) notes.push(note("changed", "enable_lifecycle_snapshots", "lifecycleSnapshots: true (pre-configured before the features, final-form after the health check)"));
+    // Proxmox refuses a template with snapshots and snapshots of a container with bind mounts.
+    const snapshotsBlockedBy = template ? "the container is a template (Proxmox refuses to convert a container with snapshots)" : bindMounts.length > 0 ? "the container has bind mounts (Proxmox: snapshot feature is not available)" : undefined;
+    const lifecycleSnapshots = raw.enable_lifecycle_snapshots === true && !snapshotsBlockedBy;
+    if (raw.enable_lifecycle_snapshots === true) {
+        notes.push(snapshotsBlockedBy
+            ? note("dropped", "enable_lifecycle_snapshots", `no snapshots: ${snapshotsBlockedBy}`)
+            : note("changed", "enable_lifecycle_snapshots", "lifecycleSnapshots: true (pre-configured before the features, final-form after the health check)"));
+    }
     reportUnknownKeys(raw, gpu && gpu !== "none" ? [...HANDLED, "gpu_assignment"] : HANDLED, notes);
 
     const guest = compact({
@@ -236,7 +243,7 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
         pctFeatures: mapPctOptions(raw, notes),
         apparmorProfile,
         rawLxc: rawLxc.length > 0 ? rawLxc : undefined,
-        lifecycleSnapshots: raw.enable_lifecycle_snapshots === true || undefined,
+        lifecycleSnapshots: lifecycleSnapshots || undefined,
         idMaps,
         bindMounts: bindMounts.length > 0 ? bindMounts : undefined,
         volumes: volumes.length > 0 ? volumes : undefined,
