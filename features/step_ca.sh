@@ -243,6 +243,12 @@ ensure_steppath() {
     chmod 700 "${STEP_DIR}/secrets"
   fi
 
+  # The keys of an initialised CA are encrypted with the installed password: a different one would only
+  # crash-loop the service, so refuse instead of overwriting it.
+  if [[ -f "${STEP_DIR}/config/ca.json" && -f "${STEP_DIR}/secrets/password" ]] &&
+    ! cmp -s "${STEP_DIR}/secrets/password" "${CA_PASSWORD_FILE}"; then
+    fatal "the CA in ${STEP_DIR} is initialised with another password; its keys are encrypted with it. Restore the previous CA password, or re-encrypt the keys (step crypto change-pass) before changing it"
+  fi
   # The service needs the CA password to decrypt the intermediate key at start.
   write_file "${STEP_DIR}/secrets/password" 600 <"${CA_PASSWORD_FILE}"
   if ((FILE_CHANGED)); then

@@ -149,3 +149,14 @@ expected_stdout() {
   refute_called 'step ca init'
   [ "$(cat "${STEP_DIR}/certs/root_ca.crt")" = partial ]
 }
+
+@test "a changed CA password on an initialised CA is refused, the installed one kept" {
+  run_script "${SCRIPT}"
+  assert_success
+  printf '%s\n' "another-pw" >"${CA_PASSWORD_FILE}"
+  run_script "${SCRIPT}"
+  assert_failure
+  assert_output_contains "is initialised with another password"
+  [ "$(cat "${STEP_DIR}/secrets/password")" = "${CA_PW}" ]
+  [[ "${output}" != *another-pw* ]]
+}
