@@ -1,5 +1,7 @@
 // Runs the real program (index.ts) under the SDK's in-process mock engine and records every registration: type, name,
 // parent, dependencies (all and per property), inputs and options. One recorder serves the offline plan and the tests.
+// For the simulated `pulumi up`, each create can take a modelled time and one can fail; the recording then also says
+// when the SDK sent each registration and when it was answered.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 

@@ -1,0 +1,121 @@
+// npm run plan -- [flags]: what `pulumi up` would do, offline. Runs the real program (index.ts) under the SDK's mock
+// engine with a stack's config, then prints the selection, readiness waves, each guest's steps, the dependency graph
+// and a simulated `pulumi up` (see plan/plan.ts). Exit codes: 0 plan printed, 1 the program failed (catalog or
+// config error, printed as under `pulumi up`), 2 bad flags.
+import { catalogArg, makePlan, PlanError, type PlanOptions } from "./plan";
+import { planJson, renderMermaid, renderText } from "./render";
+
+export const USAGE = `Usage: npm run plan -- [options]
+
+  --stack NAME         stack config Pulumi.<NAME>.yaml (default: dev; secrets get placeholders)
+  --guests 900,103     guests to plan instead of the stack's phoenix:guests ("all": the whole catalog)
+  --catalog DIR        catalog directory instead of the stack's phoenix:catalog
+  --fail GUEST:STEP    inject a failure, e.g. 103:feature-step_ca; shows which guests are blocked or still finish
+  --scale MS           wall milliseconds per model second for the run under the SDK (default: 1; 0 skips it)
+  --mermaid            print only the dependency graph (mermaid)
+  --json               print one JSON document instead of text
+  --help               this text
+`;
+
+export interface Io {
+    out: (text: string) => void;
+    err: (text: string) => void;
+}
+
+interface Flags {
+    plan: PlanOptions;
+    format: "text" | "json" | "mermaid";
+    help: boolean;
+}
+
+class UsageError extends Error {}
+
+const VALUE_FLAGS = new Set(["--stack", "--guests", "--catalog", "--fail", "--scale"]);
+
+export const parseArgs = (argv: readonly string[]): Flags => {
+    const flags: Flags = { plan: { scale: 1 }, format: "text", help: false };
+    const formats: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+        const [flag, inline] = argv[i].startsWith("--") && argv[i].includes("=") ? [argv[i].slice(0, argv[i].indexOf("=")), argv[i].slice(argv[i].indexOf("=") + 1)] : [argv[i], undefined];
+        let value = inline;
+        if (VALUE_FLAGS.has(flag) && value === undefined) {
+            value = argv[++i];
+            if (value === undefined || value.startsWith("--")) throw new UsageError(`${flag} needs a value`);
+        } else if (!VALUE_FLAGS.has(flag) && inline !== undefined) throw new UsageError(`${flag} takes no value`);
+        switch (flag) {
+            case "--stack":
+                if (!/^[A-Za-z0-9._-]+$/.test(value!)) throw new UsageError(`--stack ${value}: expected a stack name such as dev`);
+                flags.plan.stack = value;
+                break;
+            case "--guests":
+                if (value === "all") flags.plan.guests = "all";
+                else if (/^\d+(,\d+)*$/.test(value!)) flags.plan.guests = value!.split(",").map(Number);
+                else throw new UsageError(`--guests ${value}: expected guest IDs separated by commas, such as 900,103, or all`);
+                break;
+            case "--catalog":
+                flags.plan.catalog = catalogArg(value!);
+                break;
+            case "--fail": {
+                const m = /^(\d+):([a-z0-9][a-z0-9_-]*)$/.exec(value!);
+                if (!m) throw new UsageError(`--fail ${value}: expected GUEST:STEP, such as 103:feature-step_ca`);
+                flags.plan.fail = { guest: Number(m[1]), role: m[2] };
+                break;
+            }
+            case "--scale": {
+                const n = Number(value);
+                if (!/^\d+(\.\d+)?$/.test(value!) || !Number.isFinite(n)) throw new UsageError(`--scale ${value}: expected milliseconds per model second, such as 1 or 0.1`);
+                flags.plan.scale = n;
+                break;
+            }
+            case "--json":
+            case "--mermaid":
+                formats.push(flag);
+                flags.format = flag === "--json" ? "json" : "mermaid";
+                break;
+            case "--help":
+            case "-h":
+                flags.help = true;
+                break;
+            default:
+                throw new UsageError(`unknown option ${argv[i]}`);
+        }
+    }
+    if (formats.length > 1) throw new UsageError(`${formats.join(" and ")}: choose one output format`);
+    if (flags.format === "mermaid") {
+        if (flags.plan.fail) throw new UsageError("--mermaid prints only the graph; --fail reports in the text or --json output");
+        flags.plan.scale = 0; // the graph needs no timed run
+    }
+    return flags;
+};
+
+const stdio: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+export const main = async (argv: readonly string[], io: Io = stdio): Promise<number> => {
+    let flags: Flags;
+    try {
+        flags = parseArgs(argv);
+    } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        io.err(`error: ${e.message}\n\n${USAGE}`);
+        return 2;
+    }
+    if (flags.help) {
+        io.out(USAGE);
+        return 0;
+    }
+    try {
+        const plan = await makePlan(flags.plan);
+        if (flags.format === "json") io.out(`${JSON.stringify(planJson(plan), null, 2)}\n`);
+        else if (flags.format === "mermaid") io.out(`${renderMermaid(plan)}\n`);
+        else io.out(renderText(plan));
+        return 0;
+    } catch (e) {
+        // Catalog and config errors read exactly as `pulumi up` shows them; never a stack trace.
+        io.err(`error: ${(e as Error).message}\n`);
+        return e instanceof PlanError ? e.exitCode : 1;
+    }
+};
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+}

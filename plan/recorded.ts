@@ -1,0 +1,282 @@
+// The plan as the program actually registers it: guests, each guest's steps in order, and where cross-guest edges
+// attach. Everything here is derived from the recorded registrations (parents, dependencies, inputs), never from the
+// catalog, so the plan shows what `pulumi up` would do, including any mistake in the components.
+import { type Kind, indexGuests, readinessWaves, transitiveReduction } from "../catalog/graph";
+import type { Recording, Registration } from "./engine";
+import { type LatencyModel, stepCost } from "./latency";
+
+/** How a step waits on another guest. */
+export type WaitKind =
+    | "clone" // the clone takes the source's vmId, which resolves once the source is complete
+    | "lane" // one clone of a source at a time: waits for the previous clone's create
+    | "ca" // takes the CA root certificate from the CA guest's step_ca output
+    | "input" // takes some other output of another guest's step
+    | "ready"; // waits for another guest to be ready (catalog dependsOn, or a feature's `after`)
+
+export interface CrossWait {
+    kind: WaitKind;
+    guest: number;
+    /** The other guest's resources this step awaits, by name. */
+    via: string[];
+}
+
+export interface PlanStep {
+    name: string;
+    role: string;
+    type: string;
+    /** Owning guest; undefined for resources outside any guest (the provider). */
+    guest?: number;
+    what: string;
+    seconds: number;
+    /** Latency-model entry behind `seconds`. */
+    figure: string;
+    /** Names of every resource the SDK awaits before registering this one: dependencies, deletedWith, parent, provider. */
+    awaits: string[];
+    /** The waits that cross to another guest; readiness waits implied by another one are left out. */
+    waits: CrossWait[];
+    /** Clone source guest, for a container or VM created as a clone: clones of one source take its lock in turn. */
+    cloneOf?: number;
+    custom: boolean;
+}
+
+export interface PlanGuest {
+    id: number;
+    name: string;
+    kind: Kind;
+    cloneFrom?: number;
+    /** Guests whose readiness this one waits for directly (after transitive reduction). */
+    dependsOn: number[];
+    /** Custom resources of the guest in lifecycle order. */
+    steps: PlanStep[];
+}
+
+export interface GuestEdge {
+    from: number; // dependent
+    to: number; // dependency
+    kinds: WaitKind[];
+}
+
+export interface PulledIn {
+    id: number;
+    by: number;
+    reason: string;
+}
+
+export interface RecordedPlan {
+    selection: { requested: number[]; pulledIn: PulledIn[]; managed: number[] };
+    guests: PlanGuest[];
+    /** Every guest-level dependency edge (clone lanes are scheduling, not dependencies, and are listed apart). */
+    edges: GuestEdge[];
+    /** The transitive reduction of `edges`: what the dependency graph shows. */
+    reduced: GuestEdge[];
+    waves: number[][];
+    lanes: { source: number; clones: number[] }[];
+    /** Every registered resource (components and provider too), for the simulation. */
+    resources: PlanStep[];
+}
+
+const GUEST_TYPES: Record<string, Kind> = { "phoenix:index:LxcGuest": "lxc", "phoenix:index:VmGuest": "vm" };
+/** The container or VM itself: its create (or clone) is the guest's first step on the node. */
+export const MACHINE_TYPES = new Set(["proxmoxve:index/containerLegacy:ContainerLegacy", "proxmoxve:index/vmLegacy:VmLegacy"]);
+
+/** `urn:pulumi:<stack>::<project>::<parent types $-joined>$<type>::<name>` -> its own type and name. */
+const urnParts = (urn: string): { type: string; name: string } => {
+    const parts = urn.split("::");
+    const types = parts[2] ?? "";
+    return { type: types.slice(types.lastIndexOf("$") + 1), name: parts.slice(3).join("::") };
+};
+
+/** The guest a resource belongs to, from its parent URN: the guest component (its name is the guest ID). */
+export const guestOfParent = (parentUrn: string): { id: number; kind: Kind } | undefined => {
+    if (!parentUrn) return undefined;
+    const { type, name } = urnParts(parentUrn);
+    const kind = GUEST_TYPES[type];
+    return kind ? { id: Number(name), kind } : undefined;
+};
+
+/** A resource's role: its name without the `<guest id>-` prefix. */
+export const roleOf = (name: string, guest: number | undefined): string =>
+    guest !== undefined && name.startsWith(`${guest}-`) ? name.slice(String(guest).length + 1) : name;
+
+/** Lifecycle order for steps that do not wait on each other (dependencies always come first). */
+const ROLE_ORDER = [
+    /^os-template$/, /^image$/, /^vendor-data$/, /^host-dirs$/, /^subids$/, /^(ct|vm)$/, /^lxc-conf$/, /^fw-options$/, /^fw-/, /^start$/, /^wait$/,
+    /^snap-pre-configured$/, /^feature-/, /^app$/, /^health$/, /^snap-/, /^template$/,
+];
+const roleRank = (role: string): number => {
+    const i = ROLE_ORDER.findIndex((re) => re.test(role));
+    return i < 0 ? ROLE_ORDER.length : i;
+};
+
+/** Kahn's algorithm within one guest, picking by lifecycle rank, then registration order. */
+const lifecycleOrder = (steps: PlanStep[]): PlanStep[] => {
+    const byName = new Map(steps.map((s, i) => [s.name, i]));
+    const pending = steps.map((s) => s.awaits.filter((a) => byName.has(a)).length);
+    const dependents = steps.map(() => [] as number[]);
+    steps.forEach((s, i) => s.awaits.forEach((a) => byName.has(a) && dependents[byName.get(a)!].push(i)));
+    const key = (i: number) => roleRank(steps[i].role) * 1e6 + i;
+    const ready = steps.map((_, i) => i).filter((i) => pending[i] === 0);
+    const out: PlanStep[] = [];
+    while (ready.length > 0) {
+        ready.sort((a, b) => key(a) - key(b));
+        const i = ready.shift()!;
+        out.push(steps[i]);
+        for (const d of dependents[i]) if (--pending[d] === 0) ready.push(d);
+    }
+    return out;
+};
+
+/** Owning guest of each registration (through the parent chain), memoised. */
+const guestResolver = (byUrn: ReadonlyMap<string, Registration>) => {
+    const cache = new Map<string, { id: number; kind: Kind } | undefined>();
+    const guestOf = (r: Registration): { id: number; kind: Kind } | undefined => {
+        if (cache.has(r.urn)) return cache.get(r.urn);
+        const parent = byUrn.get(r.parent);
+        const g = guestOfParent(r.parent) ?? (parent ? guestOf(parent) : undefined);
+        cache.set(r.urn, g);
+        return g;
+    };
+    return guestOf;
+};
+
+/** One plan step per registration: role, cost, and everything the SDK awaits before sending it. */
+const toSteps = (regs: readonly Registration[], byUrn: ReadonlyMap<string, Registration>, model: LatencyModel): PlanStep[] => {
+    const guestOf = guestResolver(byUrn);
+    const providerUrn = (r: Registration) => (r.provider ? r.provider.slice(0, r.provider.lastIndexOf("::")) : "");
+    const cloneSourceOf = (r: Registration): number | undefined => {
+        if (!MACHINE_TYPES.has(r.type) || !r.inputs?.clone) return undefined;
+        const from = (r.propertyDependencies.clone ?? []).map((u) => byUrn.get(u)).find((d) => d && guestOf(d));
+        return from ? guestOf(from)!.id : Number(r.inputs.clone.vmId);
+    };
+    return regs.map((r) => {
+        const g = guestOf(r);
+        const role = roleOf(r.name, g?.id);
+        const cloneOf = cloneSourceOf(r);
+        const cost = stepCost(model, { type: r.type, role, kind: g?.kind, custom: r.custom, clone: cloneOf !== undefined });
+        // Dependencies (replaceWith included), the deletedWith resource, the parent and the provider.
+        const awaits = [...new Set([...r.dependencies, r.deletedWith, r.parent, providerUrn(r)])].filter((u) => u && byUrn.has(u)).map((u) => byUrn.get(u)!.name);
+        return { name: r.name, role, type: r.type, guest: g?.id, what: cost.what, seconds: cost.seconds, figure: cost.figure, awaits, waits: [], cloneOf, custom: r.custom };
+    });
+};
+
+/**
+ * How a dependency on another guest's resource reaches a step: through the clone input, through another input
+ * (the CA root when it is step_ca's output), as the previous clone of the same source, or else as readiness.
+ */
+const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) => PlanStep | undefined): CrossWait[] => {
+    const viaProperty = new Map<string, string>();
+    for (const [prop, urns] of Object.entries(r.propertyDependencies)) for (const u of urns) if (!viaProperty.has(u) || prop === "clone") viaProperty.set(u, prop);
+    const waits = new Map<string, CrossWait>();
+    for (const u of r.dependencies) {
+        const dep = stepOfUrn(u);
+        if (!dep || dep.guest === undefined || dep.guest === step.guest) continue;
+        const prop = viaProperty.get(u);
+        const kind: WaitKind =
+            prop === "clone" ? "clone"
+            : prop !== undefined ? (dep.role === "feature-step_ca" ? "ca" : "input")
+            : step.cloneOf !== undefined && dep.cloneOf === step.cloneOf ? "lane"
+            : "ready";
+        const key = `${kind}:${dep.guest}`;
+        const w = waits.get(key) ?? { kind, guest: dep.guest, via: [] };
+        w.via.push(dep.name);
+        waits.set(key, w);
+    }
+    return [...waits.values()];
+};
+
+/** Guest-level edges from the steps' waits; clone lanes are scheduling, not dependencies, and stay out. */
+const guestEdges = (waitsOf: ReadonlyMap<PlanStep, CrossWait[]>): GuestEdge[] => {
+    const kinds = new Map<string, Set<WaitKind>>();
+    for (const [step, waits] of waitsOf) {
+        for (const w of waits.filter((x) => x.kind !== "lane")) {
+            const key = `${step.guest}->${w.guest}`;
+            (kinds.get(key) ?? kinds.set(key, new Set()).get(key)!).add(w.kind);
+        }
+    }
+    return [...kinds].map(([key, k]) => {
+        const [from, to] = key.split("->").map(Number);
+        return { from, to, kinds: [...k].sort() };
+    });
+};
+
+const groupBy = <T, K>(items: readonly T[], key: (t: T) => K): ((k: K) => T[]) => {
+    const m = new Map<K, T[]>();
+    for (const t of items) (m.get(key(t)) ?? m.set(key(t), []).get(key(t))!).push(t);
+    return (k) => m.get(k) ?? [];
+};
+
+/** Builds the plan from a complete recording (no failure). */
+export const analyseRecording = (rec: Recording, model: LatencyModel): RecordedPlan => {
+    const regs = rec.registrations;
+    const byUrn = new Map<string, Registration>(regs.map((r) => [r.urn, r]));
+    const resources = toSteps(regs, byUrn, model);
+    const stepByName = new Map(resources.map((s) => [s.name, s]));
+    const stepOfUrn = (urn: string) => stepByName.get(byUrn.get(urn)?.name ?? "");
+
+    const waitsOf = new Map<PlanStep, CrossWait[]>();
+    regs.forEach((r, i) => resources[i].guest !== undefined && waitsOf.set(resources[i], crossWaits(r, resources[i], stepOfUrn)));
+    const edges = guestEdges(waitsOf);
+    const kindsOf = new Map(edges.map((e) => [`${e.from}->${e.to}`, e.kinds]));
+    const reduced = transitiveReduction(edges).map((e) => ({ ...e, kinds: kindsOf.get(`${e.from}->${e.to}`)! }));
+    // A step waiting for several guests' readiness shows only those not already implied by another of them.
+    const reach = reachability(edges);
+    for (const [step, waits] of waitsOf) {
+        const ready = waits.filter((w) => w.kind === "ready").map((w) => w.guest);
+        step.waits = waits.filter((w) => w.kind !== "ready" || !ready.some((other) => other !== w.guest && reach(other).has(w.guest)));
+    }
+
+    const components = new Map(regs.filter((r) => GUEST_TYPES[r.type]).map((r) => [Number(r.name), r]));
+    const guestIds = [...components.keys()];
+    const selection = (rec.outputs?.selection as RecordedPlan["selection"] | undefined) ?? { requested: guestIds, pulledIn: [], managed: guestIds };
+    const edgesFrom = groupBy(edges, (e) => e.from);
+    const reducedFrom = groupBy(reduced, (e) => e.from);
+    const index = indexGuests(guestIds.map((id) => ({ id, kind: GUEST_TYPES[components.get(id)!.type], dependsOn: edgesFrom(id).map((e) => e.to) })));
+    const waves = readinessWaves(index, guestIds);
+    const managed = new Set(selection.managed);
+    const order = [...selection.managed.filter((id) => index.has(id)), ...waves.flat().filter((id) => !managed.has(id))];
+
+    const stepsOf = groupBy(resources.filter((s) => s.custom), (s) => s.guest);
+    const regByName = new Map(regs.map((r) => [r.name, r]));
+    const guests: PlanGuest[] = order.map((id) => {
+        const steps = lifecycleOrder(stepsOf(id));
+        const machineStep = steps.find((s) => MACHINE_TYPES.has(s.type));
+        const machine = machineStep ? regByName.get(machineStep.name) : undefined;
+        return {
+            id,
+            name: String(machine?.inputs?.initialization?.hostname ?? machine?.inputs?.name ?? ""),
+            kind: GUEST_TYPES[components.get(id)!.type],
+            cloneFrom: steps.find((s) => s.cloneOf !== undefined)?.cloneOf,
+            dependsOn: reducedFrom(id).filter((e) => e.kinds.includes("ready")).map((e) => e.to).sort((a, b) => a - b),
+            steps,
+        };
+    });
+    const clonesOf = groupBy(guests.filter((g) => g.cloneFrom !== undefined), (g) => g.cloneFrom!);
+    const sources = [...new Set(guests.map((g) => g.cloneFrom).filter((x): x is number => x !== undefined))];
+    return {
+        selection,
+        guests,
+        edges,
+        reduced,
+        waves,
+        lanes: sources.map((source) => ({ source, clones: clonesOf(source).map((g) => g.id) })),
+        resources,
+    };
+};
+
+/** Memoised descendants over guest edges (dependent -> dependencies). */
+const reachability = (edges: GuestEdge[]): ((from: number) => Set<number>) => {
+    const next = groupBy(edges, (e) => e.from);
+    const memo = new Map<number, Set<number>>();
+    const reach = (from: number): Set<number> => {
+        const known = memo.get(from);
+        if (known) return known;
+        const out = new Set<number>();
+        memo.set(from, out); // acyclic (the catalog rejects cycles); this also stops a bad graph from looping
+        for (const { to } of next(from)) {
+            out.add(to);
+            for (const t of reach(to)) out.add(t);
+        }
+        return out;
+    };
+    return reach;
+};

@@ -1,0 +1,184 @@
+// The plan as text (terminal and GitHub job summary: plain sections plus a ```mermaid block), as a mermaid graph
+// alone, and as one JSON document. Figures are model seconds from the latency model.
+import * as path from "path";
+import type { FailureReport, PlanResult } from "./plan";
+import type { CrossWait, GuestEdge, PlanGuest, PlanStep, WaitKind } from "./recorded";
+import { PROJECT_ROOT } from "./stackFile";
+
+/** Model seconds are whole numbers in the latency model; measured ones keep one decimal. */
+const round = (x: number): number => Math.round(x * 10) / 10;
+const pct = (x: number): string => `${x >= 0 ? "+" : ""}${round(x * 100)} %`;
+
+const EDGE_LABEL: Record<Exclude<WaitKind, "lane">, string> = { clone: "clone", ca: "CA", ready: "dependsOn", input: "input" };
+const LABEL_ORDER: WaitKind[] = ["clone", "ca", "ready", "input"];
+export const edgeLabel = (e: GuestEdge): string =>
+    LABEL_ORDER.filter((k) => e.kinds.includes(k)).map((k) => EDGE_LABEL[k as Exclude<WaitKind, "lane">]).join(", ");
+
+/** `graph TD`, guests as nodes, arrows from dependent to dependency (transitive reduction; clone lanes not shown). */
+export const renderMermaid = (p: PlanResult): string => {
+    const lines = ["graph TD"];
+    for (const g of p.recorded.guests) lines.push(`  ${g.id}["${g.id} ${g.name.replace(/"/g, "#quot;")} (${g.kind})"]`);
+    for (const e of p.recorded.reduced) lines.push(`  ${e.from} -->|${edgeLabel(e)}| ${e.to}`);
+    return lines.join("\n");
+};
+
+/** The latency model file, relative to the project (../shared/perf/latency-model.yaml or plan/latency-model.yaml). */
+const modelPath = (p: PlanResult): string => path.relative(PROJECT_ROOT, p.model.source) || p.model.source;
+
+const stepLabel = (s: PlanStep): string => (s.guest === undefined ? s.name : `${s.guest}:${s.role}`);
+
+/** The step the wait effectively hangs on: the one of `via` that finishes last. */
+const binding = (p: PlanResult, w: CrossWait): string => w.via.reduce((a, b) => ((p.schedule.end.get(b) ?? 0) > (p.schedule.end.get(a) ?? 0) ? b : a));
+
+const describeWait = (p: PlanResult, w: CrossWait, cloneSource?: number): string => {
+    const on = binding(p, w);
+    switch (w.kind) {
+        case "clone":
+            return `clones ${w.guest} (after ${on})`;
+        case "lane":
+            return `after ${on} (one clone of ${cloneSource ?? "its source"} at a time)`;
+        case "ca":
+            return `takes ${w.guest}'s CA root (${on})`;
+        case "input":
+            return `takes an output of ${on}`;
+        case "ready":
+            return `waits for ${w.guest} ready (${on})`;
+    }
+};
+
+const WAIT_ORDER: WaitKind[] = ["clone", "lane", "ca", "input", "ready"];
+const pad = (s: string | number, n: number): string => String(s).padEnd(n);
+const padL = (s: string | number, n: number): string => String(s).padStart(n);
+
+const whyOf = (p: PlanResult, id: number): string => {
+    if (p.recorded.selection.requested.includes(id)) return "requested";
+    const by = p.recorded.selection.pulledIn.find((x) => x.id === id);
+    return by ? `pulled in by ${by.by} (${by.reason})` : "managed";
+};
+
+const guestTitle = (g: PlanGuest): string => `${g.id} ${g.name} (${g.kind}${g.cloneFrom !== undefined ? `, clone of ${g.cloneFrom}` : ""})`;
+
+export const guestTimes = (p: PlanResult, g: PlanGuest): { start: number; ready: number } => ({
+    start: g.steps.reduce((m, s) => Math.min(m, p.schedule.start.get(s.name) ?? 0), Infinity),
+    ready: g.steps.reduce((m, s) => Math.max(m, p.schedule.end.get(s.name) ?? 0), 0),
+});
+
+const renderFailure = (p: PlanResult, f: FailureReport): string[] => {
+    const out = [`Injected failure: ${f.resource} fails at ${f.at} s`, `  failed    ${f.guest}`];
+    f.blocked.forEach((b, i) =>
+        out.push(`  ${i === 0 ? "blocked " : "        "}  ${pad(b.guest, 5)} ${b.steps} step${b.steps === 1 ? "" : "s"} never run, from ${b.firstBlocked} (waits for ${b.waitsOn})`),
+    );
+    if (f.blocked.length === 0) out.push("  blocked   (none)");
+    out.push(`  finished  ${f.finished.length === 0 ? "(none)" : f.finished.map((x) => `${x.guest} (ready at ${x.at} s)`).join(", ")}`);
+    out.push(`  everything that can still run is done at ${f.settledAt} s`);
+    const m = f.measured;
+    out.push(
+        m.agrees
+            ? `  under the SDK: ${m.neverStarted === 0 ? "every other resource ran" : `the same ${m.neverStarted} resources never started`}, as analysed`
+            : `  under the SDK: MISMATCH: never started but not blocked by the analysis: ${m.onlyMeasured.join(", ") || "-"}; ` +
+                  `blocked by the analysis but started: ${m.onlyAnalysed.join(", ") || "-"}`,
+    );
+    return out;
+};
+
+export const renderText = (p: PlanResult): string => {
+    const r = p.recorded;
+    const s = p.schedule;
+    const out: string[] = [];
+    out.push(`Phoenix plan: stack ${p.stack}, catalog ${p.catalog} (${r.guests.length} guests, ${r.resources.filter((x) => x.custom).length} resources)`, "");
+
+    out.push("Selection", `  requested: ${r.selection.requested.join(", ")}`, `  ${pad("guest", 6)} ${pad("kind", 5)} ${pad("name", 28)} why`);
+    for (const g of r.guests) out.push(`  ${pad(g.id, 6)} ${pad(g.kind, 5)} ${pad(g.name, 28)} ${whyOf(p, g.id)}`);
+    out.push("");
+
+    out.push("Readiness waves (guests in one wave proceed in parallel)");
+    r.waves.forEach((w, i) => out.push(`  wave ${i + 1}: ${w.join(", ")}`));
+    if (r.lanes.length > 0) {
+        out.push("Clone lanes (one clone of a source at a time)");
+        for (const l of r.lanes) out.push(`  ${l.source}: ${l.clones.join(" -> ")}`);
+    }
+    out.push("");
+
+    out.push("Steps per guest (duration, simulated start-end; model seconds)");
+    for (const g of r.guests) {
+        out.push(`  ${guestTitle(g)}`);
+        const width = Math.max(...g.steps.map((x) => x.name.length));
+        g.steps.forEach((step, i) => {
+            const when = `${padL(s.start.get(step.name) ?? 0, 5)}-${pad(s.end.get(step.name) ?? 0, 5)}`;
+            const waits = [...step.waits].sort((a, b) => WAIT_ORDER.indexOf(a.kind) - WAIT_ORDER.indexOf(b.kind)).map((w) => describeWait(p, w, g.cloneFrom)).join("; ");
+            out.push(`    ${padL(i + 1, 2)}. ${pad(step.name, width)}  ${pad(step.what, 26)} ${padL(step.seconds, 4)} s ${when}${waits ? `  ${waits}` : ""}`.trimEnd());
+        });
+    }
+    out.push("");
+
+    out.push("Dependency graph (dependent --> dependency; clone lanes not shown)", "```mermaid", renderMermaid(p), "```", "");
+
+    const model = modelPath(p);
+    const critical = s.criticalPath;
+    out.push(`Simulated pulumi up (latency model ${model})`);
+    out.push(`  makespan         ${padL(s.makespan, 6)} s`);
+    const over = s.makespan === critical.seconds ? "equal to the makespan: no step waits for a clone lock" : `the makespan is ${pct(s.makespan / Math.max(critical.seconds, 1e-9) - 1)} over it`;
+    out.push(`  critical path    ${padL(critical.seconds, 6)} s  (${over})`);
+    out.push(`    ${p.recorded.resources.length > 0 ? criticalSteps(p).join(" -> ") : ""}`);
+    out.push(`  one at a time    ${padL(s.serial, 6)} s  (${(s.serial / Math.max(s.makespan, 1e-9)).toFixed(1)}x the makespan: the original phoenix-cli, one step after another)`);
+    out.push(`  clone lock waits ${padL(s.lockWait, 6)} s`);
+    if (p.measured) {
+        const m = p.measured;
+        out.push(`  measured under the SDK at ${m.scale} ms per model second: ${round(m.makespan)} s (${pct(m.makespan / Math.max(s.makespan, 1e-9) - 1)}: the SDK's own time per step)`);
+        out.push(`    longest wait after all of a resource's dependencies were done: ${round(m.maxLag.seconds)} s (${m.maxLag.name || "-"})`);
+    }
+    out.push(`  guests ready at: ${r.guests.map((g) => `${g.id} ${guestTimes(p, g).ready} s`).join(", ")}`);
+    if (p.failure) out.push("", ...renderFailure(p, p.failure));
+    return `${out.join("\n")}\n`;
+};
+
+export const criticalSteps = (p: PlanResult): string[] => {
+    const byName = new Map(p.recorded.resources.map((x) => [x.name, x]));
+    return p.schedule.criticalPath.steps.map((n) => byName.get(n)!).filter((x) => x.seconds > 0).map(stepLabel);
+};
+
+export const planJson = (p: PlanResult): unknown => {
+    const r = p.recorded;
+    const s = p.schedule;
+    return {
+        stack: p.stack,
+        catalog: p.catalog,
+        selection: {
+            requested: r.selection.requested,
+            pulledIn: r.selection.pulledIn,
+            guests: r.guests.map((g) => ({ id: g.id, kind: g.kind, name: g.name, why: whyOf(p, g.id) })),
+        },
+        waves: r.waves,
+        lanes: r.lanes,
+        guests: r.guests.map((g) => ({
+            id: g.id,
+            name: g.name,
+            kind: g.kind,
+            dependsOn: g.dependsOn,
+            cloneFrom: g.cloneFrom ?? null,
+            steps: g.steps.map((x) => ({
+                name: x.name,
+                role: x.role,
+                what: x.what,
+                seconds: x.seconds,
+                start: s.start.get(x.name),
+                end: s.end.get(x.name),
+                awaits: x.awaits,
+                waits: x.waits,
+            })),
+        })),
+        edges: r.reduced.map((e) => ({ from: e.from, to: e.to, kinds: e.kinds })),
+        simulation: {
+            model: modelPath(p),
+            makespan: s.makespan,
+            criticalPath: s.criticalPath.seconds,
+            criticalSteps: criticalSteps(p),
+            serial: s.serial,
+            speedup: round(s.serial / Math.max(s.makespan, 1e-9)),
+            lockWait: s.lockWait,
+            guests: r.guests.map((g) => ({ id: g.id, ...guestTimes(p, g) })),
+            measured: p.measured ? { scale: p.measured.scale, makespan: round(p.measured.makespan), maxLag: { ...p.measured.maxLag, seconds: round(p.measured.maxLag.seconds) } } : null,
+        },
+        ...(p.failure ? { failure: p.failure } : {}),
+    };
+};
