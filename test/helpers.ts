@@ -3,7 +3,10 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { type Recording, type Registration, recordProgram, unwrapSecrets } from "../plan/engine";
+import { strict as assert } from "assert";
+import { loadCatalog } from "../catalog/load";
+import type { GuestSpec } from "../catalog/model";
+import { type Recording, type Registration, isSecretValue, recordProgram, unwrapSecrets } from "../plan/engine";
 import { readStackConfig } from "../plan/stackFile";
 
 export const ROOT = path.resolve(__dirname, "..");
@@ -62,4 +65,28 @@ export const catalogCopy = (edits: Record<string, string | null | ((old: string)
         else fs.writeFileSync(p, typeof edit === "function" ? edit(fs.readFileSync(p, "utf8")) : edit);
     }
     return guests;
+};
+
+/** A guest of the real catalog, resolved as the dev stack resolves it. */
+export const devSpec = <S extends GuestSpec>(id: number): S => loadCatalog({ dir: "guests", node: "phoenix", baseDir: ROOT }).guests.get(id) as S;
+
+/** Every string in a value that is not inside a secret. */
+export const plainStrings = (v: unknown): string[] =>
+    isSecretValue(v) ? [] : typeof v === "string" ? [v] : Array.isArray(v) ? v.flatMap(plainStrings) : v && typeof v === "object" ? Object.values(v).flatMap(plainStrings) : [];
+
+/**
+ * A guest's children are exactly `expected` (name -> [type, names it waits for]), each a child of the guest's component.
+ * Everything on the machine also waits for it through replaceWith (program.spec checks that); the rest is compared.
+ */
+export const assertChildren = (rec: Recording, guest: string, componentType: string, expected: Record<string, [string, string[]]>): void => {
+    const comp = find(rec, guest, componentType);
+    const actual = childrenOf(rec, Number(guest));
+    assert.deepEqual(actual.map((c) => c.name).sort(), Object.keys(expected).sort());
+    for (const c of actual) {
+        const [type, deps] = expected[c.name];
+        assert.equal(c.type, type, c.name);
+        assert.equal(c.parent, comp.urn, `${c.name} is a child of ${guest}`);
+        const unbound = (urns: string[]) => urns.filter((u) => !c.replaceWith.includes(u));
+        assert.deepEqual(names(unbound(c.dependencies)), names(unbound(deps.map((d) => urnOf(rec, d)))), `${c.name} dependencies`);
+    }
 };

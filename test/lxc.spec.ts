@@ -5,9 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import { type Recording, MOCK_CA_FINGERPRINT, MOCK_CA_PEM, isSecretValue, unwrapSecrets } from "../plan/engine";
 import { containerArgs, hostId, rawConfigRemoveScript, rawConfigScript, startScript, subIdScript, templateScript } from "../components/lxc";
-import { loadCatalog } from "../catalog/load";
 import type { LxcSpec } from "../catalog/model";
-import { ROOT, catalogCopy, childrenOf, find, inputs, names, recordDev, urnOf } from "./helpers";
+import { ROOT, assertChildren, catalogCopy, childrenOf, devSpec, find, inputs, names, plainStrings, recordDev, urnOf } from "./helpers";
 
 const CT = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const CMD = "command:remote:Command";
@@ -70,12 +69,8 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     },
 };
 
-const catalog = () => loadCatalog({ dir: "guests", node: "phoenix", baseDir: ROOT });
-const spec = (id: number) => catalog().guests.get(id) as LxcSpec;
+const spec = (id: number) => devSpec<LxcSpec>(id);
 
-/** Every string in a value that is not inside a secret. */
-const plainStrings = (v: unknown): string[] =>
-    isSecretValue(v) ? [] : typeof v === "string" ? [v] : Array.isArray(v) ? v.flatMap(plainStrings) : v && typeof v === "object" ? Object.values(v).flatMap(plainStrings) : [];
 
 describe("LxcGuest", () => {
     let rec: Recording;
@@ -86,17 +81,7 @@ describe("LxcGuest", () => {
 
     for (const [guest, children] of Object.entries(expectedChildren)) {
         it(`${guest}: children in order, with their types, parent and exactly the dependencies they need`, () => {
-            const comp = find(rec, guest, "phoenix:index:LxcGuest");
-            const actual = childrenOf(rec, Number(guest));
-            assert.deepEqual(actual.map((c) => c.name).sort(), Object.keys(children).sort());
-            for (const c of actual) {
-                const [type, deps] = children[c.name];
-                assert.equal(c.type, type, c.name);
-                assert.equal(c.parent, comp.urn, `${c.name} is a child of ${guest}`);
-                // Everything on the machine also waits for it through replaceWith (checked in program.spec); compare the rest.
-                const machine = (urns: string[]) => urns.filter((u) => !c.replaceWith.includes(u));
-                assert.deepEqual(names(machine(c.dependencies)), names(machine(deps.map((d) => urnOf(rec, d)))), `${c.name} dependencies`);
-            }
+            assertChildren(rec, guest, "phoenix:index:LxcGuest", children);
         });
     }
 

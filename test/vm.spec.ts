@@ -9,7 +9,7 @@ import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
 import type { VmSpec } from "../catalog/model";
 import { guestRunScript, sshFromNodeRule, vmArgs, waitScript } from "../components/vm";
-import { ROOT, catalogCopy, childrenOf, find, inputs, names, recordDev, urnOf } from "./helpers";
+import { ROOT, assertChildren, catalogCopy, childrenOf, devSpec, find, inputs, names, plainStrings, recordDev, urnOf } from "./helpers";
 
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
 const IMAGE = "proxmoxve:download/file:File";
@@ -58,12 +58,8 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     },
 };
 
-const catalog = () => loadCatalog({ dir: "guests", node: "phoenix", baseDir: ROOT });
-const spec = (id: number) => catalog().guests.get(id) as VmSpec;
+const spec = (id: number) => devSpec<VmSpec>(id);
 
-/** Every string in a value that is not inside a secret. */
-const plainStrings = (v: unknown): string[] =>
-    isSecretValue(v) ? [] : typeof v === "string" ? [v] : Array.isArray(v) ? v.flatMap(plainStrings) : v && typeof v === "object" ? Object.values(v).flatMap(plainStrings) : [];
 
 describe("VmGuest", () => {
     let rec: Recording;
@@ -74,17 +70,7 @@ describe("VmGuest", () => {
 
     for (const [guest, children] of Object.entries(expectedChildren)) {
         it(`${guest}: children with their types, parent and exactly the dependencies they need`, () => {
-            const comp = find(rec, guest, "phoenix:index:VmGuest");
-            const actual = childrenOf(rec, Number(guest));
-            assert.deepEqual(actual.map((c) => c.name).sort(), Object.keys(children).sort());
-            for (const c of actual) {
-                const [type, deps] = children[c.name];
-                assert.equal(c.type, type, c.name);
-                assert.equal(c.parent, comp.urn, `${c.name} is a child of ${guest}`);
-                // Everything on the machine also waits for it through replaceWith (checked in program.spec); compare the rest.
-                const machine = (urns: string[]) => urns.filter((u) => !c.replaceWith.includes(u));
-                assert.deepEqual(names(machine(c.dependencies)), names(machine(deps.map((d) => urnOf(rec, d)))), `${c.name} dependencies`);
-            }
+            assertChildren(rec, guest, "phoenix:index:VmGuest", children);
         });
     }
 
