@@ -17,7 +17,9 @@ export interface ScriptParam {
 export interface ScriptInfo {
     name: string;
     path: string; // absolute
-    content: string;
+    content: string; // the script's own text (its header declares the params)
+    /** What runs in the guest on stdin of `bash -s`: features/lib/common.sh, "\n", then content (see runnableText). */
+    runnable: string;
     params: Map<string, ScriptParam>;
 }
 
@@ -43,10 +45,31 @@ export const parseScriptHeader = (content: string): Map<string, ScriptParam> => 
 /** camelCase catalog parameter -> UPPER_SNAKE environment name (caDnsNames -> CA_DNS_NAMES). */
 export const envName = (param: string): string => param.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
 
+/** The helpers every script uses, relative to the features directory. */
+export const COMMON_LIB = path.join("lib", "common.sh");
+
+/**
+ * The shared helpers ahead of a script, as one text for `bash -s`. The script skips sourcing lib/common.sh when its
+ * marker function is already defined, and the ERR trap counts the script's lines from after the "\n" (the last line
+ * of common.sh computes that offset), so this joint must stay exactly `common + "\n" + script`.
+ */
+export const runnableText = (common: string, script: string): string => `${common}\n${script}`;
+
 /** Reads scripts once per process: the catalog, the components and the plan all share them. */
 export class ScriptLibrary {
     private readonly cache = new Map<string, ScriptInfo | undefined>();
+    private common?: string;
     constructor(readonly dir: string) {}
+
+    /** features/lib/common.sh, read once (on the first script found). */
+    private commonLib(): string {
+        if (this.common === undefined) {
+            const file = path.join(this.dir, COMMON_LIB);
+            if (!fs.existsSync(file)) throw new Error(`${file} is missing: every feature script needs its shared helpers`);
+            this.common = fs.readFileSync(file, "utf8");
+        }
+        return this.common;
+    }
 
     feature(name: string): ScriptInfo | undefined {
         return this.read(name, path.join(this.dir, `${name}.sh`));
@@ -59,7 +82,12 @@ export class ScriptLibrary {
     private read(key: string, file: string): ScriptInfo | undefined {
         if (!this.cache.has(key)) {
             const content = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
-            this.cache.set(key, content === undefined ? undefined : { name: key, path: file, content, params: parseScriptHeader(content) });
+            this.cache.set(
+                key,
+                content === undefined
+                    ? undefined
+                    : { name: key, path: file, content, runnable: runnableText(this.commonLib(), content), params: parseScriptHeader(content) },
+            );
         }
         return this.cache.get(key);
     }

@@ -197,17 +197,18 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         const secretNames = Object.keys(step.secrets);
         const stdin =
             secretNames.length === 0
-                ? step.script.content
+                ? step.script.runnable
                 : pulumi
                       .all(Object.fromEntries(secretNames.map((name) => [name, this.ctx.settings.secret(step.secrets[name])])))
-                      .apply((values) => secretEnvelope(step.script.content, values));
+                      .apply((values) => secretEnvelope(step.script.runnable, values));
         return new command.remote.Command(
             `${this.guestId}-${role}`,
             {
                 connection: shell.connection,
                 create: env.apply((e) => shell.runScript(envAssignments(e))),
                 stdin,
-                triggers: [sha256(step.script.content, JSON.stringify(step.env), JSON.stringify(step.secrets))],
+                // runnable includes features/lib/common.sh: a change to the shared helpers re-runs the step too.
+                triggers: [sha256(step.script.runnable, JSON.stringify(step.env), JSON.stringify(step.secrets))],
             },
             { ...this.machineBound(), dependsOn, customTimeouts: { create: "30m", update: "30m" } },
         );
@@ -243,10 +244,11 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         if (spec.application) prev = [track(this.scriptStep("app", shell, spec.application, [...prev, ...gated()]))];
         if (spec.healthCheck) {
             const h = spec.healthCheck;
+            const loop = `${retryLoop(h.command, h.retries, h.interval, `guest ${spec.id}`)}\n`;
             const check: ResolvedStep = {
                 kind: "application",
                 name: "health",
-                script: { name: "health", path: "", content: `${retryLoop(h.command, h.retries, h.interval, `guest ${spec.id}`)}\n`, params: new Map() },
+                script: { name: "health", path: "", content: loop, runnable: loop, params: new Map() },
                 env: {},
                 secrets: {},
                 after: [],

@@ -11,10 +11,11 @@
 # The time zone is set with /etc/localtime + /etc/timezone (not timedatectl, which
 # needs a running systemd/dbus).
 #
-# Run it by hand as root, inside the guest or piped in from the host:
+# Run it by hand as root: from a checkout (it sources lib/common.sh from beside
+# itself), or on a guest with lib/common.sh sent ahead of it, as Phoenix does:
 #   LOCALE=en_US.UTF-8 TIMEZONE=Europe/Berlin bash features/base_setup.sh
-#   ADMIN_USER=ops ADMIN_SSH_KEY="ssh-ed25519 AAAA... ops" bash -s < features/base_setup.sh
-#   ... | pct exec 900 -- env TIMEZONE=Etc/UTC bash -s
+#   ADMIN_USER=ops ADMIN_SSH_KEY="ssh-ed25519 AAAA... ops" bash features/base_setup.sh
+#   { cat features/lib/common.sh; echo; cat features/base_setup.sh; } | pct exec 900 -- env TIMEZONE=Etc/UTC bash -s
 #
 # Parameters (environment variables):
 # @param LOCALE default=en_US.UTF-8 System locale, with codeset (generated with locale-gen, set as LANG)
@@ -38,59 +39,11 @@ readonly LOCALTIME="${PHOENIX_ROOT:-}/etc/localtime"
 readonly TIMEZONE_FILE="${PHOENIX_ROOT:-}/etc/timezone"
 readonly AUTO_UPGRADES_FILE="${PHOENIX_ROOT:-}/etc/apt/apt.conf.d/20auto-upgrades"
 
-info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-warn() { printf '%s: WARNING: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-fatal() {
-  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
-  exit 1
-}
-
-on_error() {
-  local code=$?
-  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
-  exit "${code}"
-}
-trap 'on_error $LINENO "$BASH_COMMAND"' ERR
-
-#######################################
-# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
-# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
-#######################################
-write_file() {
-  local dest=$1 mode=$2 tmp
-  FILE_CHANGED=0
-  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
-  cat >"${tmp}"
-  chmod "${mode}" "${tmp}"
-  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
-    rm -f "${tmp}"
-    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
-      chmod "${mode}" "${dest}"
-      info "fixed mode of ${dest} to ${mode}"
-    fi
-    return 0
-  fi
-  mv -f "${tmp}" "${dest}"
-  FILE_CHANGED=1
-}
-
-pkg_installed() {
-  local status
-  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
-  [[ "${status}" == "install ok installed" ]]
-}
-
-apt_install() {
-  info "apt-get update"
-  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
-    fatal "apt-get update failed (network or apt sources problem)"
-  fi
-  info "installing: $*"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
-    install --no-install-recommends "$@"; then
-    fatal "apt-get install failed for: $*"
-  fi
-}
+# Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
+if ! declare -F phoenix_common_loaded >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]:-.}")/lib/common.sh"
+fi
 
 # en_US.UTF-8 -> en_US.utf8 (the spelling of `locale -a`).
 normalize_locale() {

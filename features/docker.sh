@@ -13,9 +13,10 @@
 # Idempotent: the key, the list file, the packages, the service state and the
 # group membership are each checked first and only changed when missing.
 #
-# Run it by hand as root:
+# Run it by hand as root: from a checkout (it sources lib/common.sh from beside
+# itself), or on a guest with lib/common.sh sent ahead of it, as Phoenix does:
 #   DOCKER_USER=ops bash features/docker.sh
-#   ... | qm guest exec ... / ssh root@vm bash -s
+#   { cat features/lib/common.sh; echo; cat features/docker.sh; } | ssh root@vm env DOCKER_USER=ops bash -s
 #
 # Parameters (environment variables):
 # @param DOCKER_USER optional Existing user to add to the docker group
@@ -34,66 +35,11 @@ readonly OS_RELEASE="${PHOENIX_ROOT:-}/etc/os-release"
 readonly DOCKER_PACKAGES=(docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin)
 readonly CONFLICTING_PACKAGES=(docker.io docker-compose docker-doc podman-docker containerd runc)
 
-APT_UPDATED=0
-
-info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-fatal() {
-  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
-  exit 1
-}
-
-on_error() {
-  local code=$?
-  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
-  exit "${code}"
-}
-trap 'on_error $LINENO "$BASH_COMMAND"' ERR
-
-#######################################
-# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
-# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
-#######################################
-write_file() {
-  local dest=$1 mode=$2 tmp
-  FILE_CHANGED=0
-  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
-  cat >"${tmp}"
-  chmod "${mode}" "${tmp}"
-  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
-    rm -f "${tmp}"
-    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
-      chmod "${mode}" "${dest}"
-      info "fixed mode of ${dest} to ${mode}"
-    fi
-    return 0
-  fi
-  mv -f "${tmp}" "${dest}"
-  FILE_CHANGED=1
-}
-
-pkg_installed() {
-  local status
-  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
-  [[ "${status}" == "install ok installed" ]]
-}
-
-apt_update() {
-  ((APT_UPDATED)) && return 0
-  info "apt-get update"
-  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
-    fatal "apt-get update failed (network or apt sources problem)"
-  fi
-  APT_UPDATED=1
-}
-
-apt_install() {
-  apt_update
-  info "installing: $*"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
-    install --no-install-recommends "$@"; then
-    fatal "apt-get install failed for: $*"
-  fi
-}
+# Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
+if ! declare -F phoenix_common_loaded >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]:-.}")/lib/common.sh"
+fi
 
 load_params() {
   DOCKER_USER=${DOCKER_USER:-}
@@ -136,39 +82,10 @@ ensure_docker_repo() {
   [[ -n "${codename}" ]] || fatal "no VERSION_CODENAME in ${OS_RELEASE}"
   arch=$(dpkg --print-architecture)
 
-  local -a missing=()
-  local pkg
-  for pkg in ca-certificates curl; do
-    pkg_installed "${pkg}" || missing+=("${pkg}")
-  done
-  if ((${#missing[@]} > 0)); then
-    apt_install "${missing[@]}"
-  fi
-
-  local key="${PHOENIX_ROOT:-}${DOCKER_KEY}" tmp
-  if [[ -s "${key}" ]]; then
-    info "Docker apt key already present, skipping"
-  else
-    install -d -m 755 "$(dirname "${key}")"
-    info "downloading Docker's apt key"
-    tmp=$(mktemp "${key}.phoenix.XXXXXX")
-    if ! curl -fsSL --retry 3 --connect-timeout 15 --max-time 120 -o "${tmp}" "https://download.docker.com/linux/${distro}/gpg"; then
-      rm -f "${tmp}"
-      fatal "download of https://download.docker.com/linux/${distro}/gpg failed"
-    fi
-    chmod 644 "${tmp}"
-    mv -f "${tmp}" "${key}"
-    APT_UPDATED=0
-  fi
-
-  mkdir -p "$(dirname "${DOCKER_LIST}")"
-  write_file "${DOCKER_LIST}" 644 <<<"deb [arch=${arch} signed-by=${DOCKER_KEY}] https://download.docker.com/linux/${distro} ${codename} stable"
-  if ((FILE_CHANGED)); then
-    info "wrote ${DOCKER_LIST}"
-    APT_UPDATED=0
-  else
-    info "Docker apt repository already configured, skipping"
-  fi
+  apt_install_missing ca-certificates curl
+  fetch_key "https://download.docker.com/linux/${distro}/gpg" "${PHOENIX_ROOT:-}${DOCKER_KEY}" "Docker apt key"
+  write_apt_source "${DOCKER_LIST}" "deb [arch=${arch} signed-by=${DOCKER_KEY}] https://download.docker.com/linux/${distro} ${codename} stable" \
+    "Docker apt repository"
 }
 
 install_docker() {
@@ -193,15 +110,11 @@ install_docker() {
 }
 
 ensure_service() {
-  if systemctl is-enabled --quiet docker.service; then
-    info "docker.service already enabled, skipping"
-  else
-    systemctl enable docker.service || fatal "systemctl enable docker.service failed"
-  fi
+  enable_unit docker.service
   if systemctl is-active --quiet docker.service; then
     info "docker.service already running, skipping"
   else
-    systemctl start docker.service || fatal "systemctl start docker.service failed (see journalctl -u docker)"
+    start_unit docker.service
   fi
 }
 

@@ -15,9 +15,10 @@
 # and the mounts in place and changes nothing. A changed entry for an already
 # mounted volume is written to fstab but not remounted (a warning says so).
 #
-# Run it by hand as root inside the VM:
+# Run it by hand as root: from a checkout (it sources lib/common.sh from beside
+# itself), or on a guest with lib/common.sh sent ahead of it, as Phoenix does:
 #   NFS_VOLUMES='10.0.0.13:/quickOS/vm-persistent-data/1001 /persistent-storage' bash features/nfs_volumes.sh
-#   ... | ssh root@vm env NFS_VOLUMES=... bash -s
+#   { cat features/lib/common.sh; echo; cat features/nfs_volumes.sh; } | ssh root@vm env NFS_VOLUMES=... bash -s
 #
 # Parameters (environment variables):
 # @param NFS_VOLUMES required Newline-separated lines "<server>:<export> <mountpoint> [options]" (options default to defaults,_netdev,nofail)
@@ -39,59 +40,11 @@ VOL_CHANGED=()
 VOL_MOUNTPOINTS=()
 VOL_OPTIONS=()
 
-info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-warn() { printf '%s: WARNING: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-fatal() {
-  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
-  exit 1
-}
-
-on_error() {
-  local code=$?
-  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
-  exit "${code}"
-}
-trap 'on_error $LINENO "$BASH_COMMAND"' ERR
-
-#######################################
-# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
-# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
-#######################################
-write_file() {
-  local dest=$1 mode=$2 tmp
-  FILE_CHANGED=0
-  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
-  cat >"${tmp}"
-  chmod "${mode}" "${tmp}"
-  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
-    rm -f "${tmp}"
-    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
-      chmod "${mode}" "${dest}"
-      info "fixed mode of ${dest} to ${mode}"
-    fi
-    return 0
-  fi
-  mv -f "${tmp}" "${dest}"
-  FILE_CHANGED=1
-}
-
-pkg_installed() {
-  local status
-  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
-  [[ "${status}" == "install ok installed" ]]
-}
-
-apt_install() {
-  info "apt-get update"
-  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
-    fatal "apt-get update failed (network or apt sources problem)"
-  fi
-  info "installing: $*"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
-    install --no-install-recommends "$@"; then
-    fatal "apt-get install failed for: $*"
-  fi
-}
+# Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
+if ! declare -F phoenix_common_loaded >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]:-.}")/lib/common.sh"
+fi
 
 load_params() {
   [[ -n "${NFS_VOLUMES//[[:space:]]/}" ]] || fatal "required parameter NFS_VOLUMES is not set"

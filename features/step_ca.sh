@@ -20,10 +20,11 @@
 # service needs it to start; the provisioner password is only read by
 # `step ca init`. STEPPATH is owned by root with mode 700.
 #
-# Run it by hand as root:
+# Run it by hand as root: from a checkout (it sources lib/common.sh from beside
+# itself), or on a guest with lib/common.sh sent ahead of it, as Phoenix does:
 #   CA_NAME="Phoenix Internal CA" CA_DNS_NAMES=ca.internal,10.0.0.10 CA_PROVISIONER=admin@phoenix \
 #   CA_PASSWORD_FILE=/root/ca.pw CA_PROVISIONER_PASSWORD_FILE=/root/prov.pw bash features/step_ca.sh
-#   ... | pct exec 103 -- env CA_NAME=... bash -s
+#   { cat features/lib/common.sh; echo; cat features/step_ca.sh; } | pct exec 103 -- env CA_NAME=... bash -s
 #
 # Parameters (environment variables):
 # @param CA_NAME required Name of the CA (used for the root and intermediate certificate subjects)
@@ -41,75 +42,19 @@
 set -Eeuo pipefail
 
 readonly SCRIPT_NAME="step_ca.sh"
-readonly KEYRINGS_DIR="${PHOENIX_ROOT:-}/etc/apt/keyrings"
 readonly SMALLSTEP_KEY_URL="https://packages.smallstep.com/keys/apt/repo-signing-key.gpg"
 readonly SMALLSTEP_KEY="/etc/apt/keyrings/smallstep.asc"
 readonly SMALLSTEP_LIST="${PHOENIX_ROOT:-}/etc/apt/sources.list.d/smallstep.list"
 readonly SMALLSTEP_REPO="https://packages.smallstep.com/stable/debian"
 readonly UNIT_FILE="${PHOENIX_ROOT:-}/etc/systemd/system/step-ca.service"
 
-APT_UPDATED=0
 RESTART_NEEDED=0
 
-info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-warn() { printf '%s: WARNING: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-fatal() {
-  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
-  exit 1
-}
-
-on_error() {
-  local code=$?
-  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
-  exit "${code}"
-}
-trap 'on_error $LINENO "$BASH_COMMAND"' ERR
-
-#######################################
-# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
-# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
-#######################################
-write_file() {
-  local dest=$1 mode=$2 tmp
-  FILE_CHANGED=0
-  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
-  cat >"${tmp}"
-  chmod "${mode}" "${tmp}"
-  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
-    rm -f "${tmp}"
-    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
-      chmod "${mode}" "${dest}"
-      info "fixed mode of ${dest} to ${mode}"
-    fi
-    return 0
-  fi
-  mv -f "${tmp}" "${dest}"
-  FILE_CHANGED=1
-}
-
-pkg_installed() {
-  local status
-  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
-  [[ "${status}" == "install ok installed" ]]
-}
-
-apt_update() {
-  ((APT_UPDATED)) && return 0
-  info "apt-get update"
-  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
-    fatal "apt-get update failed (network or apt sources problem)"
-  fi
-  APT_UPDATED=1
-}
-
-apt_install() {
-  apt_update
-  info "installing: $*"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
-    install --no-install-recommends "$@"; then
-    fatal "apt-get install failed for: $*"
-  fi
-}
+# Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
+if ! declare -F phoenix_common_loaded >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]:-.}")/lib/common.sh"
+fi
 
 # Checks that secret NAME is passed as a readable, non-empty file in ${NAME}_FILE.
 require_secret_file() {
@@ -125,10 +70,7 @@ require_secret_file() {
 }
 
 load_params() {
-  local name
-  for name in CA_NAME CA_DNS_NAMES CA_PROVISIONER; do
-    [[ -n "${!name:-}" ]] || fatal "required parameter ${name} is not set"
-  done
+  require_params CA_NAME CA_DNS_NAMES CA_PROVISIONER
   require_secret_file CA_PASSWORD
   require_secret_file CA_PROVISIONER_PASSWORD
 
@@ -164,39 +106,9 @@ load_params() {
 }
 
 ensure_smallstep_repo() {
-  local -a missing=()
-  local pkg
-  for pkg in ca-certificates curl; do
-    pkg_installed "${pkg}" || missing+=("${pkg}")
-  done
-  if ((${#missing[@]} > 0)); then
-    apt_install "${missing[@]}"
-  fi
-  if [[ ! -d "${KEYRINGS_DIR}" ]]; then
-    install -d -m 755 "${KEYRINGS_DIR}"
-  fi
-  local key="${PHOENIX_ROOT:-}${SMALLSTEP_KEY}" tmp
-  if [[ -s "${key}" ]]; then
-    info "apt signing key ${key} already present, skipping"
-  else
-    info "downloading apt signing key ${SMALLSTEP_KEY_URL}"
-    tmp=$(mktemp "${key}.phoenix.XXXXXX")
-    if ! curl -fsSL --retry 3 --connect-timeout 15 --max-time 120 -o "${tmp}" "${SMALLSTEP_KEY_URL}"; then
-      rm -f "${tmp}"
-      fatal "download of ${SMALLSTEP_KEY_URL} failed"
-    fi
-    chmod 644 "${tmp}"
-    mv -f "${tmp}" "${key}"
-    APT_UPDATED=0
-  fi
-  mkdir -p "$(dirname "${SMALLSTEP_LIST}")"
-  write_file "${SMALLSTEP_LIST}" 644 <<<"deb [signed-by=${SMALLSTEP_KEY}] ${SMALLSTEP_REPO} debs main"
-  if ((FILE_CHANGED)); then
-    info "wrote ${SMALLSTEP_LIST}"
-    APT_UPDATED=0
-  else
-    info "smallstep apt repository already configured, skipping"
-  fi
+  apt_install_missing ca-certificates curl
+  fetch_key "${SMALLSTEP_KEY_URL}" "${PHOENIX_ROOT:-}${SMALLSTEP_KEY}" "apt signing key ${PHOENIX_ROOT:-}${SMALLSTEP_KEY}"
+  write_apt_source "${SMALLSTEP_LIST}" "deb [signed-by=${SMALLSTEP_KEY}] ${SMALLSTEP_REPO} debs main" "smallstep apt repository"
 }
 
 ensure_packages() {
@@ -340,39 +252,15 @@ UNIT
     info "step-ca.service unit unchanged, skipping"
   fi
 
-  if systemctl is-enabled --quiet step-ca.service; then
-    info "step-ca.service already enabled, skipping"
-  else
-    systemctl enable step-ca.service || fatal "systemctl enable step-ca.service failed"
-  fi
+  enable_unit step-ca.service
   if ! systemctl is-active --quiet step-ca.service; then
-    info "starting step-ca.service"
-    systemctl start step-ca.service || fatal "systemctl start step-ca.service failed (see journalctl -u step-ca)"
+    start_unit step-ca.service
   elif ((RESTART_NEEDED)); then
     info "restarting step-ca.service (configuration changed)"
     systemctl restart step-ca.service || fatal "systemctl restart step-ca.service failed (see journalctl -u step-ca)"
   else
     info "step-ca.service already running with the current configuration, skipping restart"
   fi
-}
-
-#######################################
-# Prints the root PEM and PHOENIX_CA_FINGERPRINT=<hex> to fd 3 (the real stdout).
-#######################################
-export_root() {
-  local crt="${STEP_DIR}/certs/root_ca.crt" fp
-  [[ -s "${crt}" ]] || fatal "root certificate ${crt} not found"
-  grep -q -- '-----BEGIN CERTIFICATE-----' "${crt}" || fatal "${crt} is not a PEM certificate"
-  fp=$(step certificate fingerprint "${crt}") || fatal "step certificate fingerprint ${crt} failed"
-  fp=${fp//[[:space:]]/}
-  fp=${fp,,}
-  [[ "${fp}" =~ ^[0-9a-f]{64}$ ]] || fatal "unexpected fingerprint '${fp}' from step certificate fingerprint"
-  cat "${crt}" >&3
-  if [[ -n "$(tail -c 1 "${crt}")" ]]; then
-    printf '\n' >&3
-  fi
-  printf 'PHOENIX_CA_FINGERPRINT=%s\n' "${fp}" >&3
-  info "exported root certificate (sha256 ${fp})"
 }
 
 main() {
@@ -384,7 +272,7 @@ main() {
   init_ca
   ensure_acme_provisioner
   ensure_service
-  export_root
+  export_root "${STEP_DIR}/certs/root_ca.crt"
 }
 
 main "$@"

@@ -15,9 +15,10 @@
 # differs; Traefik is restarted only when binary, config or unit changed.
 # /etc/traefik/acme.json (the resolver's storage) is created once and never reset.
 #
-# Run it by hand as root:
+# Run it by hand as root: from a checkout (it sources lib/common.sh from beside
+# itself), or on a guest with lib/common.sh sent ahead of it, as Phoenix does:
 #   CA_URL=https://10.0.0.10:9000 bash features/traefik.sh
-#   ... | pct exec 102 -- env CA_URL=https://10.0.0.10:9000 bash -s
+#   { cat features/lib/common.sh; echo; cat features/traefik.sh; } | pct exec 102 -- env CA_URL=https://10.0.0.10:9000 bash -s
 #
 # Parameters (environment variables):
 # @param CA_URL required URL of the internal Step-CA, e.g. https://10.0.0.10:9000
@@ -38,54 +39,16 @@ readonly ACME_STORAGE="/etc/traefik/acme.json"
 readonly CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt"
 readonly UNIT_FILE="${PHOENIX_ROOT:-}/etc/systemd/system/traefik.service"
 
-TMP_DIR=""
 CHANGED=0
 
-info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-warn() { printf '%s: WARNING: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-fatal() {
-  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
-  exit 1
-}
-
-on_error() {
-  local code=$?
-  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
-  exit "${code}"
-}
-trap 'on_error $LINENO "$BASH_COMMAND"' ERR
-
-cleanup() {
-  if [[ -n "${TMP_DIR}" ]]; then
-    rm -rf "${TMP_DIR}"
-  fi
-}
-trap cleanup EXIT
-
-#######################################
-# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
-# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
-#######################################
-write_file() {
-  local dest=$1 mode=$2 tmp
-  FILE_CHANGED=0
-  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
-  cat >"${tmp}"
-  chmod "${mode}" "${tmp}"
-  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
-    rm -f "${tmp}"
-    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
-      chmod "${mode}" "${dest}"
-      info "fixed mode of ${dest} to ${mode}"
-    fi
-    return 0
-  fi
-  mv -f "${tmp}" "${dest}"
-  FILE_CHANGED=1
-}
+# Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
+if ! declare -F phoenix_common_loaded >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]:-.}")/lib/common.sh"
+fi
 
 load_params() {
-  [[ -n "${CA_URL:-}" ]] || fatal "required parameter CA_URL is not set"
+  require_params CA_URL
   CA_URL=${CA_URL%/}
   local url_re='^https://[][A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?$'
   [[ "${CA_URL}" =~ ${url_re} ]] || fatal "CA_URL '${CA_URL}' is not an https:// URL"
@@ -129,7 +92,7 @@ install_binary() {
     *) fatal "unsupported architecture ${arch} for the Traefik release tarballs" ;;
   esac
   url="https://github.com/traefik/traefik/releases/download/${TRAEFIK_VERSION}/traefik_${TRAEFIK_VERSION}_linux_${arch}.tar.gz"
-  TMP_DIR=$(mktemp -d)
+  TMP_DIR=$(mktemp -d) # removed on exit (the EXIT trap of lib/common.sh)
   tarball="${TMP_DIR}/traefik.tar.gz"
   curl -fsSL --retry 3 --connect-timeout 15 --max-time 300 -o "${tarball}" "${url}" || fatal "download of ${url} failed"
   if [[ -n "${TRAEFIK_SHA256}" ]]; then
@@ -240,14 +203,9 @@ UNIT
 }
 
 ensure_service() {
-  if systemctl is-enabled --quiet traefik.service; then
-    info "traefik.service already enabled, skipping"
-  else
-    systemctl enable traefik.service || fatal "systemctl enable traefik.service failed"
-  fi
+  enable_unit traefik.service
   if ! systemctl is-active --quiet traefik.service; then
-    info "starting traefik.service"
-    systemctl start traefik.service || fatal "systemctl start traefik.service failed (see journalctl -u traefik)"
+    start_unit traefik.service
   elif ((CHANGED)); then
     info "restarting traefik.service (binary, configuration or unit changed)"
     systemctl restart traefik.service || fatal "systemctl restart traefik.service failed (see journalctl -u traefik)"

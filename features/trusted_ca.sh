@@ -12,9 +12,10 @@
 # the certificate); otherwise "already trusted, skipping". Other certificates in
 # /usr/local/share/ca-certificates are never touched.
 #
-# Run it by hand as root:
+# Run it by hand as root: from a checkout (it sources lib/common.sh from beside
+# itself), or on a guest with lib/common.sh sent ahead of it, as Phoenix does:
 #   CA_ROOT_PEM="$(cat root_ca.crt)" CA_FINGERPRINT=3f1c... bash features/trusted_ca.sh
-#   ... | pct exec 101 -- env CA_ROOT_PEM=... CA_FINGERPRINT=... bash -s
+#   { cat features/lib/common.sh; echo; cat features/trusted_ca.sh; } | pct exec 101 -- env CA_ROOT_PEM=... CA_FINGERPRINT=... bash -s
 #
 # Parameters (environment variables):
 # @param CA_ROOT_PEM required PEM text of the internal root CA certificate (step_ca.sh stdout)
@@ -30,67 +31,11 @@ readonly SCRIPT_NAME="trusted_ca.sh"
 readonly LOCAL_CA_DIR="${PHOENIX_ROOT:-}/usr/local/share/ca-certificates"
 readonly SYSTEM_CERTS_DIR="${PHOENIX_ROOT:-}/etc/ssl/certs"
 
-TMP_DIR=""
-
-info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-fatal() {
-  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
-  exit 1
-}
-
-on_error() {
-  local code=$?
-  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
-  exit "${code}"
-}
-trap 'on_error $LINENO "$BASH_COMMAND"' ERR
-
-cleanup() {
-  if [[ -n "${TMP_DIR}" ]]; then
-    rm -rf "${TMP_DIR}"
-  fi
-}
-trap cleanup EXIT
-
-#######################################
-# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
-# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
-#######################################
-write_file() {
-  local dest=$1 mode=$2 tmp
-  FILE_CHANGED=0
-  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
-  cat >"${tmp}"
-  chmod "${mode}" "${tmp}"
-  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
-    rm -f "${tmp}"
-    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
-      chmod "${mode}" "${dest}"
-      info "fixed mode of ${dest} to ${mode}"
-    fi
-    return 0
-  fi
-  mv -f "${tmp}" "${dest}"
-  FILE_CHANGED=1
-}
-
-pkg_installed() {
-  local status
-  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
-  [[ "${status}" == "install ok installed" ]]
-}
-
-apt_install() {
-  info "apt-get update"
-  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
-    fatal "apt-get update failed (network or apt sources problem)"
-  fi
-  info "installing: $*"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
-    install --no-install-recommends "$@"; then
-    fatal "apt-get install failed for: $*"
-  fi
-}
+# Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
+if ! declare -F phoenix_common_loaded >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]:-.}")/lib/common.sh"
+fi
 
 # AB:CD:ef -> abcdef
 normalize_fingerprint() {
@@ -100,10 +45,7 @@ normalize_fingerprint() {
 }
 
 load_params() {
-  local name
-  for name in CA_ROOT_PEM CA_FINGERPRINT; do
-    [[ -n "${!name:-}" ]] || fatal "required parameter ${name} is not set"
-  done
+  require_params CA_ROOT_PEM CA_FINGERPRINT
   CA_CERT_NAME=${CA_CERT_NAME:-phoenix_root_ca}
   [[ "${CA_CERT_NAME}" =~ ^[A-Za-z0-9_.-]+$ ]] || fatal "CA_CERT_NAME '${CA_CERT_NAME}' may only contain letters, digits, '_', '.' and '-'"
   EXPECTED_FP=$(normalize_fingerprint "${CA_FINGERPRINT}")
@@ -137,7 +79,7 @@ main() {
   load_params
   ensure_packages
 
-  TMP_DIR=$(mktemp -d)
+  TMP_DIR=$(mktemp -d) # removed on exit (the EXIT trap of lib/common.sh)
   local pem="${TMP_DIR}/root.pem"
   printf '%s\n' "${CA_ROOT_PEM%$'\n'}" >"${pem}"
   verify_fingerprint "${pem}"

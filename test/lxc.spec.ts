@@ -216,7 +216,7 @@ describe("LxcGuest", () => {
     it("renders one feature run exactly: the environment quoted on the command line, the script on stdin", () => {
         const step = inputs(rec, "101-feature-step_cli");
         assert.equal(step.create, "pct exec 101 -- env PHOENIX_GUEST_ID='101' PHOENIX_HOSTNAME='Nginx-Phoenix' bash -s");
-        assert.equal(step.stdin, fs.readFileSync(path.join(ROOT, "features/step_cli.sh"), "utf8"));
+        assert.equal(step.stdin, fs.readFileSync(path.join(ROOT, "features/lib/common.sh"), "utf8") + "\n" + fs.readFileSync(path.join(ROOT, "features/step_cli.sh"), "utf8"));
         assert.equal(step.connection.host, "10.0.0.13");
         assert.equal(step.connection.user, "root");
         assert.equal(step.triggers.length, 1);
@@ -233,7 +233,7 @@ describe("LxcGuest", () => {
         const stdin = unwrapSecrets(raw.stdin) as string;
         assert.ok(stdin.includes(`printf '%s' '[secret stepCaPassword]' > "$phoenix_secrets/CA_PASSWORD"`));
         assert.ok(stdin.includes(`export CA_PROVISIONER_PASSWORD_FILE="$phoenix_secrets/CA_PROVISIONER_PASSWORD"`));
-        assert.ok(stdin.includes(fs.readFileSync(path.join(ROOT, "features/step_ca.sh"), "utf8").trimEnd()));
+        assert.ok(stdin.includes(fs.readFileSync(path.join(ROOT, "features/lib/common.sh"), "utf8") + "\n" + fs.readFileSync(path.join(ROOT, "features/step_ca.sh"), "utf8").trimEnd()));
         assert.match(raw.create, /^pct exec 103 -- env PHOENIX_GUEST_ID='103' PHOENIX_HOSTNAME='Step-CA' CA_NAME='ThinkHeads Internal CA' CA_DNS_NAMES='ca.internal.thinkheads.ai,internal.thinkheads.ai,\*.internal.thinkheads.ai,127.0.0.1,10.0.0.10' CA_ADDRESS=':9000' CA_PROVISIONER='admin@thinkheads.ai' bash -s$/);
     });
 

@@ -198,7 +198,7 @@ describe("VmGuest", () => {
     it("mounts the catalog's NFS volume first: the nfs_volumes step gets the quoted NFS_VOLUMES line", () => {
         assert.match(inputs(rec, "1001-feature-nfs_volumes").create, / NFS_VOLUMES='10\.0\.0\.13:\/quickOS\/vm-persistent-data\/1001 \/persistent-storage defaults,_netdev,nofail' bash -s$/);
         assert.match(inputs(rec, "1002-feature-nfs_volumes").create, / NFS_VOLUMES='10\.0\.0\.13:\/quickOS\/vm-persistent-data\/1002 \/persistent-storage defaults,_netdev,nofail' /);
-        assert.equal(inputs(rec, "1001-feature-nfs_volumes").stdin, fs.readFileSync(path.join(ROOT, "features/nfs_volumes.sh"), "utf8"));
+        assert.equal(inputs(rec, "1001-feature-nfs_volumes").stdin, fs.readFileSync(path.join(ROOT, "features/lib/common.sh"), "utf8") + "\n" + fs.readFileSync(path.join(ROOT, "features/nfs_volumes.sh"), "utf8"));
     });
 
     it("renders one in-guest run exactly: sudo with the quoted environment, over SSH to the VM through the node", () => {
@@ -206,7 +206,7 @@ describe("VmGuest", () => {
         assert.ok(isSecretValue(raw.connection), "the connection carries private keys");
         const step = unwrapSecrets(raw);
         assert.equal(step.create, "sudo env PHOENIX_GUEST_ID='1001' PHOENIX_HOSTNAME='Portainer' bash -s");
-        assert.equal(step.stdin, fs.readFileSync(path.join(ROOT, "features/step_cli.sh"), "utf8"));
+        assert.equal(step.stdin, fs.readFileSync(path.join(ROOT, "features/lib/common.sh"), "utf8") + "\n" + fs.readFileSync(path.join(ROOT, "features/step_cli.sh"), "utf8"));
         const c = step.connection;
         assert.deepEqual([c.host, c.port, c.user, c.privateKey, c.dialErrorLimit, c.perDialTimeout], ["10.0.0.111", 22, "phoenix_user", "[secret guestSshPrivateKey]", 60, 15]);
         assert.deepEqual([c.proxy.host, c.proxy.port, c.proxy.user, c.proxy.privateKey], ["10.0.0.13", 22, "root", "[secret sshPrivateKey]"]);

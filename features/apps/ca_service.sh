@@ -14,9 +14,10 @@
 # bounded by CA_HEALTH_TIMEOUT seconds (fails with a clear message after that).
 # Requires the CA initialised by features/step_ca.sh.
 #
-# Run it by hand as root:
+# Run it by hand as root: from a checkout (it sources ../lib/common.sh from beside
+# itself), or on a guest with lib/common.sh sent ahead of it, as Phoenix does:
 #   bash features/apps/ca_service.sh > root_ca.out
-#   ... | pct exec 103 -- bash -s
+#   { cat features/lib/common.sh; echo; cat features/apps/ca_service.sh; } | pct exec 103 -- bash -s > root_ca.out
 #
 # Parameters (environment variables):
 # @param STEPPATH default=/etc/step-ca Directory of the CA initialised by the step_ca feature
@@ -31,18 +32,11 @@ set -Eeuo pipefail
 readonly SCRIPT_NAME="ca_service.sh"
 readonly HEALTH_INTERVAL=2
 
-info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-fatal() {
-  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
-  exit 1
-}
-
-on_error() {
-  local code=$?
-  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
-  exit "${code}"
-}
-trap 'on_error $LINENO "$BASH_COMMAND"' ERR
+# Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
+if ! declare -F phoenix_common_loaded >/dev/null; then
+  # shellcheck source=SCRIPTDIR/../lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]:-.}")/../lib/common.sh"
+fi
 
 load_params() {
   CA_STEPPATH=${STEPPATH:-/etc/step-ca}
@@ -64,17 +58,8 @@ check_initialised() {
 }
 
 ensure_running() {
-  if systemctl is-enabled --quiet step-ca.service; then
-    info "step-ca.service already enabled, skipping"
-  else
-    systemctl enable step-ca.service || fatal "systemctl enable step-ca.service failed"
-  fi
-  if systemctl is-active --quiet step-ca.service; then
-    info "step-ca.service already active, skipping start"
-  else
-    info "starting step-ca.service"
-    systemctl start step-ca.service || fatal "systemctl start step-ca.service failed (see journalctl -u step-ca)"
-  fi
+  enable_unit step-ca.service
+  ensure_unit_active step-ca.service
 }
 
 # Polls `step ca health` until it succeeds; bounded both by attempts and by time.
@@ -94,25 +79,6 @@ wait_healthy() {
   fatal "step-ca did not become healthy at ${HEALTH_URL} within ${CA_HEALTH_TIMEOUT}s (see journalctl -u step-ca)"
 }
 
-#######################################
-# Prints the root PEM and PHOENIX_CA_FINGERPRINT=<hex> to fd 3 (the real stdout).
-#######################################
-export_root() {
-  local crt=${ROOT_CRT} fp
-  [[ -s "${crt}" ]] || fatal "root certificate ${crt} not found"
-  grep -q -- '-----BEGIN CERTIFICATE-----' "${crt}" || fatal "${crt} is not a PEM certificate"
-  fp=$(step certificate fingerprint "${crt}") || fatal "step certificate fingerprint ${crt} failed"
-  fp=${fp//[[:space:]]/}
-  fp=${fp,,}
-  [[ "${fp}" =~ ^[0-9a-f]{64}$ ]] || fatal "unexpected fingerprint '${fp}' from step certificate fingerprint"
-  cat "${crt}" >&3
-  if [[ -n "$(tail -c 1 "${crt}")" ]]; then
-    printf '\n' >&3
-  fi
-  printf 'PHOENIX_CA_FINGERPRINT=%s\n' "${fp}" >&3
-  info "exported root certificate (sha256 ${fp})"
-}
-
 main() {
   # fd 3 = the caller's stdout (data only); everything else goes to stderr.
   exec 3>&1 1>&2
@@ -120,7 +86,7 @@ main() {
   check_initialised
   ensure_running
   wait_healthy
-  export_root
+  export_root "${ROOT_CRT}"
 }
 
 main "$@"

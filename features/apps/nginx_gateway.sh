@@ -12,9 +12,10 @@
 # the previous site is restored and the script fails) and nginx is reloaded.
 # Without a change nothing is reloaded.
 #
-# Run it by hand as root:
+# Run it by hand as root: from a checkout (it sources ../lib/common.sh from beside
+# itself), or on a guest with lib/common.sh sent ahead of it, as Phoenix does:
 #   UPSTREAM_URL=http://10.0.0.12:80 SERVER_NAMES="portainer.internal nginx.internal" bash features/apps/nginx_gateway.sh
-#   ... | pct exec 101 -- env UPSTREAM_URL=... SERVER_NAMES=... bash -s
+#   { cat features/lib/common.sh; echo; cat features/apps/nginx_gateway.sh; } | pct exec 101 -- env UPSTREAM_URL=... SERVER_NAMES=... bash -s
 #
 # Parameters (environment variables):
 # @param UPSTREAM_URL required URL requests are proxied to, e.g. http://10.0.0.12:80
@@ -31,68 +32,14 @@ readonly SITE_TARGET="/etc/nginx/sites-available/${SITE_NAME}"
 readonly SITE_FILE="${PHOENIX_ROOT:-}${SITE_TARGET}"
 readonly SITE_LINK="${PHOENIX_ROOT:-}/etc/nginx/sites-enabled/${SITE_NAME}"
 
-TMP_DIR=""
-
-info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-warn() { printf '%s: WARNING: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-fatal() {
-  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
-  exit 1
-}
-
-on_error() {
-  local code=$?
-  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
-  exit "${code}"
-}
-trap 'on_error $LINENO "$BASH_COMMAND"' ERR
-
-cleanup() {
-  if [[ -n "${TMP_DIR}" ]]; then
-    rm -rf "${TMP_DIR}"
-  fi
-}
-trap cleanup EXIT
-
-#######################################
-# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
-# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
-#######################################
-write_file() {
-  local dest=$1 mode=$2 tmp
-  FILE_CHANGED=0
-  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
-  cat >"${tmp}"
-  chmod "${mode}" "${tmp}"
-  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
-    rm -f "${tmp}"
-    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
-      chmod "${mode}" "${dest}"
-      info "fixed mode of ${dest} to ${mode}"
-    fi
-    return 0
-  fi
-  mv -f "${tmp}" "${dest}"
-  FILE_CHANGED=1
-}
-
-apt_install() {
-  info "apt-get update"
-  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
-    fatal "apt-get update failed (network or apt sources problem)"
-  fi
-  info "installing: $*"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
-    install --no-install-recommends "$@"; then
-    fatal "apt-get install failed for: $*"
-  fi
-}
+# Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
+if ! declare -F phoenix_common_loaded >/dev/null; then
+  # shellcheck source=SCRIPTDIR/../lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]:-.}")/../lib/common.sh"
+fi
 
 load_params() {
-  local name
-  for name in UPSTREAM_URL SERVER_NAMES; do
-    [[ -n "${!name:-}" ]] || fatal "required parameter ${name} is not set"
-  done
+  require_params UPSTREAM_URL SERVER_NAMES
   UPSTREAM_URL=${UPSTREAM_URL%/}
   local url_re='^https?://[][A-Za-z0-9._:-]+(/[A-Za-z0-9._~/-]*)?$'
   [[ "${UPSTREAM_URL}" =~ ${url_re} ]] ||
@@ -157,7 +104,7 @@ main() {
   done
 
   # Keep the previous site so that a failing `nginx -t` can be rolled back.
-  TMP_DIR=$(mktemp -d)
+  TMP_DIR=$(mktemp -d) # removed on exit (the EXIT trap of lib/common.sh)
   local had_site=0 had_link=0 changed=0
   if [[ -f "${SITE_FILE}" ]]; then
     cp -p "${SITE_FILE}" "${TMP_DIR}/site"
@@ -202,14 +149,9 @@ main() {
     fi
   fi
 
-  if systemctl is-enabled --quiet nginx.service; then
-    info "nginx.service already enabled, skipping"
-  else
-    systemctl enable nginx.service || fatal "systemctl enable nginx.service failed"
-  fi
+  enable_unit nginx.service
   if ! systemctl is-active --quiet nginx.service; then
-    info "starting nginx.service"
-    systemctl start nginx.service || fatal "systemctl start nginx.service failed (see journalctl -u nginx)"
+    start_unit nginx.service
   elif ((changed)); then
     info "reloading nginx"
     systemctl reload nginx.service || fatal "systemctl reload nginx.service failed (see journalctl -u nginx)"

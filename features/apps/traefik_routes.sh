@@ -10,9 +10,10 @@
 # differs; traefik is only enabled/started when it is not already.
 # Requires the traefik feature (binary, static config, unit).
 #
-# Run it by hand as root:
+# Run it by hand as root: from a checkout (it sources ../lib/common.sh from beside
+# itself), or on a guest with lib/common.sh sent ahead of it, as Phoenix does:
 #   TRAEFIK_DYNAMIC_YAML="$(cat routes.yml)" bash features/apps/traefik_routes.sh
-#   ... | pct exec 102 -- env TRAEFIK_DYNAMIC_YAML=... bash -s
+#   { cat features/lib/common.sh; echo; cat features/apps/traefik_routes.sh; } | pct exec 102 -- env TRAEFIK_DYNAMIC_YAML=... bash -s
 #
 # Parameters (environment variables):
 # @param TRAEFIK_DYNAMIC_YAML required Full content of the Traefik dynamic-configuration file (routers, services, transports)
@@ -27,40 +28,11 @@ readonly DYNAMIC_DIR="${PHOENIX_ROOT:-}/etc/traefik/dynamic"
 readonly ROUTES_FILE="${DYNAMIC_DIR}/phoenix-routes.yml"
 readonly UNIT_FILE="${PHOENIX_ROOT:-}/etc/systemd/system/traefik.service"
 
-info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
-fatal() {
-  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
-  exit 1
-}
-
-on_error() {
-  local code=$?
-  printf "%s: line %s: '%s' failed (exit %s)\n" "${SCRIPT_NAME}" "$1" "$2" "${code}" >&2
-  exit "${code}"
-}
-trap 'on_error $LINENO "$BASH_COMMAND"' ERR
-
-#######################################
-# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
-# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
-#######################################
-write_file() {
-  local dest=$1 mode=$2 tmp
-  FILE_CHANGED=0
-  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
-  cat >"${tmp}"
-  chmod "${mode}" "${tmp}"
-  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
-    rm -f "${tmp}"
-    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
-      chmod "${mode}" "${dest}"
-      info "fixed mode of ${dest} to ${mode}"
-    fi
-    return 0
-  fi
-  mv -f "${tmp}" "${dest}"
-  FILE_CHANGED=1
-}
+# Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
+if ! declare -F phoenix_common_loaded >/dev/null; then
+  # shellcheck source=SCRIPTDIR/../lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]:-.}")/../lib/common.sh"
+fi
 
 main() {
   [[ -n "${TRAEFIK_DYNAMIC_YAML//[[:space:]]/}" ]] || fatal "required parameter TRAEFIK_DYNAMIC_YAML is not set"
@@ -78,17 +50,8 @@ main() {
     info "routes unchanged, skipping"
   fi
 
-  if systemctl is-enabled --quiet traefik.service; then
-    info "traefik.service already enabled, skipping"
-  else
-    systemctl enable traefik.service || fatal "systemctl enable traefik.service failed"
-  fi
-  if systemctl is-active --quiet traefik.service; then
-    info "traefik.service already active, skipping start"
-  else
-    info "starting traefik.service"
-    systemctl start traefik.service || fatal "systemctl start traefik.service failed (see journalctl -u traefik)"
-  fi
+  enable_unit traefik.service
+  ensure_unit_active traefik.service
 }
 
 main "$@"

@@ -63,9 +63,18 @@ run_script_split() {
   run --separate-stderr env PATH="${TEST_PATH}" bash "${REPO_ROOT}/$1"
 }
 
-# run_script_piped features/x.sh: the way the TypeScript runs it (`bash -s` on stdin).
+# runnable features/x.sh: the text Phoenix sends on stdin (ScriptInfo.runnable in
+# catalog/scripts.ts): features/lib/common.sh, "\n", the script.
+runnable() {
+  cat "${REPO_ROOT}/features/lib/common.sh"
+  printf '\n'
+  cat "${REPO_ROOT}/$1"
+}
+
+# run_script_piped features/x.sh: the way the TypeScript runs it: runnable through
+# a pipe into `bash -s` (stdout in $output, stderr in $stderr).
 run_script_piped() {
-  run --separate-stderr env PATH="${TEST_PATH}" bash -s <"${REPO_ROOT}/$1"
+  run --separate-stderr env PATH="${TEST_PATH}" bash -s < <(runnable "$1")
 }
 
 # Marks packages as installed in the dpkg stub.

@@ -1,0 +1,255 @@
+# shellcheck shell=bash
+#
+# lib/common.sh: the helpers shared by the feature and application scripts
+# (features/*.sh, features/apps/*.sh). Not a feature itself: it only defines
+# functions and a few globals, and installs two traps.
+#
+# How a script gets it:
+#   - Phoenix sends it AHEAD of the script, as one text on stdin (ScriptInfo.runnable
+#     in catalog/scripts.ts): this file, "\n", the script, run by `bash -s`.
+#   - Run by hand from a checkout (`bash features/x.sh`), the script sources it
+#     from beside itself (features/lib/common.sh).
+#   - By hand on a guest, send it the way Phoenix does (the `echo` is Phoenix's
+#     separator line; it keeps the line numbers of error messages right):
+#       { cat features/lib/common.sh; echo; cat features/x.sh; } | bash -s
+# A script tells the cases apart with `declare -F phoenix_common_loaded` (defined
+# at the end of this file) and sources this file only when it is not loaded yet.
+#
+# Contract with the script: it sets SCRIPT_NAME (the prefix of every message,
+# e.g. "docker.sh") and `set -Eeuo pipefail` itself. Loading this file
+#   - defines the globals APT_UPDATED, FILE_CHANGED and TMP_DIR (below),
+#   - installs the ERR trap: "<script>: line N: '<command>' failed (exit X)",
+#     N being the line in the script (see on_error),
+#   - installs the EXIT trap that removes TMP_DIR when the script created one.
+# Nothing here reads stdin, so a script piped to `bash -s` keeps its own text.
+#
+# Tests: the scripts prefix absolute paths with PHOENIX_ROOT (a fake root); the
+# commands used here are called by name so they can be stubbed through PATH.
+
+# 1 once `apt-get update` ran; set it back to 0 after changing apt sources or keys.
+APT_UPDATED=0
+# Set by write_file: 1 when it created or rewrote its file.
+# shellcheck disable=SC2034 # read by the scripts
+FILE_CHANGED=0
+# A temporary directory of the script (TMP_DIR=$(mktemp -d)); removed on exit.
+TMP_DIR=""
+
+# --- messages (all on stderr) ------------------------------------------------
+
+info() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+warn() { printf '%s: WARNING: %s\n' "${SCRIPT_NAME}" "$*" >&2; }
+fatal() {
+  printf '%s: ERROR: %s\n' "${SCRIPT_NAME}" "$*" >&2
+  exit 1
+}
+
+#######################################
+# ERR trap: prints "<script>: line N: '<command>' failed (exit X)" and exits X.
+# N is the line in the script. When the command failed inside a helper of this
+# file, N is the script line that called the helper, and the helper and its line
+# here are added ("in write_file() at features/lib/common.sh line 97").
+# Sent ahead of the script, this file and the script count lines as one text;
+# PHOENIX_LINE_OFFSET (the last line of this file) is the script's share of it.
+# Arguments: $LINENO and $BASH_COMMAND of the failed command.
+#######################################
+on_error() {
+  local code=$? line=$1 offset=${PHOENIX_LINE_OFFSET:-0} helper="" i=1
+  # Frame i ran the failed command (i = 1) or called the function of frame i-1;
+  # walk out of the functions defined in this file.
+  while ((i < ${#FUNCNAME[@]})); do
+    if ((offset > 0)); then
+      ((line <= offset)) || break
+    else
+      [[ "${BASH_SOURCE[i]:-}" == "${BASH_SOURCE[0]}" ]] || break
+    fi
+    [[ -n "${helper}" ]] || helper=" in ${FUNCNAME[i]}() at features/lib/common.sh line ${line}"
+    line=${BASH_LINENO[i]}
+    i=$((i + 1))
+  done
+  printf "%s: line %s: '%s' failed (exit %s)%s\n" "${SCRIPT_NAME}" "$((line - offset))" "$2" "${code}" "${helper}" >&2
+  exit "${code}"
+}
+trap 'on_error $LINENO "$BASH_COMMAND"' ERR
+
+cleanup_tmp_dir() {
+  if [[ -n "${TMP_DIR}" ]]; then
+    rm -rf "${TMP_DIR}"
+  fi
+}
+trap cleanup_tmp_dir EXIT
+
+# --- parameters ---------------------------------------------------------------
+
+# Fails unless every environment variable NAME... is set and not empty.
+require_params() {
+  local name
+  for name in "$@"; do
+    [[ -n "${!name:-}" ]] || fatal "required parameter ${name} is not set"
+  done
+}
+
+# --- files --------------------------------------------------------------------
+
+#######################################
+# Writes stdin to DEST (mode MODE) through a temp file + mv, only if the content
+# differs. Globals: FILE_CHANGED (set to 1 when DEST was created or rewritten).
+#######################################
+write_file() {
+  local dest=$1 mode=$2 tmp
+  FILE_CHANGED=0
+  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
+  cat >"${tmp}"
+  chmod "${mode}" "${tmp}"
+  if [[ -f "${dest}" && ! -L "${dest}" ]] && cmp -s "${tmp}" "${dest}"; then
+    rm -f "${tmp}"
+    if [[ "$(stat -c %a "${dest}")" != "${mode}" ]]; then
+      chmod "${mode}" "${dest}"
+      info "fixed mode of ${dest} to ${mode}"
+    fi
+    return 0
+  fi
+  mv -f "${tmp}" "${dest}"
+  FILE_CHANGED=1
+}
+
+# --- apt ----------------------------------------------------------------------
+
+pkg_installed() {
+  local status
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+  [[ "${status}" == "install ok installed" ]]
+}
+
+# Runs `apt-get update` once per run (again after APT_UPDATED=0).
+apt_update() {
+  ((APT_UPDATED)) && return 0
+  info "apt-get update"
+  if ! apt-get -q -o DPkg::Lock::Timeout=300 update; then
+    fatal "apt-get update failed (network or apt sources problem)"
+  fi
+  APT_UPDATED=1
+}
+
+apt_install() {
+  apt_update
+  info "installing: $*"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 \
+    install --no-install-recommends "$@"; then
+    fatal "apt-get install failed for: $*"
+  fi
+}
+
+# Installs those of the packages PKG... that are not installed (nothing if all are).
+apt_install_missing() {
+  local -a missing=()
+  local pkg
+  for pkg in "$@"; do
+    pkg_installed "${pkg}" || missing+=("${pkg}")
+  done
+  if ((${#missing[@]} > 0)); then
+    apt_install "${missing[@]}"
+  fi
+}
+
+#######################################
+# Downloads the apt signing key URL to DEST (mode 644) unless DEST is already
+# there (not empty); a new key forces the next apt_update.
+# Arguments: URL, DEST (with PHOENIX_ROOT), LABEL naming the key in the log.
+#######################################
+fetch_key() {
+  local url=$1 dest=$2 label=$3 tmp
+  if [[ -s "${dest}" ]]; then
+    info "${label} already present, skipping"
+    return 0
+  fi
+  if [[ ! -d "$(dirname "${dest}")" ]]; then
+    install -d -m 755 "$(dirname "${dest}")"
+  fi
+  info "downloading ${label} from ${url}"
+  tmp=$(mktemp "${dest}.phoenix.XXXXXX")
+  if ! curl -fsSL --retry 3 --connect-timeout 15 --max-time 120 -o "${tmp}" "${url}"; then
+    rm -f "${tmp}"
+    fatal "download of ${url} failed"
+  fi
+  if [[ ! -s "${tmp}" ]]; then
+    rm -f "${tmp}"
+    fatal "download of ${url} returned an empty file"
+  fi
+  chmod 644 "${tmp}"
+  mv -f "${tmp}" "${dest}"
+  APT_UPDATED=0
+}
+
+#######################################
+# Makes the apt source file LIST (mode 644) hold exactly the line LINE; a change
+# forces the next apt_update.
+# Arguments: LIST (with PHOENIX_ROOT), LINE, LABEL naming the repository in the log.
+#######################################
+write_apt_source() {
+  local list=$1 line=$2 label=$3
+  mkdir -p "$(dirname "${list}")"
+  write_file "${list}" 644 <<<"${line}"
+  if ((FILE_CHANGED)); then
+    info "wrote ${list}"
+    APT_UPDATED=0
+  else
+    info "${label} already configured, skipping"
+  fi
+}
+
+# --- systemd ------------------------------------------------------------------
+
+# Enables UNIT unless it already is.
+enable_unit() {
+  if systemctl is-enabled --quiet "$1"; then
+    info "$1 already enabled, skipping"
+  else
+    systemctl enable "$1" || fatal "systemctl enable $1 failed"
+  fi
+}
+
+# Starts UNIT (the caller knows it is not active).
+start_unit() {
+  info "starting $1"
+  systemctl start "$1" || fatal "systemctl start $1 failed (see journalctl -u ${1%.service})"
+}
+
+# Starts UNIT unless it is active.
+ensure_unit_active() {
+  if systemctl is-active --quiet "$1"; then
+    info "$1 already active, skipping start"
+  else
+    start_unit "$1"
+  fi
+}
+
+# --- the internal CA ----------------------------------------------------------
+
+#######################################
+# Prints the root certificate CRT (PEM) and PHOENIX_CA_FINGERPRINT=<sha256 hex>
+# to fd 3 (the caller's real stdout): the output contract of step_ca.sh and
+# apps/ca_service.sh.
+#######################################
+export_root() {
+  local crt=$1 fp
+  [[ -s "${crt}" ]] || fatal "root certificate ${crt} not found"
+  grep -q -- '-----BEGIN CERTIFICATE-----' "${crt}" || fatal "${crt} is not a PEM certificate"
+  fp=$(step certificate fingerprint "${crt}") || fatal "step certificate fingerprint ${crt} failed"
+  fp=${fp//[[:space:]]/}
+  fp=${fp,,}
+  [[ "${fp}" =~ ^[0-9a-f]{64}$ ]] || fatal "unexpected fingerprint '${fp}' from step certificate fingerprint"
+  cat "${crt}" >&3
+  if [[ -n "$(tail -c 1 "${crt}")" ]]; then
+    printf '\n' >&3
+  fi
+  printf 'PHOENIX_CA_FINGERPRINT=%s\n' "${fp}" >&3
+  info "exported root certificate (sha256 ${fp})"
+}
+
+# The marker the scripts test before sourcing this file.
+phoenix_common_loaded() { :; }
+
+# Sourced, $LINENO counts the script's own lines: no offset. Sent ahead of the
+# script, the script's line 1 comes after this line and Phoenix's "\n": offset
+# this line + 1. KEEP THIS THE LAST LINE (test/bats/common.bats checks it).
+if (return 0 2>/dev/null); then PHOENIX_LINE_OFFSET=0; else PHOENIX_LINE_OFFSET=$((LINENO + 1)); fi
