@@ -72,8 +72,10 @@ export const firewallDefaultDeny = (r: Subject): string[] => {
         if (r.props.enabled !== true) {
             problems.push(`${r.name}: the guest firewall is disabled, so its rules are inert; set firewall.enabled: true in the guest's catalog file`);
         }
-        if (r.props.inputPolicy !== "DROP" && r.props.inputPolicy !== "REJECT") {
-            problems.push(`${r.name}: input policy ${r.props.inputPolicy ?? "(unset: ACCEPT)"} lets every inbound packet through; set firewall.inputPolicy: DROP (or REJECT) and allow services with rules`);
+        // Unset means the provider's default, DROP.
+        const inputPolicy = r.props.inputPolicy ?? "DROP";
+        if (inputPolicy !== "DROP" && inputPolicy !== "REJECT") {
+            problems.push(`${r.name}: input policy ${inputPolicy} lets every inbound packet through; set firewall.inputPolicy: DROP (or REJECT) and allow services with rules`);
         }
         return problems;
     }
@@ -89,7 +91,8 @@ export const firewallDefaultDeny = (r: Subject): string[] => {
 
 /** Containers run unprivileged unless the catalog gives a reason (carried into the container's description). */
 export const containerUnprivileged = (r: Subject): string[] => {
-    if (r.type !== TYPES.container || r.props.unprivileged !== false) return [];
+    // Unset means the provider's default: privileged.
+    if (r.type !== TYPES.container || r.props.unprivileged === true) return [];
     if (PRIVILEGED_REASON_LINE.test(String(r.props.description ?? ""))) return [];
     return [
         `${guestLabel(r)} is privileged (unprivileged: false) with no reason: root in a privileged container is root on the node. ` +

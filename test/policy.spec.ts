@@ -73,6 +73,14 @@ describe("policy pack rules", () => {
             assert.match(accept[0].message, /^1001-fw-options: input policy ACCEPT lets every inbound packet through; set firewall.inputPolicy: DROP/);
         });
 
+        it("reads an unset input policy as the provider's default, DROP", () => {
+            const unset = variant(seed, "1001-fw-options", (r) => {
+                const { inputPolicy: _drop, ...props } = r.props;
+                return { ...r, props };
+            });
+            assert.deepEqual(byResource(rules.firewallDefaultDeny, unset), []);
+        });
+
         it("fails a guest NIC that bypasses the firewall (container and VM)", () => {
             const ct = variant(seed, "101-ct", (r) => {
                 r.props.networkInterfaces[0].firewall = false;
@@ -110,6 +118,16 @@ describe("policy pack rules", () => {
             const found = byResource(rules.containerUnprivileged, all);
             assert.equal(found.length, 1);
             assert.match(found[0].message, /^container 102-ct is privileged \(unprivileged: false\) with no reason: .*set privilegedReason/);
+        });
+
+        it("treats a container that leaves unprivileged unset as privileged (the provider's default)", () => {
+            const all = variant(seed, "102-ct", (r) => {
+                const { unprivileged: _u, ...props } = r.props;
+                return { ...r, props };
+            });
+            const found = byResource(rules.containerUnprivileged, all);
+            assert.equal(found.length, 1);
+            assert.match(found[0].message, /^container 102-ct is privileged/);
         });
 
         it("passes a privileged container whose description carries the reason", () => {

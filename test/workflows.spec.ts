@@ -97,7 +97,7 @@ describe("GitHub workflows", () => {
     it("deploy: pushes to main, protected environment, one at a time, bounded parallelism, then expects no changes", () => {
         const wf = load("deploy.yml");
         assert.deepEqual(wf.on.push.branches, ["main"]);
-        assert.deepEqual(wf.concurrency, { group: "deploy-dev", "cancel-in-progress": false });
+        assert.deepEqual(wf.concurrency, { group: "pulumi-dev", "cancel-in-progress": false });
         const job = wf.jobs.deploy;
         assert.equal(job.environment, "production");
         const runs = steps(wf).map((s) => s.run ?? "");
