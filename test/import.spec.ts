@@ -16,8 +16,11 @@ import { importPhoenix } from "../tools/phoenix/importer";
 import type { ImportResult } from "../tools/phoenix/model";
 import { ROOT, recordDev } from "./helpers";
 
-/** The original's files; CI has the shared reference directory beside the clone. */
-const REFERENCE = process.env.PHOENIX_REFERENCE_CONFIGS ?? path.resolve(ROOT, "..", "shared", "reference", "phoenix-configs");
+/** The original's files, committed as fixtures (CI has no ../shared); PHOENIX_REFERENCE_CONFIGS points elsewhere. */
+const FIXTURES = path.join(ROOT, "test", "fixtures", "phoenix-configs");
+const REFERENCE = process.env.PHOENIX_REFERENCE_CONFIGS ?? FIXTURES;
+/** Where the fixtures were copied from, when this checkout has it beside it: the fixtures must not drift from it. */
+const SHARED_REFERENCE = path.resolve(ROOT, "..", "shared", "reference", "phoenix-configs");
 const SEVEN = [900, 103, 101, 102, 9000, 1001, 1002];
 const EIGHT = [801, 802, 901, 910, 911, 912, 914, 917];
 
@@ -48,6 +51,44 @@ const cli = (...argv: string[]): { status: number; stdout: string; stderr: strin
 };
 
 const readAll = (dir: string): Map<string, string> => new Map(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]));
+
+type Json = any;
+
+/** A copy of the reference files with edits to their parsed JSON (lxc: phoenix_lxc_configs.json, ...). */
+const editedCopy = (edit: (files: { lxc: Json; vm: Json; hv: Json }) => void): string => {
+    const from = tmp("phoenix-edited-");
+    const names = { lxc: "phoenix_lxc_configs.json", vm: "phoenix_vm_configs.json", hv: "phoenix_hypervisor_config.json" } as const;
+    const files = Object.fromEntries(Object.entries(names).map(([k, f]) => [k, JSON.parse(fs.readFileSync(path.join(REFERENCE, f), "utf8"))])) as { lxc: Json; vm: Json; hv: Json };
+    edit(files);
+    for (const [k, f] of Object.entries(names)) fs.writeFileSync(path.join(from, f), JSON.stringify(files[k as keyof typeof names], null, 4));
+    return from;
+};
+
+/** A clean failure: exit code 1, nothing on stdout, one line on stderr and no stack trace. */
+const assertCleanFailure = (r: ReturnType<typeof cli>, message: RegExp): void => {
+    assert.equal(r.status, 1, r.stdout);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, message);
+    assert.ok(!r.stderr.includes("\n") && !/\bat .*:\d+:\d+/.test(r.stderr), `one line, no stack trace: ${r.stderr}`);
+};
+
+describe("the committed reference configuration (test/fixtures/phoenix-configs)", () => {
+    it("equals ../shared/reference/phoenix-configs, where that directory exists", function () {
+        if (!fs.existsSync(SHARED_REFERENCE)) this.skip();
+        const list = (dir: string) => fs.readdirSync(dir).sort();
+        assert.deepEqual(list(FIXTURES), list(SHARED_REFERENCE), "the same files");
+        for (const f of list(SHARED_REFERENCE)) {
+            assert.ok(fs.readFileSync(path.join(FIXTURES, f)).equals(fs.readFileSync(path.join(SHARED_REFERENCE, f))), `test/fixtures/phoenix-configs/${f} differs from ${SHARED_REFERENCE}/${f}: copy it again`);
+        }
+    });
+
+    it("holds the three configuration files, with the one password redacted", () => {
+        for (const f of ["phoenix_lxc_configs.json", "phoenix_vm_configs.json", "phoenix_hypervisor_config.json"]) assert.ok(fs.existsSync(path.join(FIXTURES, f)), f);
+        const hv = JSON.parse(fs.readFileSync(path.join(FIXTURES, "phoenix_hypervisor_config.json"), "utf8"));
+        assert.equal(hv.portainer_api.admin_password, "<redacted>");
+        assert.equal(hv.users.password_hash, "NOT_SET");
+    });
+});
 
 describe("import-phoenix on the original's configuration", () => {
     let out: string;
@@ -155,6 +196,87 @@ describe("import-phoenix on the original's configuration", () => {
         assert.ok(!fs.existsSync(leak));
     });
 
+    it("never writes a secret inside a copied value: an api_key in vllm_engine_config, a password in user_config", () => {
+        const apiKey = "sk-planted-vllm-api-key-0123";
+        const nestedToken = "hf_plantedNestedToken987";
+        const vmPassword = "Pl4nted-VM-Passw0rd";
+        const from = editedCopy(({ lxc, vm }) => {
+            const engine = lxc.lxc_configs["801"].vllm_engine_config;
+            engine.ServerConfig.api_key = apiKey;
+            engine.ModelConfig.downloads = [{ repo: "ibm-granite/granite-embedding-english-r2", hf_token: nestedToken }];
+            const v1001 = vm.vms.find((v: Json) => v.vmid === 1001);
+            v1001.user_config.password = vmPassword;
+            v1001.user_config.groups = ["docker"];
+        });
+        const dir = path.join(tmp("phoenix-copied-secret-"), "guests");
+        const r = cli("--from", from, "--out", dir);
+        assert.equal(r.status, 0, r.stderr);
+        const json = cli("--from", from, "--out", dir, "--json");
+        assert.equal(json.status, 0, json.stderr);
+        for (const planted of [apiKey, nestedToken, vmPassword]) {
+            for (const [f, text] of readAll(dir)) assert.ok(!text.includes(planted), `${f} contains ${planted}`);
+            assert.ok(!r.stdout.includes(planted) && !json.stdout.includes(planted), `the report contains ${planted}`);
+        }
+        // The rest of the copied object is still there.
+        const ct801 = fs.readFileSync(path.join(dir, "801-granite-embedding.yaml"), "utf8");
+        assert.match(ct801, /vllmEngineConfig: .*"served_model_name":"ibm-granite\/granite-embedding-english-r2"/);
+        assert.match(ct801, /"downloads":\[\{"repo":"ibm-granite\/granite-embedding-english-r2"\}\]/);
+        // A note per removed key, naming the stack secret to set instead.
+        const notes = (id: number) => (JSON.parse(json.stdout).guests as Json[]).find((g) => g.id === id).notes as { kind: string; key: string; detail: string }[];
+        const secrets = (id: number) => notes(id).filter((n) => n.kind === "secret");
+        assert.deepEqual(secrets(801).map((n) => n.key).sort(), ["vllm_engine_config.ModelConfig.downloads[0].hf_token", "vllm_engine_config.ServerConfig.api_key"]);
+        assert.equal(secrets(801).find((n) => n.key === "vllm_engine_config.ServerConfig.api_key")!.detail,
+            "not imported: vllm_engine_config.ServerConfig.api_key; set it as a stack secret: pulumi config set --secret ct801ApiKey ...");
+        assert.match(secrets(801).find((n) => n.key.endsWith("hf_token"))!.detail, /pulumi config set --secret ct801HfToken \.\.\.$/);
+        assert.deepEqual(secrets(1001).map((n) => n.key), ["user_config.password"]);
+        assert.match(secrets(1001)[0].detail, /^not imported: user_config\.password; set it as a stack secret: pulumi config set --secret vm1001Password \.\.\. \(cloudInit\.passwordSecret names it/);
+        assert.ok(notes(1001).some((n) => n.kind === "dropped" && n.key === "user_config.groups" && /not mapped/.test(n.detail)), "every user_config key that is not mapped is reported");
+        // The VM refers to the secret by its stack config key, and the catalog accepts that.
+        assert.match(fs.readFileSync(path.join(dir, "1001-portainer.yaml"), "utf8"), /^cloudInit: \{ user: phoenix_user, passwordSecret: vm1001Password \}$/m);
+        assert.match(r.stdout, /^Secrets \(never written to the catalog\):$/m);
+        assert.match(r.stdout, /^ {4}801 vllm_engine_config\.ServerConfig\.api_key: not imported: .*ct801ApiKey/m);
+        assert.match(r.stdout, /^ {4}1001 user_config\.password: not imported: .*vm1001Password/m);
+        const catalog = loadCatalog({ dir: sevenCopy(dir), node: "pve" });
+        assert.equal((catalog.guests.get(1001) as Json).cloudInit.passwordSecret, "vm1001Password");
+        // A removed value that also appears in another copied value is still caught by the writer's guard.
+        const echoed = editedCopy(({ lxc }) => {
+            lxc.lxc_configs["801"].vllm_engine_config.ServerConfig.api_key = apiKey;
+            lxc.lxc_configs["801"].health_check = { command: `curl -fsS -H 'Authorization: Bearer ${apiKey}' http://127.0.0.1:8000/health` };
+        });
+        const leak = path.join(tmp("phoenix-copied-leak-"), "guests");
+        assertCleanFailure(cli("--from", echoed, "--out", leak), /^import-phoenix: refusing to write 801-granite-embedding\.yaml: it would contain a secret value/);
+        assert.ok(!fs.existsSync(leak));
+        // The key pattern is broad: a tokenizer naming the model and a token count are removed and reported too, but
+        // their values (stated openly beside them, or a number) do not make the guard refuse the files.
+        const broad = editedCopy(({ lxc }) => {
+            const model = lxc.lxc_configs["801"].vllm_engine_config.ModelConfig;
+            Object.assign(model, { tokenizer: model.model, max_num_batched_tokens: 1024 });
+        });
+        const broadDir = path.join(tmp("phoenix-broad-"), "guests");
+        const b = cli("--from", broad, "--out", broadDir, "--json");
+        assert.equal(b.status, 0, b.stderr);
+        assert.deepEqual((JSON.parse(b.stdout).guests as Json[]).find((g) => g.id === 801).notes.filter((n: Json) => n.kind === "secret").map((n: Json) => n.key),
+            ["vllm_engine_config.ModelConfig.tokenizer", "vllm_engine_config.ModelConfig.max_num_batched_tokens"]);
+    });
+
+    it("a short secret (a Portainer password `admin`) stops the import only where it is a whole value", () => {
+        // The CA provisioner admin@thinkheads.ai contains "admin": that is not the password.
+        const from = editedCopy(({ hv }) => {
+            hv.portainer_api.admin_password = "admin";
+        });
+        const dir = path.join(tmp("phoenix-short-secret-"), "guests");
+        const r = cli("--from", from, "--out", dir);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(fs.readFileSync(path.join(dir, "103-step-ca.yaml"), "utf8"), /caProvisioner: admin@thinkheads\.ai/);
+        // The same value as a whole value (here a rule comment) is still refused.
+        const whole = editedCopy(({ hv, lxc }) => {
+            hv.portainer_api.admin_password = "admin";
+            lxc.lxc_configs["900"].firewall.rules[0].comment = "admin";
+        });
+        const leak = path.join(tmp("phoenix-short-leak-"), "guests");
+        assertCleanFailure(cli("--from", whole, "--out", leak), /^import-phoenix: refusing to write 900-copy-base\.yaml: it would contain a secret value/);
+    });
+
     it("refuses to overwrite a changed file unless --force; identical files are left alone", () => {
         const dir = path.join(tmp("phoenix-overwrite-"), "guests");
         assert.equal(cli("--from", REFERENCE, "--out", dir).status, 0);
@@ -193,6 +315,41 @@ describe("import-phoenix on the original's configuration", () => {
         fs.writeFileSync(path.join(empty, "phoenix_vm_configs.json"), "{}");
         fs.writeFileSync(path.join(empty, "phoenix_hypervisor_config.json"), "{}");
         assert.match(cli("--from", empty, "--out", path.join(empty, "o")).stderr, /^import-phoenix: phoenix_lxc_configs\.json: not valid JSON/);
+    });
+
+    it("file system errors end with one line and exit code 1, not a stack trace", () => {
+        const base = tmp("phoenix-fs-");
+        const file = path.join(base, "a-file");
+        fs.writeFileSync(file, "not a directory\n");
+        assertCleanFailure(cli("--from", REFERENCE, "--out", file), new RegExp(`^import-phoenix: --out ${file}: exists and is not a directory$`));
+        assertCleanFailure(cli("--from", REFERENCE, "--out", path.join(file, "guests")),
+            /^import-phoenix: cannot create directory .*\/a-file\/guests: a component of the path is not a directory \(ENOTDIR\)$/);
+        assert.equal(fs.readFileSync(file, "utf8"), "not a directory\n");
+        // An input file that is a directory; an output file that is a directory.
+        const from = tmp("phoenix-fs-from-");
+        for (const f of ["phoenix_lxc_configs.json", "phoenix_hypervisor_config.json"]) fs.copyFileSync(path.join(REFERENCE, f), path.join(from, f));
+        fs.mkdirSync(path.join(from, "phoenix_vm_configs.json"));
+        assertCleanFailure(cli("--from", from, "--out", path.join(base, "o")), /^import-phoenix: cannot read .*\/phoenix_vm_configs\.json: is a directory \(EISDIR\)$/);
+        const out = path.join(base, "guests");
+        fs.mkdirSync(path.join(out, "103-step-ca.yaml"), { recursive: true });
+        assertCleanFailure(cli("--from", REFERENCE, "--out", out), /^import-phoenix: cannot read .*\/guests\/103-step-ca\.yaml: is a directory \(EISDIR\)$/);
+    });
+
+    it("reports list values that are not lists (firewall rules, mounts, options) instead of ignoring them", () => {
+        const from = editedCopy(({ lxc, vm }) => {
+            const ct101 = lxc.lxc_configs["101"];
+            ct101.firewall.rules = { type: "in", action: "ACCEPT", proto: "tcp", port: "443" };
+            ct101.mount_points = "/mnt/somewhere";
+            vm.vms.find((v: Json) => v.vmid === 1002).firewall.rules = "ACCEPT all";
+        });
+        const r = importPhoenix(from);
+        const dropped = (id: number) => r.guests.find((g) => g.id === id)!.notes.filter((n) => n.kind === "dropped");
+        assert.deepEqual(dropped(101).filter((n) => n.key === "firewall.rules").map((n) => n.detail), ["not a list (an object): nothing imported from it"]);
+        assert.deepEqual(dropped(101).filter((n) => n.key === "mount_points").map((n) => n.detail), ["not a list (a string): nothing imported from it"]);
+        assert.deepEqual(dropped(1002).filter((n) => n.key === "firewall.rules").map((n) => n.detail), ["not a list (a string): nothing imported from it"]);
+        assert.equal((r.guests.find((g) => g.id === 101)!.guest.firewall as Json)?.rules, undefined);
+        // The reference files have no such values: none of these notes there.
+        assert.ok(!result.guests.some((g) => g.notes.some((n) => /^not a list/.test(n.detail))));
     });
 
     it("--json prints the report as data", () => {

@@ -2,12 +2,13 @@
 // Reads the original Phoenix configuration (phoenix_lxc_configs.json, phoenix_vm_configs.json,
 // phoenix_hypervisor_config.json) and writes one catalog file per guest plus defaults.yaml into --out, then prints
 // the import report and what the catalog check says about the result. Existing different files are never
-// overwritten without --force; no secret value is ever written.
+// overwritten without --force; no secret value is ever written. Bad arguments, bad input and file system errors end
+// with one line on stderr and exit code 1.
 import * as path from "path";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
 import { importPhoenix } from "./phoenix/importer";
-import { ImportError } from "./phoenix/model";
+import { ImportError, fsErrorMessage, isFsError } from "./phoenix/model";
 import { adoptExistingNames, renderCatalog, writeCatalog } from "./phoenix/render";
 import { formatImportReport, importReportJson } from "./phoenix/report";
 
@@ -57,8 +58,14 @@ export const main = (argv: string[]): number => {
         else console.log(`${formatImportReport(result, summary)}\n\n${catalogCheck(outDir)}`);
         return 0;
     } catch (e) {
+        // What the user can fix (bad arguments, bad input, a file system that refuses) is one line and exit code 1;
+        // anything else is a bug here and keeps its stack trace.
         if (e instanceof ImportError) {
             console.error(`import-phoenix: ${e.message}`);
+            return 1;
+        }
+        if (isFsError(e)) {
+            console.error(`import-phoenix: ${fsErrorMessage(e)}`);
             return 1;
         }
         throw e;

@@ -2,6 +2,7 @@
 // original never used.
 import type { ImportContext } from "./context";
 import { type Note, type Obj, compact, note } from "./model";
+import { type SecretScope, SECRET_KEY, recordSecret } from "./secrets";
 import { isObj, num, str } from "./source";
 
 /** "10.0.0.13", "10.0.0.13 8.8.8.8" or ["10.0.0.13"] -> a list. */
@@ -13,7 +14,7 @@ export const nameserverList = (v: unknown): string[] | undefined => {
 
 export const mapDependencies = (raw: Obj, notes: Note[]): number[] | undefined => {
     if (raw.dependencies === undefined) return undefined;
-    const ids = (Array.isArray(raw.dependencies) ? raw.dependencies : []).map(num).filter((n): n is number => n !== undefined);
+    const ids = listOf(raw, "dependencies", notes).map(num).filter((n): n is number => n !== undefined);
     if (ids.length > 0) notes.push(note("changed", "dependencies", "dependsOn (numbers; the original stored strings, so its restart-dependents code never matched)"));
     return ids.length > 0 ? ids : undefined;
 };
@@ -93,9 +94,24 @@ export const UNUSED_KEYS: Record<string, string> = {
     gpu_assignment: "none: no GPU to pass through",
 };
 
-export const reportUnknownKeys = (raw: Obj, handled: readonly string[], notes: Note[]): void => {
+/** A value that must be a list when present: anything else is reported (not silently read as an empty list). */
+export const listOf = (raw: Obj, key: string, notes: Note[], keyPath = key): unknown[] => {
+    const v = raw[key];
+    if (v === undefined) return [];
+    if (Array.isArray(v)) return v;
+    const what = v === null ? "null" : typeof v === "object" ? "an object" : `a ${typeof v}`;
+    notes.push(note("dropped", keyPath, `not a list (${what}): nothing imported from it`));
+    return [];
+};
+
+/** Keys no mapping reads are dropped with the reason; a secret-looking one is reported as a secret to set. */
+export const reportUnknownKeys = (raw: Obj, handled: readonly string[], notes: Note[], secrets: SecretScope): void => {
     for (const k of Object.keys(raw)) {
         if (handled.includes(k)) continue;
+        if (SECRET_KEY.test(k)) {
+            recordSecret(secrets, k, raw[k]);
+            continue;
+        }
         const why = UNUSED_KEYS[k];
         notes.push(note("dropped", k, why ?? "not a key the original read"));
     }

@@ -19,6 +19,8 @@ export interface ImportContext {
     defaults: Obj;
     /** The node's own address: the nameserver the original forced on every VM. */
     nodeIp?: string;
+    /** Values of the secrets removed from the guests (secrets.ts): the writer refuses any file containing one. */
+    secretValues: string[];
 }
 
 export const ipOf = (raw: Obj, key = "network_config.ip"): string | undefined => str(at(raw, key))?.split("/")[0];
@@ -44,6 +46,7 @@ export const buildContext = (source: PhoenixSource, scripts: ScriptLibrary, defa
         cloneSources,
         defaults,
         nodeIp: str(at(hv, "network.interfaces.address"))?.split("/")[0],
+        secretValues: [],
     };
 };
 

@@ -1,6 +1,7 @@
 // Guest firewall: rules in file order with `port` renamed `dport`; a rule matching the same traffic as an earlier one
 // (they differ at most in their comment) is removed, as the catalog rejects it.
 import { type Note, type Obj, compact, note } from "./model";
+import { listOf } from "./common";
 import { isObj, str } from "./source";
 
 const RULE_KEYS = ["type", "action", "source", "dest", "proto", "port", "comment"];
@@ -26,7 +27,7 @@ export const mapFirewall = (raw: unknown, kind: "lxc" | "vm", notes: Note[]): Ob
     const rules: Obj[] = [];
     const seen = new Map<string, { index: number; rule: Obj }>();
     let renamedPort = false;
-    (Array.isArray(raw.rules) ? raw.rules : []).forEach((r: unknown, i: number) => {
+    listOf(raw, "rules", notes, "firewall.rules").forEach((r: unknown, i: number) => {
         const key = `firewall.rules[${i}]`;
         if (!isObj(r)) {
             notes.push(note("dropped", key, "not an object"));

@@ -22,5 +22,5 @@ export const importPhoenix = (fromDir: string, opts: ImportOptions = {}): Import
     const vmsById = new Map(source.vms.map((v) => [v.vmid as number, v]));
     const guests = [...source.lxcs.map(({ id, raw }) => mapLxc(id, raw, ctx)), ...source.vms.map((raw) => mapVm(raw, ctx, vmsById))];
     const { notes: globalNotes, secretValues } = hypervisorNotes(source);
-    return { from: fromDir, defaults, defaultsNotes, globalNotes, guests, secretValues };
+    return { from: fromDir, defaults, defaultsNotes, globalNotes, guests, secretValues: [...new Set([...secretValues, ...ctx.secretValues])] };
 };

@@ -2,8 +2,9 @@
 import * as path from "path";
 import { type ImportContext, ipOf, missingScripts } from "./context";
 import { mapFirewall } from "./firewall";
-import { mapBoot, mapDependencies, mapNetwork, mapTraefikService, reportUnknownKeys } from "./common";
+import { listOf, mapBoot, mapDependencies, mapNetwork, mapTraefikService, reportUnknownKeys } from "./common";
 import { type GuestImport, type Note, type Obj, compact, guestFileName, note } from "./model";
+import { secretScope } from "./secrets";
 import { isObj, num, str } from "./source";
 import { mapApplication, mapFeatures, mapHealthCheck, stepPath } from "./steps";
 
@@ -41,7 +42,7 @@ const rawLine = (line: string): string => line.replace(/^(lxc\.[A-Za-z0-9_.]+)\s
 const mapLxcOptions = (raw: Obj, notes: Note[]): { apparmorProfile?: string; rawLxc: string[] } => {
     let apparmorProfile: string | undefined;
     const rawLxc: string[] = [];
-    const lines = Array.isArray(raw.lxc_options) ? raw.lxc_options.filter((l): l is string => typeof l === "string") : [];
+    const lines = listOf(raw, "lxc_options", notes).filter((l): l is string => typeof l === "string");
     for (const line of lines) {
         const m = /^lxc\.apparmor\.profile\s*[:=]\s*(\S+)$/.exec(line);
         if (m) {
@@ -75,7 +76,7 @@ const mapLxcOptions = (raw: Obj, notes: Note[]): { apparmorProfile?: string; raw
 
 const mapPctOptions = (raw: Obj, notes: Note[]): Obj | undefined => {
     const flags: Obj = {};
-    for (const opt of Array.isArray(raw.pct_options) ? raw.pct_options : []) {
+    for (const opt of listOf(raw, "pct_options", notes)) {
         const m = /^(nesting|keyctl|fuse)=(0|1)$/.exec(String(opt).trim());
         if (m) {
             if (m[2] === "1") flags[m[1]] = true;
@@ -100,7 +101,7 @@ const gpuLines = (assignment: string): string[] => {
 };
 
 const mapMounts = (raw: Obj, id: number, ctx: ImportContext, notes: Note[]): Obj[] => {
-    const mounts = Array.isArray(raw.mount_points) ? raw.mount_points : [];
+    const mounts = listOf(raw, "mount_points", notes);
     return mounts.flatMap((m: unknown, i: number): Obj[] => {
         const key = `mount_points[${i}]`;
         if (!isObj(m) || !str(m.host_path) || !str(m.container_path)) {
@@ -131,8 +132,8 @@ const mapMounts = (raw: Obj, id: number, ctx: ImportContext, notes: Note[]): Obj
 
 const mapVolumes = (raw: Obj, notes: Note[]): Obj[] => {
     const volumes: Obj[] = [];
-    for (const [key, list] of [["zfs_volumes", raw.zfs_volumes], ["volumes", raw.volumes]] as const) {
-        (Array.isArray(list) ? list : []).forEach((v: unknown, i: number) => {
+    for (const key of ["zfs_volumes", "volumes"]) {
+        listOf(raw, key, notes).forEach((v: unknown, i: number) => {
             const size = isObj(v) ? num(v.size_gb) : undefined;
             const mountPoint = isObj(v) ? str(v.mount_point) : undefined;
             if (!isObj(v) || size === undefined || !mountPoint) {
@@ -156,6 +157,7 @@ const unprivilegedOf = (ctx: ImportContext, raw: Obj, seen: number[] = []): bool
 
 export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport => {
     const notes: Note[] = [];
+    const secrets = secretScope(`ct${id}`, notes, ctx.secretValues);
     const name = str(raw.name) ?? `ct${id}`;
     if (!str(raw.name)) notes.push(note("added", "name", `missing (the original failed without it): imported as ${name}`));
     const d = ctx.defaults;
@@ -191,8 +193,9 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
     }
 
     let idMaps: Obj[] | undefined;
-    if (Array.isArray(raw.id_maps) && raw.id_maps.length > 0) {
-        const declared = raw.id_maps.filter(isObj).map((m) => ({
+    const idMapList = listOf(raw, "id_maps", notes);
+    if (idMapList.length > 0) {
+        const declared = idMapList.filter(isObj).map((m) => ({
             type: m.type === "uid" ? "uid" as const : "gid" as const,
             containerId: num(m.container_id) ?? 0,
             hostId: num(m.host_id) ?? 0,
@@ -204,7 +207,7 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
     }
 
     const storage = str(raw.storage_pool);
-    const application = mapApplication(raw, ctx, notes);
+    const application = mapApplication(raw, ctx, notes, secrets);
     const healthCheck = mapHealthCheck(raw, ctx, "lxc", isCa, features, notes);
     const firewall = mapFirewall(raw.firewall, "lxc", notes);
     const bindMounts = mapMounts(raw, id, ctx, notes);
@@ -221,7 +224,7 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
             ? note("dropped", "enable_lifecycle_snapshots", `no snapshots: ${snapshotsBlockedBy}`)
             : note("changed", "enable_lifecycle_snapshots", "lifecycleSnapshots: true (pre-configured before the features, final-form after the health check)"));
     }
-    reportUnknownKeys(raw, gpu && gpu !== "none" ? [...HANDLED, "gpu_assignment"] : HANDLED, notes);
+    reportUnknownKeys(raw, gpu && gpu !== "none" ? [...HANDLED, "gpu_assignment"] : HANDLED, notes, secrets);
 
     const guest = compact({
         kind: "lxc",

@@ -58,3 +58,53 @@ export const guestFileName = (id: number, name: string): string => {
 
 /** An object without its undefined members (so they are not written), keys in the given order. */
 export const compact = (o: Obj): Obj => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/** A Node.js file system error (ENOENT, ENOTDIR, EACCES ...): something about the user's files, not a bug here. */
+export const isFsError = (e: unknown): e is NodeJS.ErrnoException =>
+    e instanceof Error && typeof (e as NodeJS.ErrnoException).code === "string" && typeof (e as NodeJS.ErrnoException).syscall === "string";
+
+const FS_REASONS: Record<string, string> = {
+    ENOENT: "no such file or directory",
+    ENOTDIR: "a component of the path is not a directory",
+    EISDIR: "is a directory",
+    EEXIST: "already exists",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EROFS: "read-only file system",
+    ENOSPC: "no space left on device",
+    EDQUOT: "disk quota exceeded",
+    ENAMETOOLONG: "name too long",
+    ELOOP: "too many levels of symbolic links",
+    EMFILE: "too many open files",
+    EBUSY: "resource busy",
+    EIO: "input/output error",
+};
+
+const FS_ACTIONS: Record<string, string> = {
+    open: "cannot open",
+    read: "cannot read",
+    scandir: "cannot list",
+    mkdir: "cannot create directory",
+    write: "cannot write",
+    stat: "cannot access",
+    lstat: "cannot access",
+    copyfile: "cannot copy",
+};
+
+/** One line for the user: "cannot write /out/103-step-ca.yaml: permission denied (EACCES)". */
+export const fsErrorMessage = (e: NodeJS.ErrnoException, action?: string, file?: string): string => {
+    const what = action ?? FS_ACTIONS[e.syscall ?? ""] ?? `${e.syscall ?? "file operation"} failed on`;
+    const where = file ?? e.path;
+    const reason = FS_REASONS[e.code ?? ""] ?? e.message.replace(/^[A-Z]+: /, "").replace(/, \w+ '.*'$/, "");
+    return `${what}${where ? ` ${where}` : ""}: ${reason} (${e.code})`;
+};
+
+/** Runs a file system call, turning an error of the user's files into an ImportError saying what could not be done. */
+export const fsCall = <T>(action: string, file: string, f: () => T): T => {
+    try {
+        return f();
+    } catch (e) {
+        if (isFsError(e)) throw new ImportError(fsErrorMessage(e, action, file));
+        throw e;
+    }
+};

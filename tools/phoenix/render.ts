@@ -3,8 +3,8 @@
 // short objects and lists on one line, everything else in blocks.
 import * as fs from "fs";
 import * as path from "path";
-import { Document, isPair, isScalar, isSeq, Scalar, visit } from "yaml";
-import { ImportError, type ImportResult, type Obj } from "./model";
+import { Document, isPair, isScalar, isSeq, parseAllDocuments, Scalar, visit } from "yaml";
+import { ImportError, type ImportResult, type Obj, fsCall, fsErrorMessage, isFsError } from "./model";
 
 /** Keys whose (scalar-only) object values are written on one line. */
 const FLOW_OBJECTS = new Set(["startup", "traefikService", "pctFeatures", "owner", "cloudInit"]);
@@ -36,6 +36,34 @@ export const toYaml = (data: Obj, header: string[]): string => {
 
 const SCHEMA_DIR = path.resolve(__dirname, "..", "..", "guests");
 
+/**
+ * Secrets at least this long are refused anywhere in a file's text; a shorter one only as a whole value, since it
+ * also occurs inside ordinary values (a Portainer password `admin` in the CA provisioner admin@thinkheads.ai).
+ */
+export const SECRET_SUBSTRING_MIN = 8;
+
+/** Every scalar value (not key) of a YAML or JSON text, as text. */
+const scalarValues = (text: string): Set<string> => {
+    const values = new Set<string>();
+    const walk = (v: unknown): void => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v !== null && typeof v === "object") Object.values(v).forEach(walk);
+        else if (typeof v === "string" || typeof v === "number") values.add(String(v));
+    };
+    for (const doc of parseAllDocuments(text)) if ("toJS" in doc) walk(doc.toJS());
+    return values;
+};
+
+/** The secret a file would contain: a long one anywhere in its text, a short one as a whole value. */
+export const containedSecret = (text: string, secrets: readonly string[]): string | undefined => {
+    const long = secrets.find((s) => s.length >= SECRET_SUBSTRING_MIN && text.includes(s));
+    if (long !== undefined) return long;
+    const short = secrets.filter((s) => s.length > 0 && s.length < SECRET_SUBSTRING_MIN && text.includes(s));
+    if (short.length === 0) return undefined;
+    const values = scalarValues(text);
+    return short.find((s) => values.has(s));
+};
+
 /** File name -> content, for every file the import writes. */
 export const renderCatalog = (result: ImportResult): Map<string, string> => {
     const files = new Map<string, string>();
@@ -55,11 +83,10 @@ export const renderCatalog = (result: ImportResult): Map<string, string> => {
     }
     for (const schema of ["schema.json", "defaults.schema.json"]) {
         const p = path.join(SCHEMA_DIR, schema);
-        if (fs.existsSync(p)) files.set(schema, fs.readFileSync(p, "utf8"));
+        if (fs.existsSync(p)) files.set(schema, fsCall("cannot read", p, () => fs.readFileSync(p, "utf8")));
     }
     for (const [file, text] of files) {
-        const leaked = result.secretValues.find((s) => s.length > 0 && text.includes(s));
-        if (leaked !== undefined) throw new ImportError(`refusing to write ${file}: it would contain a secret value from the original's configuration`);
+        if (containedSecret(text, result.secretValues) !== undefined) throw new ImportError(`refusing to write ${file}: it would contain a secret value from the original's configuration`);
     }
     return files;
 };
@@ -70,30 +97,51 @@ export const renderCatalog = (result: ImportResult): Map<string, string> => {
  */
 export const adoptExistingNames = (result: ImportResult, outDir: string): void => {
     if (!fs.existsSync(outDir)) return;
-    const existing = fs.readdirSync(outDir).filter((f) => /^\d+-.*\.ya?ml$/.test(f));
+    checkOutDir(outDir);
+    const existing = fsCall("cannot list", outDir, () => fs.readdirSync(outDir)).filter((f) => /^\d+-.*\.ya?ml$/.test(f));
     for (const g of result.guests) {
         const same = existing.filter((f) => Number(f.split("-")[0]) === g.id);
         if (same.length === 1) g.file = same[0];
     }
 };
 
+/** --out must be a directory when it exists (it is created otherwise). */
+export const checkOutDir = (outDir: string): void => {
+    if (fs.existsSync(outDir) && !fsCall("cannot access", outDir, () => fs.statSync(outDir)).isDirectory()) {
+        throw new ImportError(`--out ${outDir}: exists and is not a directory`);
+    }
+};
+
+/** The content of an existing file of the output directory, or undefined when there is none. */
+const existingText = (p: string): string | undefined => (fs.existsSync(p) ? fsCall("cannot read", p, () => fs.readFileSync(p, "utf8")) : undefined);
+
 /** Existing files the import would change (an identical file is not a conflict). */
 export const conflicts = (outDir: string, files: Map<string, string>): string[] =>
-    [...files].filter(([f, text]) => fs.existsSync(path.join(outDir, f)) && fs.readFileSync(path.join(outDir, f), "utf8") !== text).map(([f]) => f);
+    [...files].filter(([f, text]) => {
+        const old = existingText(path.join(outDir, f));
+        return old !== undefined && old !== text;
+    }).map(([f]) => f);
 
 export const writeCatalog = (outDir: string, files: Map<string, string>, force: boolean): { written: string[]; unchanged: string[] } => {
     const existing = conflicts(outDir, files);
     if (existing.length > 0 && !force) {
         throw new ImportError(`refusing to overwrite ${existing.length} existing file${existing.length === 1 ? "" : "s"} in ${outDir} (use --force): ${existing.join(", ")}`);
     }
-    fs.mkdirSync(outDir, { recursive: true });
+    checkOutDir(outDir);
+    fsCall("cannot create directory", outDir, () => fs.mkdirSync(outDir, { recursive: true }));
     const written: string[] = [];
     const unchanged: string[] = [];
     for (const [f, text] of files) {
         const p = path.join(outDir, f);
-        if (fs.existsSync(p) && fs.readFileSync(p, "utf8") === text) unchanged.push(f);
+        if (existingText(p) === text) unchanged.push(f);
         else {
-            fs.writeFileSync(p, text);
+            try {
+                fs.writeFileSync(p, text);
+            } catch (e) {
+                if (!isFsError(e)) throw e;
+                const done = written.length > 0 ? ` (already written: ${written.join(", ")})` : "";
+                throw new ImportError(`${fsErrorMessage(e, "cannot write", p)}${done}`);
+            }
             written.push(f);
         }
     }

@@ -32,10 +32,14 @@ export const formatImportReport = (r: ImportResult, written?: WriteSummary): str
         out.push("", `Guests whose features have no script here (${missing.length}); the catalog reports them until these scripts exist: ${scripts.join(", ")}`);
         for (const g of missing) out.push(`    ${g.id} ${g.name}: ${g.missingScripts.join(", ")}`);
     }
-    const secrets = [...r.globalNotes, ...r.guests.flatMap((g) => g.notes)].filter((n) => n.kind === "secret");
+    // Guest secrets carry the guest's ID: two guests can have the same key (801's and 802's vllm api_key).
+    const secrets = [
+        ...r.globalNotes.map((n) => ({ n, where: "" })),
+        ...r.guests.flatMap((g) => g.notes.map((n) => ({ n, where: `${g.id} ` }))),
+    ].filter(({ n }) => n.kind === "secret");
     if (secrets.length > 0) {
         out.push("", "Secrets (never written to the catalog):");
-        for (const n of secrets) out.push(`    ${n.key}: ${n.detail}`);
+        for (const { n, where } of secrets) out.push(`    ${where}${n.key}: ${n.detail}`);
     }
     return out.join("\n");
 };

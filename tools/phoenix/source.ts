@@ -2,7 +2,7 @@
 // JSON or a wrong shape is an ImportError naming the file and the key, never a stack trace.
 import * as fs from "fs";
 import * as path from "path";
-import { ImportError, type Obj } from "./model";
+import { ImportError, type Obj, fsCall } from "./model";
 
 export const SOURCE_FILES = {
     lxc: "phoenix_lxc_configs.json",
@@ -26,9 +26,10 @@ export const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== nu
 const readJson = (dir: string, file: string): Obj => {
     const p = path.join(dir, file);
     if (!fs.existsSync(p)) throw new ImportError(`no ${file} in ${dir}; --from must name the original's etc/ directory (it holds ${Object.values(SOURCE_FILES).join(", ")})`);
+    const text = fsCall("cannot read", p, () => fs.readFileSync(p, "utf8"));
     let data: unknown;
     try {
-        data = JSON.parse(fs.readFileSync(p, "utf8"));
+        data = JSON.parse(text);
     } catch (e) {
         throw new ImportError(`${file}: not valid JSON (${(e as Error).message})`);
     }
@@ -37,7 +38,7 @@ const readJson = (dir: string, file: string): Obj => {
 };
 
 export const readSource = (dir: string): PhoenixSource => {
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ImportError(`--from ${dir}: not a directory`);
+    if (!fs.existsSync(dir) || !fsCall("cannot access", dir, () => fs.statSync(dir)).isDirectory()) throw new ImportError(`--from ${dir}: not a directory`);
     const lxcRoot = readJson(dir, SOURCE_FILES.lxc);
     const vmRoot = readJson(dir, SOURCE_FILES.vm);
     const hypervisor = readJson(dir, SOURCE_FILES.hypervisor);

@@ -3,6 +3,7 @@
 // root, parameters for the CA's names and the gateway's upstream, stack config keys for the passwords.
 import type { ImportContext } from "./context";
 import { type Note, type Obj, compact, note } from "./model";
+import { type SecretScope, withoutSecrets } from "./secrets";
 import { isObj, num, str } from "./source";
 
 /** The step_ca feature's CA directory (its STEPPATH default), where the CA guest's host directory is mounted. */
@@ -88,7 +89,7 @@ const APPLICATIONS: Record<string, (ctx: ImportContext) => { script: string; par
 const scriptName = (file: string): string =>
     file.replace(/\.sh$/, "").replace(/^phoenix_hypervisor_/, "").toLowerCase().replace(/[^a-z0-9_]+/g, "_").replace(/^[^a-z]+/, "") || "app";
 
-export const mapApplication = (raw: Obj, ctx: ImportContext, notes: Note[]): Obj | undefined => {
+export const mapApplication = (raw: Obj, ctx: ImportContext, notes: Note[], secrets: SecretScope): Obj | undefined => {
     const file = str(raw.application_script);
     if (!file) {
         if (raw.vllm_engine_config !== undefined) notes.push(note("dropped", "vllm_engine_config", "no application script to pass it to"));
@@ -98,7 +99,9 @@ export const mapApplication = (raw: Obj, ctx: ImportContext, notes: Note[]): Obj
     const app: Obj = known ? { script: known.script, params: known.params } : { script: scriptName(file) };
     notes.push(note("changed", "application_script", known ? `${file} -> ${known.script}: ${known.why}` : `${file} -> ${app.script}: no equivalent in features/apps/ yet`));
     if (raw.vllm_engine_config !== undefined) {
-        app.params = { ...(app.params as Obj | undefined), vllmEngineConfig: JSON.stringify(raw.vllm_engine_config) };
+        // Copied whole, so through withoutSecrets: an api_key inside becomes a stack secret, not guest file content.
+        const config = withoutSecrets(raw.vllm_engine_config, "vllm_engine_config", secrets);
+        app.params = { ...(app.params as Obj | undefined), vllmEngineConfig: JSON.stringify(config) };
         notes.push(note("changed", "vllm_engine_config", "passed to the application as parameter vllmEngineConfig (JSON text); its script must declare VLLM_ENGINE_CONFIG"));
     }
     return compact(app);

@@ -1,8 +1,9 @@
 // One VM of phoenix_vm_configs.json -> one catalog guest (kind: vm).
 import { type ImportContext, ipOf, missingScripts } from "./context";
 import { mapFirewall } from "./firewall";
-import { mapBoot, mapDependencies, mapNetwork, mapTraefikService, reportUnknownKeys } from "./common";
+import { listOf, mapBoot, mapDependencies, mapNetwork, mapTraefikService, reportUnknownKeys } from "./common";
 import { type GuestImport, type Note, type Obj, compact, guestFileName, note } from "./model";
+import { type SecretScope, SECRET_KEY, recordSecret, secretScope } from "./secrets";
 import { at, isObj, num, str } from "./source";
 import { mapFeatures, mapHealthCheck } from "./steps";
 import { cloudImage } from "./defaults";
@@ -20,7 +21,7 @@ export const TEMPLATE_DISK_GB = 32;
 const isCaStaging = (v: Obj): boolean => str(v.mount_point) === "/etc/step-ca/certs" || /\/\.step-ca\/?$/.test(str(v.path) ?? "");
 
 const mapNfs = (raw: Obj, notes: Note[]): Obj[] =>
-    (Array.isArray(raw.volumes) ? raw.volumes : []).flatMap((v: unknown, i: number): Obj[] => {
+    listOf(raw, "volumes", notes).flatMap((v: unknown, i: number): Obj[] => {
         const key = `volumes[${i}]`;
         if (!isObj(v)) return [];
         if (v.type !== "nfs") {
@@ -40,6 +41,34 @@ const mapNfs = (raw: Obj, notes: Note[]): Obj[] =>
         return [{ server: str(v.server), export: str(v.path), mountPoint: str(v.mount_point) }];
     });
 
+/**
+ * user_config -> cloudInit: username is the user; a password becomes cloudInit.passwordSecret, the name of a stack
+ * secret (the value is never written); every other key, secret-looking or not, is reported.
+ */
+const mapUserConfig = (raw: Obj, secrets: SecretScope, notes: Note[]): { user?: string; passwordSecret?: string } => {
+    const uc = raw.user_config;
+    if (uc === undefined) return {};
+    if (!isObj(uc)) {
+        notes.push(note("dropped", "user_config", "not an object: nothing imported from it"));
+        return {};
+    }
+    const user = str(uc.username);
+    if (uc.username !== undefined && !user) notes.push(note("dropped", "user_config.username", "not a user name"));
+    let passwordSecret: string | undefined;
+    for (const [k, v] of Object.entries(uc)) {
+        if (k === "username") continue;
+        if (k === "password" && typeof v === "string" && v !== "") {
+            passwordSecret = recordSecret(secrets, "user_config.password", v, "cloudInit.passwordSecret names it: the user's cloud-init password");
+        } else if (SECRET_KEY.test(k)) {
+            recordSecret(secrets, `user_config.${k}`, v);
+        } else {
+            notes.push(note("dropped", `user_config.${k}`,
+                "not mapped: cloudInit sets only the user and its password (SSH keys come from stack config sshPublicKeys)"));
+        }
+    }
+    return { user, passwordSecret };
+};
+
 /** A template's own image, when it is not the defaults' cloud image. */
 const imageOf = (raw: Obj, ctx: ImportContext): Obj | undefined => {
     const file = str(raw.template_image);
@@ -51,6 +80,7 @@ const imageOf = (raw: Obj, ctx: ImportContext): Obj | undefined => {
 export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Obj>): GuestImport => {
     const notes: Note[] = [];
     const id = raw.vmid as number;
+    const secrets = secretScope(`vm${id}`, notes, ctx.secretValues);
     const name = str(raw.name) ?? `vm${id}`;
     const vmDefaults = ctx.source.vmDefaults;
     const cloneFrom = num(raw.clone_from_vmid);
@@ -83,7 +113,7 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
     const bridge = str(raw.network_bridge);
     if (bridge) notes.push(note("changed", "network_bridge", "now applied; the original used only vm_defaults.network_bridge"));
 
-    const user = str(at(raw, "user_config.username"));
+    const { user, passwordSecret } = mapUserConfig(raw, secrets, notes);
     const templateUser = source ? str(at(source, "user_config.username")) : undefined;
     if (user && cloneFrom !== undefined) {
         notes.push(note("changed", "user_config.username", user === templateUser ? "now applied on the clone (the original inherited the template's, the same user)" : `now applied on the clone; the original inherited the template's (${templateUser ?? "none"})`));
@@ -93,7 +123,7 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
     const nfsVolumes = mapNfs(raw, notes);
     const network = mapNetwork(raw, ctx, "vm", notes);
     if (bridge && bridge !== (ctx.defaults.network as Obj).bridge) network.bridge = bridge;
-    reportUnknownKeys(raw, HANDLED, notes);
+    reportUnknownKeys(raw, HANDLED, notes, secrets);
 
     const guest = compact({
         kind: "vm",
@@ -109,7 +139,7 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
         network,
         ...mapBoot(raw, "vm"),
         image: imageOf(raw, ctx),
-        cloudInit: user ? { user } : undefined,
+        cloudInit: user || passwordSecret ? compact({ user, passwordSecret }) : undefined,
         nfsVolumes: nfsVolumes.length > 0 ? nfsVolumes : undefined,
         features,
         healthCheck: mapHealthCheck(raw, ctx, "vm", false, features, notes),
