@@ -22,7 +22,7 @@ const orRunError = <T>(f: () => T): T => {
 
 export interface ProgramOutputs {
     selection: { requested: number[]; pulledIn: Selection["pulledIn"]; managed: number[] };
-    guests: Record<string, { kind: string; vmId: pulumi.Output<number>; ip: string | undefined; node: string; ready: pulumi.Output<number> }>;
+    guests: Record<string, { kind: string; dependsOn: number[]; vmId: pulumi.Output<number>; ip: string | undefined; node: string; ready: pulumi.Output<number> }>;
 }
 
 export const buildGuests = (catalog: Catalog, selection: Selection, ctx: ReturnType<typeof createStackContext>): Map<number, PhoenixGuest> => {
@@ -59,7 +59,10 @@ export const program = (): ProgramOutputs => {
     return {
         selection: { requested: selection.requested, pulledIn: selection.pulledIn, managed: selection.selected },
         guests: Object.fromEntries(
-            [...built].map(([id, g]) => [String(id), { kind: catalog.guests.get(id)!.kind, vmId: g.vmId, ip: g.ip, node: g.node, ready: g.ready }]),
+            [...built].map(([id, g]) => {
+                const spec = catalog.guests.get(id)!;
+                return [String(id), { kind: spec.kind, dependsOn: spec.dependsOn, vmId: g.vmId, ip: g.ip, node: g.node, ready: g.ready }];
+            }),
         ),
     };
 };

@@ -2,16 +2,27 @@
 // engine with a stack's config, then prints the selection, readiness waves, each guest's steps, the dependency graph
 // and a simulated `pulumi up` (see plan/plan.ts). Exit codes: 0 plan printed, 1 the program failed (catalog or
 // config error, printed as under `pulumi up`), 2 bad flags.
-import { catalogArg, makePlan, PlanError, type PlanOptions } from "./plan";
+import { catalogArg, DEPLOY_PARALLEL, makePlan, PlanError, type PlanOptions } from "./plan";
 import { planJson, renderMermaid, renderText } from "./render";
+
+/** Upper bound of --scale: the run under the SDK takes about makespan x scale (585 s x 20 ms = 12 s for the dev stack). */
+export const MAX_SCALE = 20;
 
 export const USAGE = `Usage: npm run plan -- [options]
 
   --stack NAME         stack config Pulumi.<NAME>.yaml (default: dev; secrets get placeholders)
   --guests 900,103     guests to plan instead of the stack's phoenix:guests ("all": the whole catalog)
   --catalog DIR        catalog directory instead of the stack's phoenix:catalog
-  --fail GUEST:STEP    inject a failure, e.g. 103:feature-step_ca; shows which guests are blocked or still finish
-  --scale MS           wall milliseconds per model second for the run under the SDK (default: 1; 0 skips it)
+  --parallel N         at most N resource operations in progress at once (components take none), as pulumi up
+                       --parallel N (default: unlimited, as the Pulumi CLI's; the deploy workflow uses ${DEPLOY_PARALLEL}, whose
+                       makespan is always shown)
+  --fail GUEST:STEP    inject a failure, e.g. 103:feature-step_ca, and show what a default pulumi up then does:
+                       steps already running finish, nothing new starts; which guests finish, which are blocked
+  --continue-on-error  with --fail: show pulumi up --continue-on-error instead (everything that does not wait on
+                       the failure still runs)
+  --scale MS           wall milliseconds per model second for the run under the SDK (default: 1; 0 skips it; at
+                       most ${MAX_SCALE}: the run takes about makespan x MS, already 12 s for the dev stack at ${MAX_SCALE}, and
+                       a larger scale only makes the SDK's own per-step time an even smaller share)
   --mermaid            print only the dependency graph (mermaid)
   --json               print one JSON document instead of text
   --help               this text
@@ -30,7 +41,7 @@ interface Flags {
 
 class UsageError extends Error {}
 
-const VALUE_FLAGS = new Set(["--stack", "--guests", "--catalog", "--fail", "--scale"]);
+const VALUE_FLAGS = new Set(["--stack", "--guests", "--catalog", "--fail", "--scale", "--parallel"]);
 
 export const parseArgs = (argv: readonly string[]): Flags => {
     const flags: Flags = { plan: { scale: 1 }, format: "text", help: false };
@@ -53,7 +64,18 @@ export const parseArgs = (argv: readonly string[]): Flags => {
                 else throw new UsageError(`--guests ${value}: expected guest IDs separated by commas, such as 900,103, or all`);
                 break;
             case "--catalog":
+                // An empty value would resolve to the current directory (the project root): surely not meant.
+                if (value!.trim() === "") throw new UsageError("--catalog needs a directory (got an empty value)");
                 flags.plan.catalog = catalogArg(value!);
+                break;
+            case "--parallel": {
+                const n = Number(value);
+                if (!/^[1-9]\d*$/.test(value!) || !Number.isSafeInteger(n)) throw new UsageError(`--parallel ${value}: expected a positive integer, such as ${DEPLOY_PARALLEL}`);
+                flags.plan.parallel = n;
+                break;
+            }
+            case "--continue-on-error":
+                flags.plan.continueOnError = true;
                 break;
             case "--fail": {
                 const m = /^(\d+):([a-z0-9][a-z0-9_-]*)$/.exec(value!);
@@ -64,6 +86,7 @@ export const parseArgs = (argv: readonly string[]): Flags => {
             case "--scale": {
                 const n = Number(value);
                 if (!/^\d+(\.\d+)?$/.test(value!) || !Number.isFinite(n)) throw new UsageError(`--scale ${value}: expected milliseconds per model second, such as 1 or 0.1`);
+                if (n > MAX_SCALE) throw new UsageError(`--scale ${value}: at most ${MAX_SCALE} ms per model second (the run under the SDK would take about makespan x ${value} ms)`);
                 flags.plan.scale = n;
                 break;
             }
@@ -81,6 +104,7 @@ export const parseArgs = (argv: readonly string[]): Flags => {
         }
     }
     if (formats.length > 1) throw new UsageError(`${formats.join(" and ")}: choose one output format`);
+    if (flags.plan.continueOnError && !flags.plan.fail) throw new UsageError("--continue-on-error changes only what --fail reports: give --fail GUEST:STEP too");
     if (flags.format === "mermaid") {
         if (flags.plan.fail) throw new UsageError("--mermaid prints only the graph; --fail reports in the text or --json output");
         flags.plan.scale = 0; // the graph needs no timed run

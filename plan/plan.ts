@@ -19,8 +19,18 @@ export interface PlanOptions {
     scale?: number;
     /** Inject a failure into this step (guest ID and role, e.g. 103 and feature-step_ca). */
     fail?: { guest: number; role: string };
+    /**
+     * Report the failure as `pulumi up --continue-on-error` runs it (everything that does not wait on the failure
+     * still runs) instead of as a default `pulumi up` (nothing starts after the failure; what runs finishes).
+     */
+    continueOnError?: boolean;
+    /** At most this many resources in progress at once, as `pulumi up --parallel N` (default: unlimited, as the CLI's). */
+    parallel?: number;
     model?: LatencyModel;
 }
+
+/** `pulumi up --parallel` in the deploy workflow (.github/workflows/deploy.yml): the plan always shows its makespan. */
+export const DEPLOY_PARALLEL = 4;
 
 /** Bad input: the message is for the user as it stands; exitCode 2 for usage mistakes, 1 for a failed program. */
 export class PlanError extends Error {
@@ -30,6 +40,7 @@ export class PlanError extends Error {
     }
 }
 
+/** A guest whose first step that never runs waits (transitively) on the failed step. */
 export interface BlockedGuest {
     guest: number;
     /** Its first step that never runs, and the step (failed or blocked) it waits for. */
@@ -39,19 +50,45 @@ export interface BlockedGuest {
     steps: number;
 }
 
+/** A guest whose first step that never runs does not wait on the failure: the run stopped before it could start. */
+export interface NotStartedGuest {
+    guest: number;
+    /** Its first step that never runs, and when it would have started without the failure. */
+    firstNotStarted: string;
+    wouldStartAt: number;
+    /** How many of its steps never run. */
+    steps: number;
+}
+
+/**
+ * How the run goes on after a failure. "stop": a default `pulumi up` starts nothing after the first failure; steps
+ * already in progress finish. "continue-on-error": `pulumi up --continue-on-error` runs everything that does not wait
+ * on the failure.
+ */
+export type FailureMode = "stop" | "continue-on-error";
+
 export interface FailureReport {
+    mode: FailureMode;
     /** The failing resource. */
     resource: string;
     guest: number;
     /** When it fails, in model seconds (at the end of its own duration). */
     at: number;
     blocked: BlockedGuest[];
+    /** Only in "stop" mode: guests the run stopped before they could finish, for no fault of the failure. */
+    notStarted: NotStartedGuest[];
     /** Guests with every step done, and when they are ready. */
     finished: { guest: number; at: number }[];
     /** When the last step that still runs is done. */
     settledAt: number;
-    /** Resources the failing run under the SDK never started, against the analysis (should be equal). */
-    measured: { neverStarted: number; agrees: boolean; onlyMeasured: string[]; onlyAnalysed: string[] };
+    /**
+     * The run under the SDK with the failure injected, against the analysis. The mock engine has no step scheduler:
+     * it never stops a run, it only leaves unregistered what awaits the failure. So what it checks, in either mode, is
+     * which resources wait (transitively) on the failed step (`waitsOnFailure`, which should equal `neverStarted`);
+     * in "continue-on-error" mode that is the whole prediction, in "stop" mode the steps the stop leaves unstarted
+     * besides are the simulator's alone.
+     */
+    measured: { checks: "waits-on-failure"; waitsOnFailure: number; neverStarted: number; agrees: boolean; onlyMeasured: string[]; onlyAnalysed: string[] };
 }
 
 export interface PlanResult {
@@ -59,7 +96,10 @@ export interface PlanResult {
     catalog: string;
     model: LatencyModel;
     recorded: RecordedPlan;
+    /** The simulated `pulumi up` at the chosen --parallel (Infinity: unlimited). */
     schedule: Schedule;
+    /** Makespans at unlimited parallelism and at the deploy workflow's --parallel, for comparison (model seconds). */
+    makespans: { unlimited: number; deploy: number };
     /** The timed run's own clock (undefined with scale 0). */
     measured?: Measured;
     /** The registrations the plan was read from. */
@@ -75,21 +115,29 @@ const secondsOf = (model: LatencyModel, r: MockedResource): number => {
 };
 
 /**
- * Wall milliseconds per resource for the run under the SDK: its modelled time, plus, for a clone, the wait for its
- * source's lock (held for the whole clone, as in the analysis; first come, first served).
+ * Wall milliseconds per resource for the run under the SDK: its modelled time, plus the wait for one of `parallel`
+ * slots (resources with a duration only; each takes the slot that frees first, in the order the SDK sends them: the
+ * engine's step executor, first come, first served) and, for a clone, the wait for its source's lock (held for the
+ * whole clone, as in the analysis; first come, first served).
  */
-const timedLatency = (model: LatencyModel, scale: number) => {
+const timedLatency = (model: LatencyModel, scale: number, parallel: number) => {
     const lockFree = new Map<string, number[]>();
+    const slotFree: number[] = Number.isFinite(parallel) ? Array(parallel).fill(0) : [];
     return (r: MockedResource): number => {
         const ms = secondsOf(model, r) * scale;
         const source = MACHINE_TYPES.has(r.type) ? r.inputs?.clone?.vmId : undefined;
-        if (source === undefined) return ms;
+        if (ms <= 0 || (source === undefined && slotFree.length === 0)) return ms;
         const now = performance.now();
-        const slots = lockFree.get(String(source)) ?? Array(Math.max(1, model.limits.concurrent_clones_per_source)).fill(0);
-        const slot = slots.indexOf(Math.min(...slots));
-        const start = Math.max(now, slots[slot]);
-        slots[slot] = start + ms;
-        lockFree.set(String(source), slots);
+        const slot = slotFree.length > 0 ? slotFree.indexOf(Math.min(...slotFree)) : -1;
+        let start = slot >= 0 ? Math.max(now, slotFree[slot]) : now;
+        if (source !== undefined) {
+            const locks = lockFree.get(String(source)) ?? Array(Math.max(1, model.limits.concurrent_clones_per_source)).fill(0);
+            const lock = locks.indexOf(Math.min(...locks));
+            start = Math.max(start, locks[lock]);
+            locks[lock] = start + ms;
+            lockFree.set(String(source), locks);
+        }
+        if (slot >= 0) slotFree[slot] = start + ms;
         return start + ms - now;
     };
 };
@@ -101,6 +149,8 @@ export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
     const stack = opts.stack ?? "dev";
     const model = opts.model ?? loadLatencyModel();
     const scale = opts.scale ?? 0;
+    const parallel = opts.parallel ?? Infinity;
+    if (!(parallel >= 1) || (Number.isFinite(parallel) && !Number.isInteger(parallel))) throw new PlanError(`--parallel ${parallel}: expected a positive integer`, 2);
     let sc: ReturnType<typeof readStackConfig>;
     try {
         sc = readStackConfig(stack);
@@ -120,21 +170,24 @@ export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
             secretKeys: sc.secretKeys,
             stack,
             project: sc.project,
-            latency: scale > 0 ? timedLatency(model, scale) : undefined,
+            latency: scale > 0 ? timedLatency(model, scale, parallel) : undefined,
             fail: fail ? (r) => r.name === fail : undefined,
         });
 
     const rec = await run();
     if (rec.error) throw new PlanError(rec.error.message, 1);
-    const recorded = analyseRecording(rec, model);
+    const recorded = analyseRecording(rec, model, declaredDependsOn(rec));
     const nodes = simNodes(recorded.resources);
-    const schedule = simulate(nodes, model.limits.concurrent_clones_per_source);
+    const locks = model.limits.concurrent_clones_per_source;
+    const schedule = simulate(nodes, locks, parallel);
+    const makespanAt = (n: number) => (n === parallel ? schedule : simulate(nodes, locks, n)).makespan;
     const result: PlanResult = {
         stack,
         catalog: String(config[ns("catalog")] ?? "guests"),
         model,
         recorded,
         schedule,
+        makespans: { unlimited: makespanAt(Infinity), deploy: makespanAt(DEPLOY_PARALLEL) },
         measured: scale > 0 ? measure(rec.registrations, scale, nodes) : undefined,
         recording: rec,
     };
@@ -145,33 +198,82 @@ export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
         if (!guest.steps.some((s) => s.name === target)) {
             throw new PlanError(`--fail ${opts.fail.guest}:${opts.fail.role}: guest ${guest.id} has no step ${opts.fail.role} (steps: ${guest.steps.map((s) => s.role).join(", ")})`, 2);
         }
-        result.failure = analyseFailure(recorded, nodes, target, model, await run(target));
+        const mode: FailureMode = opts.continueOnError ? "continue-on-error" : "stop";
+        result.failure = analyseFailure(recorded, nodes, target, schedule, mode, locks, await run(target));
     }
     return result;
 };
 
-/** What never runs when `target` fails (analysis), checked against the run under the SDK with that failure injected. */
-const analyseFailure = (recorded: RecordedPlan, nodes: SimNode[], target: string, model: LatencyModel, rec: Recording): FailureReport => {
-    const blocked = blockedBy(nodes, target);
-    const after = simulate(nodes.filter((n) => !blocked.has(n.name)), model.limits.concurrent_clones_per_source);
+/**
+ * Each guest's dependsOn as the catalog declares it, from the program's outputs: the recording cannot tell it apart
+ * from a feature's `after` (both are readiness waits).
+ */
+const declaredDependsOn = (rec: Recording): ReadonlyMap<number, readonly number[]> => {
+    const guests = ((rec.outputs as { guests?: Record<string, { dependsOn?: number[] }> } | undefined)?.guests) ?? {};
+    return new Map(Object.entries(guests).map(([id, g]) => [Number(id), g.dependsOn ?? []]));
+};
+
+/**
+ * What never runs when `target` fails (analysis), checked against the run under the SDK with that failure injected.
+ * "stop" (a default `pulumi up`): at the failure time t, what the engine started before t runs to its end and
+ * nothing starts at t or later. "continue-on-error": everything that does not (transitively) await the failed step
+ * still runs, at the same --parallel.
+ */
+const analyseFailure = (
+    recorded: RecordedPlan,
+    nodes: SimNode[],
+    target: string,
+    schedule: Schedule,
+    mode: FailureMode,
+    locks: number,
+    rec: Recording,
+): FailureReport => {
+    const waiting = blockedBy(nodes, target);
+    const at = schedule.end.get(target)!;
+    // Until the failure both runs are the same schedule; after it, "stop" starts nothing and "continue-on-error" goes
+    // on without what waits on the failure (which it would only have started after t).
+    const after = mode === "stop" ? undefined : simulate(nodes.filter((n) => !waiting.has(n.name)), locks, schedule.parallel);
+    const endOf = (name: string): number | undefined =>
+        after ? after.end.get(name) : name === target || schedule.sent.get(name)! < at ? schedule.end.get(name) : undefined;
     const failedGuest = recorded.resources.find((s) => s.name === target)!.guest!;
-    const out: Omit<FailureReport, "measured"> = { resource: target, guest: failedGuest, at: after.end.get(target)!, blocked: [], finished: [], settledAt: after.makespan };
+    const out: Omit<FailureReport, "measured"> = {
+        mode,
+        resource: target,
+        guest: failedGuest,
+        at,
+        blocked: [],
+        notStarted: [],
+        finished: [],
+        settledAt: nodes.reduce((m, n) => Math.max(m, endOf(n.name) ?? 0), 0),
+    };
     for (const g of recorded.guests) {
-        const never = g.steps.filter((s) => blocked.has(s.name));
         if (g.id === failedGuest) continue;
+        const never = g.steps.filter((s) => endOf(s.name) === undefined);
         if (never.length === 0) {
-            out.finished.push({ guest: g.id, at: g.steps.reduce((m, s) => Math.max(m, after.end.get(s.name) ?? 0), 0) });
+            out.finished.push({ guest: g.id, at: g.steps.reduce((m, s) => Math.max(m, endOf(s.name)!), 0) });
             continue;
         }
         const first = never[0];
-        const waitsOn = first.awaits.find((a) => a === target || blocked.has(a)) ?? target;
-        out.blocked.push({ guest: g.id, firstBlocked: first.name, waitsOn, steps: never.length });
+        if (waiting.has(first.name)) {
+            const waitsOn = first.awaits.find((a) => a === target || waiting.has(a)) ?? target;
+            out.blocked.push({ guest: g.id, firstBlocked: first.name, waitsOn, steps: never.length });
+        } else out.notStarted.push({ guest: g.id, firstNotStarted: first.name, wouldStartAt: schedule.sent.get(first.name)!, steps: never.length });
     }
     const started = new Set(rec.registrations.map((r) => r.name));
     const neverStarted = nodes.map((n) => n.name).filter((n) => !started.has(n));
-    const onlyMeasured = neverStarted.filter((n) => !blocked.has(n));
-    const onlyAnalysed = [...blocked].filter((n) => started.has(n));
-    return { ...out, measured: { neverStarted: neverStarted.length, agrees: onlyMeasured.length === 0 && onlyAnalysed.length === 0, onlyMeasured, onlyAnalysed } };
+    const onlyMeasured = neverStarted.filter((n) => !waiting.has(n));
+    const onlyAnalysed = [...waiting].filter((n) => started.has(n));
+    return {
+        ...out,
+        measured: {
+            checks: "waits-on-failure",
+            waitsOnFailure: waiting.size,
+            neverStarted: neverStarted.length,
+            agrees: onlyMeasured.length === 0 && onlyAnalysed.length === 0,
+            onlyMeasured,
+            onlyAnalysed,
+        },
+    };
 };
 
 /** `--catalog DIR` as the program expects it: relative to the project root when inside it, else absolute. */

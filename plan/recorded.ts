@@ -1,6 +1,8 @@
 // The plan as the program actually registers it: guests, each guest's steps in order, and where cross-guest edges
 // attach. Everything here is derived from the recorded registrations (parents, dependencies, inputs), never from the
-// catalog, so the plan shows what `pulumi up` would do, including any mistake in the components.
+// catalog, so the plan shows what `pulumi up` would do, including any mistake in the components. The one exception is
+// each guest's declared dependsOn, which the caller passes in: the registrations cannot tell it from a feature's
+// `after` (both are readiness waits).
 import { type Kind, indexGuests, readinessWaves, transitiveReduction } from "../catalog/graph";
 import type { Recording, Registration } from "./engine";
 import { type LatencyModel, stepCost } from "./latency";
@@ -44,8 +46,13 @@ export interface PlanGuest {
     name: string;
     kind: Kind;
     cloneFrom?: number;
-    /** Guests whose readiness this one waits for directly (after transitive reduction). */
+    /** The catalog's dependsOn for this guest, as declared. */
     dependsOn: number[];
+    /**
+     * Guests whose readiness this one's steps wait for directly, as recorded (catalog dependsOn and features' `after`
+     * alike), after transitive reduction over every guest edge.
+     */
+    waitsFor: number[];
     /** Custom resources of the guest in lifecycle order. */
     steps: PlanStep[];
 }
@@ -205,8 +212,11 @@ const groupBy = <T, K>(items: readonly T[], key: (t: T) => K): ((k: K) => T[]) =
     return (k) => m.get(k) ?? [];
 };
 
-/** Builds the plan from a complete recording (no failure). */
-export const analyseRecording = (rec: Recording, model: LatencyModel): RecordedPlan => {
+/**
+ * Builds the plan from a complete recording (no failure). `dependsOn`: each guest's dependsOn as the catalog declares
+ * it (a guest missing from it gets []).
+ */
+export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn: ReadonlyMap<number, readonly number[]>): RecordedPlan => {
     const regs = rec.registrations;
     const byUrn = new Map<string, Registration>(regs.map((r) => [r.urn, r]));
     const resources = toSteps(regs, byUrn, model);
@@ -246,7 +256,8 @@ export const analyseRecording = (rec: Recording, model: LatencyModel): RecordedP
             name: String(machine?.inputs?.initialization?.hostname ?? machine?.inputs?.name ?? ""),
             kind: GUEST_TYPES[components.get(id)!.type],
             cloneFrom: steps.find((s) => s.cloneOf !== undefined)?.cloneOf,
-            dependsOn: reducedFrom(id).filter((e) => e.kinds.includes("ready")).map((e) => e.to).sort((a, b) => a - b),
+            dependsOn: [...(dependsOn.get(id) ?? [])].sort((a, b) => a - b),
+            waitsFor: reducedFrom(id).filter((e) => e.kinds.includes("ready")).map((e) => e.to).sort((a, b) => a - b),
             steps,
         };
     });

@@ -1,7 +1,7 @@
 // The plan as text (terminal and GitHub job summary: plain sections plus a ```mermaid block), as a mermaid graph
 // alone, and as one JSON document. Figures are model seconds from the latency model.
 import * as path from "path";
-import type { FailureReport, PlanResult } from "./plan";
+import { DEPLOY_PARALLEL, type FailureReport, type PlanResult } from "./plan";
 import type { CrossWait, GuestEdge, PlanGuest, PlanStep, WaitKind } from "./recorded";
 import { PROJECT_ROOT } from "./stackFile";
 
@@ -63,20 +63,38 @@ export const guestTimes = (p: PlanResult, g: PlanGuest): { start: number; ready:
     ready: g.steps.reduce((m, s) => Math.max(m, p.schedule.end.get(s.name) ?? 0), 0),
 });
 
+const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;
+const parallelName = (n: number): string => (Number.isFinite(n) ? `--parallel ${n}` : "unlimited parallelism");
+const neverRun = (n: number): string => (n === 1 ? "1 step never runs" : `${n} steps never run`);
+
 const renderFailure = (p: PlanResult, f: FailureReport): string[] => {
-    const out = [`Injected failure: ${f.resource} fails at ${f.at} s`, `  failed    ${f.guest}`];
-    f.blocked.forEach((b, i) =>
-        out.push(`  ${i === 0 ? "blocked " : "        "}  ${pad(b.guest, 5)} ${b.steps} step${b.steps === 1 ? "" : "s"} never run, from ${b.firstBlocked} (waits for ${b.waitsOn})`),
-    );
-    if (f.blocked.length === 0) out.push("  blocked   (none)");
-    out.push(`  finished  ${f.finished.length === 0 ? "(none)" : f.finished.map((x) => `${x.guest} (ready at ${x.at} s)`).join(", ")}`);
-    out.push(`  everything that can still run is done at ${f.settledAt} s`);
+    const stop = f.mode === "stop";
+    const out = [
+        `Injected failure: ${f.resource} fails at ${f.at} s (${parallelName(p.schedule.parallel)})`,
+        stop
+            ? "  as a default pulumi up: steps already running at the failure finish, nothing starts after it (--continue-on-error: everything not waiting on the failure still runs)"
+            : "  as pulumi up --continue-on-error: everything that does not wait on the failure still runs (a default pulumi up starts nothing after the failure)",
+        `  failed       ${f.guest}`,
+    ];
+    const rows = (label: string, lines: string[]) =>
+        lines.length === 0 ? out.push(`  ${pad(label, 12)} (none)`) : lines.forEach((l, i) => out.push(`  ${pad(i === 0 ? label : "", 12)} ${l}`));
+    rows("blocked", f.blocked.map((b) => `${pad(b.guest, 5)} ${neverRun(b.steps)}, from ${b.firstBlocked} (waits for ${b.waitsOn})`));
+    if (stop) {
+        rows(
+            "not started",
+            f.notStarted.map((b) => `${pad(b.guest, 5)} ${neverRun(b.steps)}, from ${b.firstNotStarted} (would start at ${b.wouldStartAt} s; the run stopped at ${f.at} s)`),
+        );
+    }
+    out.push(`  ${pad("finished", 12)} ${f.finished.length === 0 ? "(none)" : f.finished.map((x) => `${x.guest} (ready at ${x.at} s)`).join(", ")}`);
+    out.push(stop ? `  the steps still running at the failure are done at ${f.settledAt} s` : `  everything that can still run is done at ${f.settledAt} s`);
     const m = f.measured;
+    // The mock engine has no step scheduler: it never stops a run, so it checks only what waits on the failure.
+    const scope = stop ? " (it cannot stop a run: this checks what waits on the failure; what the stop leaves unstarted is simulated only)" : "";
     out.push(
         m.agrees
-            ? `  under the SDK: ${m.neverStarted === 0 ? "every other resource ran" : `the same ${m.neverStarted} resources never started`}, as analysed`
-            : `  under the SDK: MISMATCH: never started but not blocked by the analysis: ${m.onlyMeasured.join(", ") || "-"}; ` +
-                  `blocked by the analysis but started: ${m.onlyAnalysed.join(", ") || "-"}`,
+            ? `  under the SDK: ${m.neverStarted === 0 ? "every other resource ran" : `the ${m.neverStarted} resources that wait on the failure never started, the rest ran`}, as analysed${scope}`
+            : `  under the SDK: MISMATCH: never started but not waiting on the failure by the analysis: ${m.onlyMeasured.join(", ") || "-"}; ` +
+                  `waiting on the failure by the analysis but started: ${m.onlyAnalysed.join(", ") || "-"}`,
     );
     return out;
 };
@@ -115,17 +133,35 @@ export const renderText = (p: PlanResult): string => {
 
     const model = modelPath(p);
     const critical = s.criticalPath;
-    out.push(`Simulated pulumi up (latency model ${model})`);
+    const limited = Number.isFinite(s.parallel);
+    out.push(
+        limited
+            ? `Simulated pulumi up --parallel ${s.parallel} (latency model ${model}; at most ${plural(s.parallel, "resource")} in progress at once, the earliest ready first, as the engine does)`
+            : `Simulated pulumi up (latency model ${model}; unlimited parallelism, the Pulumi CLI's default)`,
+    );
     out.push(`  makespan         ${padL(s.makespan, 6)} s`);
-    const over = s.makespan === critical.seconds ? "equal to the makespan: no step waits for a clone lock" : `the makespan is ${pct(s.makespan / Math.max(critical.seconds, 1e-9) - 1)} over it`;
+    const waitsFor = [s.lockWait > 0 ? "clone locks" : "", s.slotWait > 0 ? "a free slot" : ""].filter(Boolean).join(" and ");
+    const over =
+        s.makespan === critical.seconds
+            ? `equal to the makespan: no step waits for a clone lock${limited ? " or a slot" : ""}`
+            : `the makespan is ${pct(s.makespan / Math.max(critical.seconds, 1e-9) - 1)} over it${waitsFor ? `: steps wait for ${waitsFor}` : ""}`;
     out.push(`  critical path    ${padL(critical.seconds, 6)} s  (${over})`);
     out.push(`    ${p.recorded.resources.length > 0 ? criticalSteps(p).join(" -> ") : ""}`);
     out.push(`  one at a time    ${padL(s.serial, 6)} s  (${(s.serial / Math.max(s.makespan, 1e-9)).toFixed(1)}x the makespan: the original phoenix-cli, one step after another)`);
     out.push(`  clone lock waits ${padL(s.lockWait, 6)} s`);
+    if (limited) out.push(`  slot waits       ${padL(s.slotWait, 6)} s  (summed over the resources that were ready but found ${s.parallel === 1 ? "the slot" : `all ${s.parallel} slots`} busy)`);
+    const compared = [`unlimited ${p.makespans.unlimited} s`, `--parallel ${DEPLOY_PARALLEL} (the deploy workflow) ${p.makespans.deploy} s`];
+    if (limited && s.parallel !== DEPLOY_PARALLEL) compared.push(`--parallel ${s.parallel} (this plan) ${s.makespan} s`);
+    out.push(`  makespan at      ${compared.join(", ")}`);
     if (p.measured) {
         const m = p.measured;
-        out.push(`  measured under the SDK at ${m.scale} ms per model second: ${round(m.makespan)} s (${pct(m.makespan / Math.max(s.makespan, 1e-9) - 1)}: the SDK's own time per step)`);
-        out.push(`    longest wait after all of a resource's dependencies were done: ${round(m.maxLag.seconds)} s (${m.maxLag.name || "-"})`);
+        out.push(
+            `  measured under the SDK at ${m.scale} ms per model second${limited ? `, ${plural(s.parallel, "slot")}` : ""}: ${round(m.makespan)} s ` +
+                `(${pct(m.makespan / Math.max(s.makespan, 1e-9) - 1)}: the SDK's own time per step)`,
+        );
+        out.push(
+            `    longest wait after all of a resource's dependencies were done: ${round(m.maxLag.seconds)} s (${m.maxLag.name || "-"})`,
+        );
     }
     out.push(`  guests ready at: ${r.guests.map((g) => `${g.id} ${guestTimes(p, g).ready} s`).join(", ")}`);
     if (p.failure) out.push("", ...renderFailure(p, p.failure));
@@ -155,6 +191,7 @@ export const planJson = (p: PlanResult): unknown => {
             name: g.name,
             kind: g.kind,
             dependsOn: g.dependsOn,
+            waitsFor: g.waitsFor,
             cloneFrom: g.cloneFrom ?? null,
             steps: g.steps.map((x) => ({
                 name: x.name,
@@ -170,12 +207,16 @@ export const planJson = (p: PlanResult): unknown => {
         edges: r.reduced.map((e) => ({ from: e.from, to: e.to, kinds: e.kinds })),
         simulation: {
             model: modelPath(p),
+            /** null: unlimited. */
+            parallel: Number.isFinite(s.parallel) ? s.parallel : null,
             makespan: s.makespan,
             criticalPath: s.criticalPath.seconds,
             criticalSteps: criticalSteps(p),
             serial: s.serial,
             speedup: round(s.serial / Math.max(s.makespan, 1e-9)),
             lockWait: s.lockWait,
+            slotWait: s.slotWait,
+            makespans: { unlimited: p.makespans.unlimited, deploy: { parallel: DEPLOY_PARALLEL, makespan: p.makespans.deploy } },
             guests: r.guests.map((g) => ({ id: g.id, ...guestTimes(p, g) })),
             measured: p.measured ? { scale: p.measured.scale, makespan: round(p.measured.makespan), maxLag: { ...p.measured.maxLag, seconds: round(p.measured.maxLag.seconds) } } : null,
         },

@@ -1,6 +1,10 @@
-// The simulated `pulumi up`, computed exactly from the recorded dependency graph: every resource starts as soon as
-// everything it awaits has finished (unlimited parallelism, as the engine), except that a clone holds its source's
-// lock for its whole duration (latency model limits.concurrent_clones_per_source). All figures are model seconds.
+// The simulated `pulumi up`, computed exactly from the recorded dependency graph. Like the Pulumi engine's step
+// executor, it starts each resource once everything it awaits has finished, in the order resources become ready (ties
+// in registration order), with at most `parallel` resources in progress at once (`pulumi up --parallel N`; unlimited
+// by default, as the CLI's default). Resources of zero duration (components, the provider) never take a slot. A clone
+// holds its source's lock for its whole duration (latency model limits.concurrent_clones_per_source); while it waits
+// for the lock it is already in progress (the provider waits for Proxmox), so it holds its slot. All figures are model
+// seconds.
 import type { Registration } from "./engine";
 
 export interface SimNode {
@@ -13,6 +17,11 @@ export interface SimNode {
 }
 
 export interface Schedule {
+    /** At most this many resources with a duration in progress at once (Infinity: unlimited). */
+    parallel: number;
+    /** When the engine starts the resource (it may then wait for a clone lock). */
+    sent: Map<string, number>;
+    /** When the resource's own work starts (after any clone lock wait) and ends. */
     start: Map<string, number>;
     end: Map<string, number>;
     /** When the last resource finishes. */
@@ -21,8 +30,10 @@ export interface Schedule {
     serial: number;
     /** Longest chain of dependencies weighted by duration: no schedule can beat it. */
     criticalPath: { seconds: number; steps: string[] };
-    /** Seconds clones spent waiting for their source's lock after their dependencies were done. */
+    /** Seconds clones spent waiting for their source's lock after they were started. */
     lockWait: number;
+    /** Seconds resources spent ready but waiting for a free slot (0 with unlimited parallelism). */
+    slotWait: number;
 }
 
 /** Binary min-heap on [time, tie-break]. */
@@ -30,6 +41,10 @@ class Queue {
     private readonly items: [number, number][] = [];
     get size(): number {
         return this.items.length;
+    }
+    /** The least item, without taking it. */
+    peek(): [number, number] {
+        return this.items[0];
     }
     push(item: [number, number]): void {
         const a = this.items;
@@ -64,30 +79,42 @@ class Queue {
 const less = (a: [number, number], b: [number, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 
 /**
- * Event order: a node is taken when everything it awaits is done, earliest first (ties in the given order), so a lock
- * goes to the clone that asked first. Awaited names missing from `nodes` are ignored (they never run).
+ * Event simulation. At each instant: finish what ends then, run what became ready with zero duration at once, then
+ * start ready resources while a slot is free, earliest ready first (ties in the given order), so a clone lock goes to
+ * the clone that was started first. Earliest-ready is what `pulumi up` does: its step executor hands steps to its N
+ * workers in the order the program's registrations arrive, and a registration arrives once what it awaits is done;
+ * the engine knows no durations, so it cannot favour the longest remaining path. Awaited names missing from `nodes`
+ * are ignored (they never run).
  */
-export const simulate = (nodes: readonly SimNode[], lockCapacity = 1): Schedule => {
+export const simulate = (nodes: readonly SimNode[], lockCapacity = 1, parallel = Infinity): Schedule => {
+    if (!(parallel >= 1)) throw new Error(`parallel must be at least 1 (got ${parallel})`);
     const index = new Map(nodes.map((n, i) => [n.name, i]));
     const deps = nodes.map((n) => [...new Set(n.awaits)].filter((a) => index.has(a) && a !== n.name).map((a) => index.get(a)!));
     const dependents = nodes.map(() => [] as number[]);
     deps.forEach((ds, i) => ds.forEach((d) => dependents[d].push(i)));
     const pending = deps.map((ds) => ds.length);
+    const instant = (i: number) => nodes[i].seconds === 0 && nodes[i].lock === undefined;
     const readyAt = nodes.map(() => 0);
+    const sent = nodes.map(() => 0);
     const start = nodes.map(() => 0);
     const end = nodes.map(() => 0);
-    // Longest dependency chain ending at each node, and the dependency it came through.
-    const chain = nodes.map(() => 0);
-    const longestDep = nodes.map(() => 0);
-    const chainFrom = nodes.map(() => -1);
+    const finished: number[] = []; // in order of completion: dependencies before dependents
     const locks = new Map<string, number[]>();
     let lockWait = 0;
-    let done = 0;
+    let slotWait = 0;
 
-    const queue = new Queue();
-    pending.forEach((p, i) => p === 0 && queue.push([0, i]));
-    while (queue.size > 0) {
-        const [t, i] = queue.pop();
+    const ready = new Queue(); // [ready at, index]
+    const running = new Queue(); // [end, index]
+    const now: number[] = []; // zero-duration resources ready at the current instant
+    const release = (i: number) => (instant(i) ? now.push(i) : ready.push([readyAt[i], i]));
+    const finish = (i: number) => {
+        finished.push(i);
+        for (const d of dependents[i]) {
+            readyAt[d] = Math.max(readyAt[d], end[i]);
+            if (--pending[d] === 0) release(d);
+        }
+    };
+    const begin = (i: number, t: number) => {
         const node = nodes[i];
         let s = t;
         if (node.lock !== undefined) {
@@ -98,32 +125,65 @@ export const simulate = (nodes: readonly SimNode[], lockCapacity = 1): Schedule 
             locks.set(node.lock, free);
             lockWait += s - t;
         }
-        start[i] = s;
-        end[i] = s + node.seconds;
-        chain[i] = longestDep[i] + node.seconds;
-        done++;
-        for (const d of dependents[i]) {
-            readyAt[d] = Math.max(readyAt[d], end[i]);
-            if (chainFrom[d] < 0 || chain[i] > longestDep[d]) [longestDep[d], chainFrom[d]] = [chain[i], i];
-            if (--pending[d] === 0) queue.push([readyAt[d], d]);
+        slotWait += t - readyAt[i];
+        [sent[i], start[i], end[i]] = [t, s, s + node.seconds];
+    };
+
+    pending.forEach((p, i) => p === 0 && release(i));
+    let busy = 0;
+    for (let t = 0; ; ) {
+        for (let k = 0; k < now.length; k++) {
+            begin(now[k], t);
+            finish(now[k]);
+        }
+        now.length = 0;
+        while (ready.size > 0 && busy < parallel) {
+            const [, i] = ready.pop();
+            begin(i, t);
+            running.push([end[i], i]);
+            busy++;
+        }
+        if (running.size === 0) break;
+        t = running.peek()[0];
+        while (running.size > 0 && running.peek()[0] === t) {
+            const [, i] = running.pop();
+            busy--;
+            finish(i);
         }
     }
-    if (done < nodes.length) {
+    if (finished.length < nodes.length) {
         const stuck = nodes.filter((_, i) => pending[i] > 0).map((n) => n.name);
         throw new Error(`dependency cycle among ${stuck.slice(0, 5).join(", ")}${stuck.length > 5 ? ", ..." : ""}`);
     }
 
+    // Longest dependency chain ending at each node (independent of the schedule); ties go to the dependency that
+    // finished first.
+    const chain = nodes.map(() => 0);
+    const chainFrom = nodes.map(() => -1);
+    const rank = nodes.map(() => 0);
+    finished.forEach((i, k) => (rank[i] = k));
+    for (const i of finished) {
+        for (const d of deps[i]) {
+            const f = chainFrom[i];
+            if (f < 0 || chain[d] > chain[f] || (chain[d] === chain[f] && rank[d] < rank[f])) chainFrom[i] = d;
+        }
+        chain[i] = (chainFrom[i] < 0 ? 0 : chain[chainFrom[i]]) + nodes[i].seconds;
+    }
     let last = -1;
-    chain.forEach((c, i) => (last < 0 || c > chain[last] ? (last = i) : undefined));
+    for (const i of finished) if (last < 0 || chain[i] > chain[last]) last = i;
     const steps: string[] = [];
     for (let i = last; i >= 0; i = chainFrom[i]) steps.unshift(nodes[i].name);
+    const byName = (xs: number[]) => new Map(nodes.map((n, i) => [n.name, xs[i]]));
     return {
-        start: new Map(nodes.map((n, i) => [n.name, start[i]])),
-        end: new Map(nodes.map((n, i) => [n.name, end[i]])),
+        parallel,
+        sent: byName(sent),
+        start: byName(start),
+        end: byName(end),
         makespan: end.reduce((m, e) => Math.max(m, e), 0),
         serial: nodes.reduce((sum, n) => sum + n.seconds, 0),
         criticalPath: { seconds: last < 0 ? 0 : chain[last], steps },
         lockWait,
+        slotWait,
     };
 };
 

@@ -7,7 +7,8 @@ import * as os from "os";
 import * as path from "path";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
-import { main } from "../plan/cli";
+import { main, MAX_SCALE } from "../plan/cli";
+import { DEPLOY_PARALLEL } from "../plan/plan";
 import { BUNDLED_MODEL, SHARED_MODEL, loadLatencyModel, stepCost } from "../plan/latency";
 import { blockedBy, simulate } from "../plan/simulate";
 import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
@@ -36,6 +37,7 @@ interface JsonGuest {
     kind: string;
     name: string;
     dependsOn: number[];
+    waitsFor: number[];
     cloneFrom: number | null;
     steps: JsonStep[];
 }
@@ -44,13 +46,27 @@ interface JsonPlan {
     waves: number[][];
     guests: JsonGuest[];
     edges: { from: number; to: number; kinds: string[] }[];
-    simulation: { makespan: number; criticalPath: number; criticalSteps: string[]; serial: number; lockWait: number; measured: { makespan: number } | null };
+    simulation: {
+        parallel: number | null;
+        makespan: number;
+        criticalPath: number;
+        criticalSteps: string[];
+        serial: number;
+        lockWait: number;
+        slotWait: number;
+        makespans: { unlimited: number; deploy: { parallel: number; makespan: number } };
+        measured: { makespan: number } | null;
+    };
     failure?: {
+        mode: "stop" | "continue-on-error";
         resource: string;
         guest: number;
-        blocked: { guest: number; firstBlocked: string; waitsOn: string }[];
+        at: number;
+        blocked: { guest: number; firstBlocked: string; waitsOn: string; steps: number }[];
+        notStarted: { guest: number; firstNotStarted: string; wouldStartAt: number; steps: number }[];
         finished: { guest: number; at: number }[];
-        measured: { agrees: boolean; neverStarted: number };
+        settledAt: number;
+        measured: { checks: string; agrees: boolean; neverStarted: number; waitsOnFailure: number };
     };
 }
 
@@ -144,6 +160,15 @@ describe("plan: the reference selection (dev stack)", function () {
         assert.deepEqual([g(900).cloneFrom, g(900).dependsOn], [null, []]);
     });
 
+    it("reports each guest's dependsOn as the catalog declares it", () => {
+        const catalog = loadCatalog({ dir: "guests", node: "pve" });
+        const g = (id: number) => plan.guests.find((x) => x.id === id)!;
+        assert.deepEqual(g(1001).dependsOn, [102]);
+        assert.deepEqual(g(101).dependsOn, [103]);
+        assert.deepEqual(g(900).dependsOn, []);
+        for (const x of plan.guests) assert.deepEqual(x.dependsOn, [...catalog.guests.get(x.id)!.dependsOn].sort((a, b) => a - b), `${x.id}`);
+    });
+
     it("simulates pulumi up: critical path <= makespan <= serial, the path a chain of real dependencies", () => {
         const sim = plan.simulation;
         const steps = plan.guests.flatMap((g) => g.steps);
@@ -170,6 +195,69 @@ describe("plan: the reference selection (dev stack)", function () {
 
     it("ran the program under the SDK with the modelled latencies", () => {
         assert.ok(plan.simulation.measured && plan.simulation.measured.makespan > 0);
+    });
+
+    it("simulates unlimited parallelism by default, and reports the makespan at the deploy workflow's --parallel too", () => {
+        assert.equal(plan.simulation.parallel, null);
+        assert.equal(plan.simulation.slotWait, 0);
+        assert.equal(plan.simulation.makespans.unlimited, plan.simulation.makespan);
+        assert.equal(plan.simulation.makespans.deploy.parallel, DEPLOY_PARALLEL);
+        const deploy = fs.readFileSync(path.join(ROOT, ".github", "workflows", "deploy.yml"), "utf8");
+        assert.match(deploy, new RegExp(`pulumi up [^\\n]*--parallel ${DEPLOY_PARALLEL}\\b`), "the deploy workflow's --parallel");
+    });
+});
+
+describe("plan: --parallel", () => {
+    const at = async (...args: string[]) => (await jsonPlan("--scale", "0", ...args)).simulation;
+
+    it("N=1 runs every step one after another: the makespan is the serial time", async () => {
+        const sim = await at("--parallel", "1");
+        assert.equal(sim.parallel, 1);
+        assert.equal(sim.makespan, sim.serial);
+    });
+
+    it("a large N is unlimited parallelism; N=4 lies between, and is the figure the default plan shows for the deploy workflow", async () => {
+        const unlimited = await at();
+        const large = await at("--parallel", "1000");
+        const four = await at("--parallel", "4");
+        assert.equal(large.makespan, unlimited.makespan);
+        assert.equal(large.slotWait, 0);
+        assert.ok(unlimited.makespan < four.makespan && four.makespan < unlimited.serial, `${unlimited.makespan} < ${four.makespan} < ${unlimited.serial}`);
+        assert.ok(four.slotWait > 0);
+        assert.equal(four.criticalPath, unlimited.criticalPath);
+        assert.equal(unlimited.makespans.deploy.makespan, four.makespan);
+        assert.equal(four.makespans.unlimited, unlimited.makespan);
+    });
+
+    it("never has more than N resources with a duration in progress, and every step still starts after what it awaits", async () => {
+        const p = await jsonPlan("--scale", "0", "--parallel", "4");
+        const steps = p.guests.flatMap((g) => g.steps).filter((s) => s.seconds > 0);
+        for (const s of steps) {
+            const busy = steps.filter((x) => x.start <= s.start && s.start < x.end).length;
+            assert.ok(busy <= 4, `${busy} in progress at ${s.start}`);
+        }
+        const byName = new Map(steps.map((s) => [s.name, s]));
+        for (const s of steps) for (const a of s.awaits.filter((x) => byName.has(x))) assert.ok(s.start >= byName.get(a)!.end, `${s.name} after ${a}`);
+        assert.equal(p.simulation.makespan, Math.max(...steps.map((s) => s.end)));
+    });
+
+    it("prints the chosen N's figures and both the unlimited and the deploy workflow's makespans", async () => {
+        const unlimited = await at();
+        const four = await at("--parallel", "4");
+        const text = (await cli("--scale", "0")).out;
+        assert.match(text, /Simulated pulumi up \(.*unlimited parallelism/);
+        assert.ok(text.includes(`makespan at      unlimited ${unlimited.makespan} s, --parallel 4 (the deploy workflow) ${four.makespan} s`), text);
+        const two = await cli("--scale", "0", "--parallel", "2");
+        assert.match(two.out, /^Simulated pulumi up --parallel 2 /m);
+        assert.match(two.out, /--parallel 2 \(this plan\) \d+ s/);
+        assert.match(two.out, /^  slot waits +\d+ s/m);
+    });
+
+    it("the run under the SDK keeps to the same N (within a few per cent of the simulated makespan)", async () => {
+        await jsonPlan("--scale", "0"); // warm: the first run in a process pays for loading the program
+        const p = await jsonPlan("--scale", "0.5", "--parallel", "4");
+        const measured = p.simulation.measured!.makespan;
+        assert.ok(Math.abs(measured / p.simulation.makespan - 1) < 0.1, `${measured} vs ${p.simulation.makespan}`);
     });
 });
 
@@ -204,21 +292,95 @@ describe("plan: flags", () => {
         assert.doesNotMatch(r.out, /PRIVATE KEY|\[secret /);
     });
 
-    it("--fail 103:feature-step_ca: 103 failed, every consumer of its CA blocked, the templates still finish", async () => {
-        const p = await jsonPlan("--fail", "103:feature-step_ca", "--scale", "0");
+    const ids = (xs: { guest: number }[]) => xs.map((x) => x.guest).sort((a, b) => a - b);
+
+    it("--fail 103:feature-step_ca --continue-on-error: 103 failed, every consumer of its CA blocked, the templates still finish", async () => {
+        const p = await jsonPlan("--fail", "103:feature-step_ca", "--continue-on-error", "--scale", "0");
         const f = p.failure!;
+        assert.equal(f.mode, "continue-on-error");
         assert.equal(f.resource, "103-feature-step_ca");
         assert.equal(f.guest, 103);
-        assert.deepEqual(f.blocked.map((b) => b.guest).sort((a, b) => a - b), [101, 102, 1001, 1002]);
+        assert.deepEqual(ids(f.blocked), [101, 102, 1001, 1002]);
         for (const b of f.blocked) assert.deepEqual([b.firstBlocked, b.waitsOn], [`${b.guest}-feature-trusted_ca`, "103-feature-step_ca"]);
-        assert.deepEqual(f.finished.map((x) => x.guest).sort((a, b) => a - b), [900, 9000]);
+        assert.deepEqual(f.notStarted, []);
+        assert.deepEqual(ids(f.finished), [900, 9000]);
         // The run under the SDK never started exactly the resources the analysis calls blocked.
         assert.ok(f.measured.agrees);
         assert.ok(f.measured.neverStarted > 0);
     });
 
+    it("--fail 103:feature-step_ca (a default pulumi up): what runs at 321 s finishes, nothing starts after it", async () => {
+        const full = await jsonPlan("--scale", "0");
+        const p = await jsonPlan("--fail", "103:feature-step_ca", "--scale", "0");
+        const f = p.failure!;
+        assert.equal(f.mode, "stop");
+        assert.equal(f.at, stepOf(full, "103-feature-step_ca").end);
+        // 101, 102 and 1001 reach their CA step only after the failure: they wait on it.
+        assert.deepEqual(ids(f.blocked), [101, 102, 1001]);
+        for (const b of f.blocked) assert.deepEqual([b.firstBlocked, b.waitsOn], [`${b.guest}-feature-trusted_ca`, "103-feature-step_ca"]);
+        // 1002 never waits on 103's CA before its trusted_ca step, but the run stops before its base_setup starts.
+        assert.deepEqual(f.notStarted.map((x) => [x.guest, x.firstNotStarted, x.wouldStartAt]), [[1002, "1002-feature-base_setup", stepOf(full, "1002-feature-base_setup").start]]);
+        assert.ok(stepOf(full, "1002-feature-nfs_volumes").start < f.at, "1002's step in progress at the failure");
+        assert.deepEqual(ids(f.finished), [900, 9000]);
+        // The steps running at the failure finish: 1001's base_setup is the last.
+        assert.equal(f.settledAt, stepOf(full, "1001-feature-base_setup").end);
+        // The run under the SDK has no step scheduler: it checks what waits on the failure, the same in both modes.
+        assert.equal(f.measured.checks, "waits-on-failure");
+        assert.ok(f.measured.agrees);
+    });
+
+    it("--fail 900:ct: a default pulumi up stops before 9000's VM (120 s > 40 s); --continue-on-error finishes 9000", async () => {
+        const full = await jsonPlan("--scale", "0");
+        const stop = (await jsonPlan("--fail", "900:ct", "--scale", "0")).failure!;
+        assert.equal(stop.at, 40);
+        assert.ok(!stop.finished.some((x) => x.guest === 9000), JSON.stringify(stop.finished));
+        assert.deepEqual(stop.finished, []);
+        assert.deepEqual(ids(stop.blocked), [101, 102, 103]);
+        assert.deepEqual(ids(stop.notStarted), [1001, 1002, 9000]);
+        const vm = stop.notStarted.find((x) => x.guest === 9000)!;
+        assert.deepEqual([vm.firstNotStarted, vm.wouldStartAt, vm.steps], ["9000-vm", stepOf(full, "9000-vm").start, 1]);
+        assert.ok(vm.wouldStartAt > stop.at);
+        // 9000's image download was running at 40 s: it finishes.
+        assert.equal(stop.settledAt, stepOf(full, "9000-image").end);
+
+        const cont = (await jsonPlan("--fail", "900:ct", "--continue-on-error", "--scale", "0")).failure!;
+        assert.equal(cont.mode, "continue-on-error");
+        assert.deepEqual(cont.finished, [{ guest: 9000, at: stepOf(full, "9000-vm").end }]);
+        assert.deepEqual(ids(cont.blocked), [101, 102, 103, 1001, 1002]);
+        assert.deepEqual(cont.notStarted, []);
+        // Both modes agree on what waits on the failure.
+        assert.equal(cont.measured.waitsOnFailure, stop.measured.waitsOnFailure);
+    });
+
+    it("says which semantics the failure report shows", async () => {
+        const stop = await cli("--fail", "900:ct", "--scale", "0");
+        assert.match(stop.out, /^  as a default pulumi up: steps already running at the failure finish, nothing starts after it/m);
+        assert.match(stop.out, /^  not started  9000  1 step never runs, from 9000-vm \(would start at 120 s; the run stopped at 40 s\)$/m);
+        assert.match(stop.out, /^  finished     \(none\)$/m);
+        const cont = await cli("--fail", "900:ct", "--continue-on-error", "--scale", "0");
+        assert.match(cont.out, /^  as pulumi up --continue-on-error: everything that does not wait on the failure still runs/m);
+        assert.match(cont.out, /^  finished     9000 \(ready at 180 s\)$/m);
+        assert.doesNotMatch(cont.out, /not started/);
+    });
+
+    it("--fail under --parallel: the failure time and who finishes follow the limited schedule", async () => {
+        const full = await jsonPlan("--scale", "0", "--parallel", "4");
+        const f = (await jsonPlan("--fail", "103:feature-step_ca", "--scale", "0", "--parallel", "4")).failure!;
+        assert.equal(f.at, stepOf(full, "103-feature-step_ca").end);
+        const started = full.guests.flatMap((g) => g.steps).filter((s) => s.start < f.at);
+        assert.equal(f.settledAt, Math.max(...started.map((s) => s.end)));
+        for (const x of f.notStarted) assert.ok(x.wouldStartAt >= f.at, `${x.firstNotStarted} at ${x.wouldStartAt}`);
+    });
+
     it("rejects unknown flags and bad values with usage and exit code 2", async () => {
-        for (const args of [["--bogus"], ["--guests", "1o1"], ["--fail", "103"], ["--json", "--mermaid"], ["--scale"]]) {
+        const bad = [
+            ["--bogus"], ["--guests", "1o1"], ["--fail", "103"], ["--json", "--mermaid"], ["--scale"],
+            ["--catalog="], ["--catalog", ""], ["--catalog", "  "],
+            ["--scale", String(MAX_SCALE + 1)], ["--scale=1000"],
+            ["--parallel", "0"], ["--parallel", "-1"], ["--parallel", "1.5"], ["--parallel", "four"], ["--parallel="], ["--parallel"],
+            ["--continue-on-error"], ["--continue-on-error=yes", "--fail", "103:app"],
+        ];
+        for (const args of bad) {
             const r = await cli(...args);
             assert.equal(r.code, 2, args.join(" "));
             assert.match(r.err, /^error: .*\n\nUsage: npm run plan/, args.join(" "));
@@ -227,6 +389,29 @@ describe("plan: flags", () => {
         const r = await cli("--fail", "103:nope", "--scale", "0");
         assert.equal(r.code, 2);
         assert.match(r.err, /^error: --fail 103:nope: guest 103 has no step nope \(steps: host-dirs, ct, /);
+    });
+});
+
+describe("plan: dependsOn against readiness waits", function () {
+    let dir: string;
+    before(() => {
+        // 1001's docker feature also waits for 101 (a feature's `after`): a readiness wait, not a catalog dependsOn.
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-plan-after-"));
+        for (const f of fs.readdirSync(path.join(ROOT, "guests"))) fs.copyFileSync(path.join(ROOT, "guests", f), path.join(dir, f));
+        const file = path.join(dir, "1001-portainer.yaml");
+        const yaml = fs.readFileSync(file, "utf8");
+        assert.ok(yaml.includes("\n  - docker\n"));
+        fs.writeFileSync(file, yaml.replace("\n  - docker\n", "\n  - { name: docker, after: [101] }\n"));
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("dependsOn stays the catalog's; waitsFor shows every guest whose readiness a step waits for", async () => {
+        const p = await jsonPlan("--catalog", dir, "--scale", "0");
+        const g1001 = p.guests.find((g) => g.id === 1001)!;
+        assert.deepEqual(g1001.dependsOn, [102]);
+        assert.deepEqual(g1001.waitsFor, [101, 102]);
+        assert.deepEqual(p.guests.find((g) => g.id === 101)!.dependsOn, [103]);
+        assert.deepEqual(p.guests.find((g) => g.id === 900)!.dependsOn, []);
     });
 });
 
@@ -322,6 +507,43 @@ describe("plan: latency model and simulator", () => {
         ];
         assert.deepEqual([...blockedBy(nodes, "b")].sort(), ["c", "e"]);
         assert.deepEqual([...blockedBy(nodes, "e")], []);
+    });
+
+    it("--parallel: at most N resources with a duration at once, zero-duration ones free, the earliest ready first", () => {
+        const nodes = [
+            { name: "comp", seconds: 0, awaits: [] },
+            { name: "a", seconds: 10, awaits: ["comp"] },
+            { name: "b", seconds: 30, awaits: ["comp"] },
+            { name: "c", seconds: 5, awaits: ["a"] },
+            { name: "d", seconds: 20, awaits: [] },
+            { name: "e", seconds: 1, awaits: ["b", "c", "d"] },
+        ];
+        const serial = 66;
+        assert.equal(simulate(nodes, 1, 1).makespan, serial);
+        assert.equal(simulate(nodes, 1, 100).makespan, simulate(nodes).makespan);
+        assert.equal(simulate(nodes).makespan, 31);
+        // Two slots: a and b start at 0 (ready at 0 like d, but given first; comp takes no slot). When a ends at 10,
+        // d (ready since 0) goes before c (ready since 10); c gets b's slot at 30.
+        const two = simulate(nodes, 1, 2);
+        assert.deepEqual(["a", "b", "c", "d", "e"].map((n) => [two.start.get(n), two.end.get(n)]), [[0, 10], [0, 30], [30, 35], [10, 30], [35, 36]]);
+        assert.equal(two.slotWait, 10 + 20);
+        assert.ok(two.makespan > 31 && two.makespan < serial);
+        assert.equal(two.criticalPath.seconds, simulate(nodes).criticalPath.seconds);
+        assert.throws(() => simulate(nodes, 1, 0), /parallel must be at least 1/);
+    });
+
+    it("--parallel: a clone waiting for its source's lock holds its slot (the provider waits for Proxmox)", () => {
+        const nodes = [
+            { name: "src", seconds: 10, awaits: [] },
+            { name: "a", seconds: 20, awaits: ["src"], lock: "src" },
+            { name: "b", seconds: 20, awaits: ["src"], lock: "src" },
+            { name: "x", seconds: 5, awaits: ["src"] },
+        ];
+        const s = simulate(nodes, 1, 2);
+        // a and b both start at 10; b waits for a's lock until 30 in its slot, so x only starts when a is done.
+        assert.deepEqual([s.sent.get("b"), s.start.get("b"), s.start.get("x")], [10, 30, 30]);
+        assert.equal(s.lockWait, 20);
+        assert.equal(s.makespan, 50);
     });
 
     it("reports a dependency cycle instead of hanging", () => {

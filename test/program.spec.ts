@@ -72,7 +72,8 @@ describe("program", () => {
         assert.deepEqual((typeof ssh === "string" ? JSON.parse(ssh) : ssh).nodes, [{ name: "phoenix", address: "10.0.0.13", port: 22 }]);
         assert.equal(provider.inputs.endpoint, "https://10.0.0.13:8006/");
         const out = rec.outputs as any;
-        assert.deepEqual(out.guests["103"], { kind: "lxc", vmId: 103, ip: "10.0.0.10", node: "phoenix", ready: 103 });
+        assert.deepEqual(out.guests["103"], { kind: "lxc", dependsOn: [], vmId: 103, ip: "10.0.0.10", node: "phoenix", ready: 103 });
+        assert.deepEqual(out.guests["1001"].dependsOn, [102]);
     });
 
     it("pulls dependencies and clone sources into a smaller selection, saying why", async () => {
