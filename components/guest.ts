@@ -46,6 +46,14 @@ export interface GuestArgs<S extends GuestSpec> {
     lanePredecessor?: number;
 }
 
+/** Scripts are shared by many steps: hash each text once. */
+const digests = new Map<string, string>();
+const scriptDigest = (text: string): string => {
+    let d = digests.get(text);
+    if (d === undefined) digests.set(text, (d = sha256(text)));
+    return d;
+};
+
 const uniqueResources = (rs: pulumi.Resource[]): pulumi.Resource[] => [...new Set(rs)];
 
 export abstract class PhoenixGuest extends pulumi.ComponentResource {
@@ -187,13 +195,16 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         const consumesCa = step.caFrom !== undefined && (declared.has("CA_ROOT_PEM") || declared.has("CA_FINGERPRINT"));
         const ca = consumesCa ? this.other(step.caFrom!, "CA").ca : undefined;
         if (consumesCa && !ca) throw new pulumi.ResourceError(`guest ${this.guestId}: guest ${step.caFrom} has no step_ca output`, this);
-        const env: pulumi.Output<Record<string, string>> = ca
-            ? ca.apply((c): Record<string, string> => ({
-                  ...staticEnv,
-                  ...(declared.has("CA_ROOT_PEM") ? { CA_ROOT_PEM: c.rootPem } : {}),
-                  ...(declared.has("CA_FINGERPRINT") ? { CA_FINGERPRINT: c.fingerprint } : {}),
-              }))
-            : pulumi.output(staticEnv);
+        // A plain string unless another guest's output flows in: no Output to build for most steps.
+        const create: pulumi.Input<string> = ca
+            ? ca.apply((c) =>
+                  shell.runScript(envAssignments({
+                      ...staticEnv,
+                      ...(declared.has("CA_ROOT_PEM") ? { CA_ROOT_PEM: c.rootPem } : {}),
+                      ...(declared.has("CA_FINGERPRINT") ? { CA_FINGERPRINT: c.fingerprint } : {}),
+                  })),
+              )
+            : shell.runScript(envAssignments(staticEnv));
         const secretNames = Object.keys(step.secrets);
         const stdin =
             secretNames.length === 0
@@ -205,10 +216,10 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
             `${this.guestId}-${role}`,
             {
                 connection: shell.connection,
-                create: env.apply((e) => shell.runScript(envAssignments(e))),
+                create,
                 stdin,
                 // runnable includes features/lib/common.sh: a change to the shared helpers re-runs the step too.
-                triggers: [sha256(step.script.runnable, JSON.stringify(step.env), JSON.stringify(step.secrets))],
+                triggers: [sha256(scriptDigest(step.script.runnable), JSON.stringify(step.env), JSON.stringify(step.secrets))],
             },
             { ...this.machineBound(), dependsOn, customTimeouts: { create: "30m", update: "30m" } },
         );

@@ -90,7 +90,9 @@ const mockState = (type: string, name: string, inputs: any): { id: string; state
         case "proxmoxve:index/fileLegacy:FileLegacy":
             return { id: `${inputs.datastoreId}:${inputs.contentType}/${inputs.sourceRaw?.fileName ?? name}`, state: inputs };
         case "command:remote:Command":
-            return { id: `${name}-id`, state: { ...inputs, stdout: MOCK_COMMAND_STDOUT, stderr: "" } };
+            // Only what a command computes: echoing its inputs (scripts on stdin) back through the engine costs
+            // serialization and nothing reads them.
+            return { id: `${name}-id`, state: { stdout: MOCK_COMMAND_STDOUT, stderr: "" } };
         default:
             return { id: `${name}-id`, state: inputs };
     }
