@@ -100,15 +100,30 @@ const mockState = (type: string, name: string, inputs: any): { id: string; state
 
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 
+/**
+ * Large input strings (scripts on stdin) arrive as a fresh copy per resource; keeping one copy of each keeps a
+ * 1000-guest recording's heap, and so its garbage collection, from growing with every step.
+ */
+const interned = (strings: Map<string, string>, inputs: Record<string, any>): Record<string, any> => {
+    for (const [k, v] of Object.entries(inputs)) {
+        if (typeof v !== "string" || v.length < 1024) continue;
+        const seen = strings.get(v);
+        if (seen === undefined) strings.set(v, v);
+        else inputs[k] = seen;
+    }
+    return inputs;
+};
+
 /** Run the program once under mocks. Not re-entrant: runs in one process follow each other. */
 export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     const project = opts.project ?? "phoenix";
     const registrations: Registration[] = [];
     const inputsByKey = new Map<string, any>();
+    const bigStrings = new Map<string, string>();
     await pulumi.runtime.setMocks(
         {
             newResource: (args) => {
-                inputsByKey.set(`${args.type}::${args.name}`, args.inputs);
+                inputsByKey.set(`${args.type}::${args.name}`, interned(bigStrings, args.inputs));
                 const r: MockedResource = { type: args.type, name: args.name, parent: sending?.parent ?? "", custom: args.custom ?? false, inputs: args.inputs };
                 const failing = opts.fail?.(r) ?? false;
                 const ms = opts.latency?.(r) ?? 0;
