@@ -1,6 +1,6 @@
 // phoenix:index:LxcGuest — one container and every step of its life as child resources:
-//   [os-template] [host-dirs] ct [lxc-conf] fw-options fw-rules start [snap-pre-configured] feature-* [app] [health]
-//   [snap-final-form] [template]
+//   [os-template] [subids] [host-dirs] ct [lxc-conf] [fw-reset] fw-options [fw-rules] start [snap-pre-configured]
+//   feature-* [app] [health] [snap-final-form] [template]
 // The container is created stopped; raw lxc.* lines go into its config on the node; then it is started and the chain
 // runs inside it through `pct exec` on the node.
 import * as pulumi from "@pulumi/pulumi";

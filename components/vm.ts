@@ -1,6 +1,7 @@
 // phoenix:index:VmGuest — one QEMU VM and every step of its life as child resources, in this order:
 //   [image] [vendor-data] vm                                   (image + vendor-data only for a VM built from the cloud image)
-//   fw-options [fw-rules] wait [snap-pre-configured] feature-* [app] [health] [snap-final-form]   (not on a template)
+//   [fw-reset] fw-options [fw-rules] wait [snap-pre-configured] feature-* [app] [health] [snap-final-form]   (not on a template;
+//   fw-reset only on a clone)
 // A template (template: true) is created directly as a Proxmox template: it never boots, so it has no firewall, no
 // wait and no in-guest steps (the catalog rejects features on a VM template). A clone boots with a static IP from
 // cloud-init; the wait step checks on the node, through the guest agent, that it is up; the in-guest steps then run
