@@ -77,7 +77,7 @@ export const rawConfigScript = (id: number, lines: string[]): string => {
         const replaceKey = key === "lxc.apparmor.profile" ? `sed -i ${shq(`/^\\[/,$!{/^${key.replace(/\./g, "\\.")}:/d}`)} "$conf"; ` : "";
         return [
             `if sed '/^\\[/,$d' "$conf" | grep -qxF -- ${shq(line)}; then echo ${shq(`${id}: already has ${line}`)};`,
-            `else ${replaceKey}LINE=${shq(line)} awk 'BEGIN{done=0} /^\\[/ && !done {print ENVIRON["LINE"]; done=1} {print} END{if(!done) print ENVIRON["LINE"]}' "$conf" > "$tmp" && cat "$tmp" > "$conf"; changed=1; echo ${shq(`${id}: added ${line}`)}; fi`,
+            `else ${replaceKey}LINE=${shq(line)} awk 'BEGIN{done=0} /^\\[/ && !done {print ENVIRON["LINE"]; done=1} {print} END{if(!done) print ENVIRON["LINE"]}' "$conf" > "$tmp"; cat "$tmp" > "$conf"; changed=1; echo ${shq(`${id}: added ${line}`)}; fi`,
         ].join(" ");
     });
     return [
@@ -88,11 +88,16 @@ export const rawConfigScript = (id: number, lines: string[]): string => {
         "changed=0",
         ...configLock(id),
         ...body,
+        // pct reboot takes the same config lock: release it first.
+        "flock -u 9",
         `if [ "$changed" = 1 ] && pct status ${id} | grep -q 'status: running'; then pct reboot ${id}; echo '${id}: rebooted to apply the raw config'; fi`,
     ].join("\n");
 };
 
-/** Removes exactly the lines rawConfigScript added, from the main section (run before new lines are added). */
+/**
+ * Removes the catalog's raw lines from the main section (run before a changed set is added, which then reboots a
+ * running container; when the catalog drops them all, they stop applying at the container's next restart).
+ */
 export const rawConfigRemoveScript = (id: number, lines: string[]): string =>
     [
         "set -eu",
@@ -101,7 +106,7 @@ export const rawConfigRemoveScript = (id: number, lines: string[]): string =>
         'tmp=$(mktemp)',
         "trap 'rm -f \"$tmp\"' EXIT",
         ...configLock(id),
-        ...lines.map((line) => `LINE=${shq(line)} awk '/^\\[/ {section=1} section || $0 != ENVIRON["LINE"]' "$conf" > "$tmp" && cat "$tmp" > "$conf"`),
+        ...lines.map((line) => `LINE=${shq(line)} awk '/^\\[/ {section=1} section || $0 != ENVIRON["LINE"]' "$conf" > "$tmp"; cat "$tmp" > "$conf"`),
         `echo '${id}: removed ${lines.length} raw config line(s)'`,
     ].join("\n");
 
@@ -166,6 +171,8 @@ export class LxcGuest extends PhoenixGuest {
                       checksum: spec.osTemplate.checksum,
                       checksumAlgorithm: spec.osTemplate.checksumAlgorithm,
                       overwrite: false,
+                      // Kept on delete (retainOnDelete), so a replacement or a re-create finds the old file: replace it.
+                      overwriteUnmanaged: true,
                   },
                   { parent: this, deleteBeforeReplace: true, retainOnDelete: true },
               )

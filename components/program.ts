@@ -36,16 +36,17 @@ export const buildGuests = (catalog: Catalog, selection: Selection, ctx: ReturnT
     return built;
 };
 
-/** Proxmox lets only root@pam (never an API token, even root's) add bind mounts or set a privileged container's features. */
+/** Proxmox lets only root@pam (never an API token, even root's) add bind mounts or set container feature flags beyond nesting. */
 export const checkAuthorization = (catalog: Catalog, ids: readonly number[], settings: StackSettings): void => {
     if (settings.auth.kind === "password" && settings.auth.username === "root@pam") return;
     const needRoot = ids.filter((id) => {
         const g = catalog.guests.get(id)!;
-        return g.kind === "lxc" && (g.bindMounts.length > 0 || (!g.unprivileged && Object.values(g.pctFeatures).some(Boolean)));
+        // Proxmox: "changing feature flags (except nesting) is only allowed for root@pam", privileged or not.
+        return g.kind === "lxc" && (g.bindMounts.length > 0 || g.pctFeatures.keyctl || g.pctFeatures.fuse || (!g.unprivileged && g.pctFeatures.nesting));
     });
     if (needRoot.length === 0) return;
     throw new pulumi.RunError(
-        `guests ${needRoot.join(", ")} use bind mounts or privileged container features, which Proxmox allows only for root@pam ` +
+        `guests ${needRoot.join(", ")} use bind mounts or container feature flags beyond nesting, which Proxmox allows only for root@pam ` +
             `(API tokens are refused, even root's): set phoenix:auth to password with phoenix:username root@pam and the secret phoenix:password`,
     );
 };

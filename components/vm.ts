@@ -203,6 +203,8 @@ export class VmGuest extends PhoenixGuest {
                     checksum: spec.image.checksum,
                     checksumAlgorithm: spec.image.checksumAlgorithm,
                     overwrite: false,
+                    // Kept on delete (retainOnDelete), so a replacement or a re-create finds the old file: replace it.
+                    overwriteUnmanaged: true,
                 },
                 // Same file name on replacement: delete first. Kept on destroy: other templates may import it later.
                 { parent: this, deleteBeforeReplace: true, retainOnDelete: true },

@@ -82,6 +82,7 @@ describe("VmGuest", () => {
             url: "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img",
             fileName: "noble-server-cloudimg-amd64.qcow2",
             overwrite: false,
+            overwriteUnmanaged: true,
         });
         const image = find(rec, "9000-image");
         assert.equal(image.deleteBeforeReplace, true, "same file name: delete before replace");
