@@ -268,7 +268,8 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         }
         if (spec.lifecycleSnapshots) {
             const before = this.steps.filter((s): s is command.remote.Command => s instanceof command.remote.Command);
-            prev = [track(this.snapshot(tool, "final-form", [...prev, ...gated()], before.map((c) => c.id)))];
+            // Re-taken when an earlier step is replaced (new id) or re-run in place with a new command (e.g. a new CA root).
+            prev = [track(this.snapshot(tool, "final-form", [...prev, ...gated()], before.flatMap((c) => [c.id, c.create])))];
         }
         this.finish(prev, gated());
     }

@@ -207,6 +207,9 @@ describe("LxcGuest", () => {
             const final = find(snap, "102-snap-final-form");
             assert.deepEqual(names(final.propertyDependencies.triggers), ["102-app", "102-feature-base_setup", "102-feature-step_cli", "102-feature-traefik", "102-feature-trusted_ca", "102-snap-pre-configured"]);
             assert.equal(final.deleteBeforeReplace, true);
+            const triggers = inputs(snap, "102-snap-final-form").triggers as string[];
+            assert.ok(triggers.includes(inputs(snap, "102-feature-trusted_ca").create), "a step re-run in place with a new command (a new CA root) re-takes it too");
+            assert.ok(triggers.includes("102-feature-traefik-id"), "a replaced step (new id) re-takes it");
             assert.equal(final.inputs.delete, "if pct listsnapshot 102 2>/dev/null | grep -qw -- 'final-form'; then pct delsnapshot 102 'final-form'; fi");
             assert.ok(find(snap, "101-app").dependencies.includes(urnOf(snap, "103-health")));
             assert.ok(find(snap, "102-app").dependencies.includes(urnOf(snap, "103-health")), "the gate stays on the application");
