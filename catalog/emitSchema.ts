@@ -5,8 +5,6 @@ import * as path from "path";
 import { z } from "zod";
 import { Defaults, Guest } from "./schema";
 
-export const SCHEMA_FILES = { "schema.json": Guest, "defaults.schema.json": Defaults } as const;
-
 export const renderSchema = (schema: z.ZodType, title: string): string =>
     `${JSON.stringify({ title, ...z.toJSONSchema(schema, { io: "input", target: "draft-7", unrepresentable: "any" }) }, null, 2)}\n`;
 

@@ -1,6 +1,5 @@
 // What every guest component of a stack shares: the catalog, the stack settings, the Proxmox provider and the SSH
 // connection to the node (for the operations the provider has no argument for).
-import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type * as command from "@pulumi/command";
 import type { Catalog } from "../catalog/model";
@@ -48,4 +47,3 @@ export const createStackContext = (catalog: Catalog, settings: StackSettings): S
     nodeConnection: nodeConnection(settings),
 });
 
-export type Resources = pulumi.Resource[];

@@ -113,6 +113,32 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         return undefined;
     }
 
+    /**
+     * A file the node downloads (an OS template or a cloud image). Same file name on replacement: deleted first.
+     * Kept on destroy (other guests may use it later), so a replacement or a re-create finds the old file: replace it.
+     */
+    protected download(
+        role: string,
+        contentType: "vztmpl" | "import",
+        file: { storage: string; url: string; fileName: string; checksum?: string; checksumAlgorithm?: string },
+    ): proxmox.download.File {
+        return new proxmox.download.File(
+            `${this.guestId}-${role}`,
+            {
+                nodeName: this.node,
+                contentType,
+                datastoreId: file.storage,
+                url: file.url,
+                fileName: file.fileName,
+                checksum: file.checksum,
+                checksumAlgorithm: file.checksumAlgorithm,
+                overwrite: false,
+                overwriteUnmanaged: true,
+            },
+            { parent: this, deleteBeforeReplace: true, retainOnDelete: true },
+        );
+    }
+
     /** A command run on the Proxmox node (pct/qm operations the provider has no argument for). */
     protected nodeCommand(
         role: string,

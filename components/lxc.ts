@@ -159,24 +159,8 @@ export class LxcGuest extends PhoenixGuest {
 
         const source = spec.cloneFrom !== undefined ? this.other(spec.cloneFrom, "clone source") : undefined;
         const laneWait = args.lanePredecessor !== undefined ? [this.other(args.lanePredecessor, "lane").machine] : [];
-        const download = !source && spec.osTemplate.url
-            ? new proxmox.download.File(
-                  `${id}-os-template`,
-                  {
-                      nodeName: spec.node,
-                      datastoreId: spec.osTemplate.storage,
-                      contentType: "vztmpl",
-                      url: spec.osTemplate.url,
-                      fileName: spec.osTemplate.file,
-                      checksum: spec.osTemplate.checksum,
-                      checksumAlgorithm: spec.osTemplate.checksumAlgorithm,
-                      overwrite: false,
-                      // Kept on delete (retainOnDelete), so a replacement or a re-create finds the old file: replace it.
-                      overwriteUnmanaged: true,
-                  },
-                  { parent: this, deleteBeforeReplace: true, retainOnDelete: true },
-              )
-            : undefined;
+        const os = spec.osTemplate;
+        const download = !source && os.url ? this.download("os-template", "vztmpl", { ...os, url: os.url, fileName: os.file }) : undefined;
         const templateFileId = download ? download.id : `${spec.osTemplate.storage}:vztmpl/${spec.osTemplate.file}`;
 
         // Host preparation, before the container exists (so not bound to it, and never deleted: the data outlives it).

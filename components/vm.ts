@@ -192,23 +192,7 @@ export class VmGuest extends PhoenixGuest {
         if (source) {
             this.vendorDataFileId = source.vendorDataFileId;
         } else {
-            const image = new proxmox.download.File(
-                `${id}-image`,
-                {
-                    nodeName: spec.node,
-                    contentType: "import",
-                    datastoreId: spec.image.storage,
-                    url: spec.image.url,
-                    fileName: spec.image.fileName,
-                    checksum: spec.image.checksum,
-                    checksumAlgorithm: spec.image.checksumAlgorithm,
-                    overwrite: false,
-                    // Kept on delete (retainOnDelete), so a replacement or a re-create finds the old file: replace it.
-                    overwriteUnmanaged: true,
-                },
-                // Same file name on replacement: delete first. Kept on destroy: other templates may import it later.
-                { parent: this, deleteBeforeReplace: true, retainOnDelete: true },
-            );
+            const image = this.download("image", "import", spec.image);
             const vendorData = new proxmox.FileLegacy(
                 `${id}-vendor-data`,
                 {

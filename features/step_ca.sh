@@ -253,14 +253,8 @@ UNIT
   fi
 
   enable_unit step-ca.service
-  if ! systemctl is-active --quiet step-ca.service; then
-    start_unit step-ca.service
-  elif ((RESTART_NEEDED)); then
-    info "restarting step-ca.service (configuration changed)"
-    systemctl restart step-ca.service || fatal "systemctl restart step-ca.service failed (see journalctl -u step-ca)"
-  else
-    info "step-ca.service already running with the current configuration, skipping restart"
-  fi
+  refresh_unit step-ca.service "${RESTART_NEEDED}" restart "restarting step-ca.service (configuration changed)" \
+    "step-ca.service already running with the current configuration, skipping restart"
 }
 
 main() {

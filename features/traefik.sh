@@ -204,14 +204,8 @@ UNIT
 
 ensure_service() {
   enable_unit traefik.service
-  if ! systemctl is-active --quiet traefik.service; then
-    start_unit traefik.service
-  elif ((CHANGED)); then
-    info "restarting traefik.service (binary, configuration or unit changed)"
-    systemctl restart traefik.service || fatal "systemctl restart traefik.service failed (see journalctl -u traefik)"
-  else
-    info "traefik.service already running with the current configuration, skipping restart"
-  fi
+  refresh_unit traefik.service "${CHANGED}" restart "restarting traefik.service (binary, configuration or unit changed)" \
+    "traefik.service already running with the current configuration, skipping restart"
 }
 
 main() {

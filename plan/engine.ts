@@ -4,6 +4,7 @@
 // when the SDK sent each registration and when it was answered.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { PROJECT_ROOT } from "../catalog/load";
 
 export interface Registration {
     type: string;
@@ -98,7 +99,6 @@ const mockState = (type: string, name: string, inputs: any): { id: string; state
     }
 };
 
-const PROJECT_ROOT = path.resolve(__dirname, "..");
 
 /**
  * Large input strings (scripts on stdin) arrive as a fresh copy per resource; keeping one copy of each keeps a

@@ -4,8 +4,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
+import { PROJECT_ROOT } from "../catalog/load";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..");
+export { PROJECT_ROOT };
 
 export interface StackConfig {
     project: string;

@@ -5,6 +5,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { ROOT } from "./helpers";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
 import { main, MAX_SCALE } from "../plan/cli";
@@ -13,7 +14,6 @@ import { BUNDLED_MODEL, SHARED_MODEL, loadLatencyModel, stepCost } from "../plan
 import { blockedBy, simulate } from "../plan/simulate";
 import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
 
-const ROOT = path.resolve(__dirname, "..");
 const SEED_EDGES = ["1001-->102", "1001-->9000", "1002-->1001", "101-->103", "102-->103", "103-->900"];
 
 const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {

@@ -150,14 +150,8 @@ main() {
   fi
 
   enable_unit nginx.service
-  if ! systemctl is-active --quiet nginx.service; then
-    start_unit nginx.service
-  elif ((changed)); then
-    info "reloading nginx"
-    systemctl reload nginx.service || fatal "systemctl reload nginx.service failed (see journalctl -u nginx)"
-  else
-    info "nginx already running with the current gateway site, skipping reload"
-  fi
+  refresh_unit nginx.service "${changed}" reload "reloading nginx" \
+    "nginx already running with the current gateway site, skipping reload"
 }
 
 main "$@"

@@ -214,6 +214,20 @@ start_unit() {
   systemctl start "$1" || fatal "systemctl start $1 failed (see journalctl -u ${1%.service})"
 }
 
+# Starts UNIT if it is not active; otherwise, when CHANGED is 1, runs `systemctl ACTION` (restart or reload) on it
+# after saying WHY; otherwise says SKIPPED.
+refresh_unit() {
+  local unit=$1 changed=$2 action=$3 why=$4 skipped=$5
+  if ! systemctl is-active --quiet "${unit}"; then
+    start_unit "${unit}"
+  elif ((changed)); then
+    info "${why}"
+    systemctl "${action}" "${unit}" || fatal "systemctl ${action} ${unit} failed (see journalctl -u ${unit%.service})"
+  else
+    info "${skipped}"
+  fi
+}
+
 # Starts UNIT unless it is active.
 ensure_unit_active() {
   if systemctl is-active --quiet "$1"; then
