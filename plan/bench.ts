@@ -33,17 +33,17 @@ const timePlan = async (opts: PlanOptions): Promise<{ ms: number; plan: PlanResu
 };
 
 const FLOOR_PROGRAM = path.join(__dirname, "benchFloor");
-const timeFloor = async (config: Record<string, unknown>, expected: number, keepStackTraces = false): Promise<number> => {
+const timeFloor = async (config: Record<string, unknown>, expected: number, sdkDebugAids = false): Promise<number> => {
     const sc = readStackConfig("dev");
     collectGarbage();
     const t0 = performance.now();
-    const rec = await recordProgram({ config: { ...sc.config, ...config }, secretKeys: sc.secretKeys, program: FLOOR_PROGRAM, keepStackTraces });
+    const rec = await recordProgram({ config: { ...sc.config, ...config }, secretKeys: sc.secretKeys, program: FLOOR_PROGRAM, sdkDebugAids });
     if (rec.error || rec.registrations.length !== expected) throw new Error(`floor run: ${rec.error?.message ?? `${rec.registrations.length} registrations, expected ${expected}`}`);
     return performance.now() - t0;
 };
 
 /** The same number of bare resources (the component counts as one). */
-const timeBare = (resources: number, keepStackTraces = false) => timeFloor({ "phoenix:floorResources": resources }, resources, keepStackTraces);
+const timeBare = (resources: number, sdkDebugAids = false) => timeFloor({ "phoenix:floorResources": resources }, resources, sdkDebugAids);
 
 /** The plan's own resources, registered without the program. */
 const timeReplay = (rec: Recording, file: string): Promise<number> => {

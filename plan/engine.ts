@@ -54,8 +54,8 @@ export interface RunOptions {
     program?: string;
     /** Wall milliseconds each resource's create takes (the simulated `pulumi up`). Default: every create answers at once. */
     latency?: (r: MockedResource) => number;
-    /** Capture stack traces while the program runs (default: off, they cost most of the time; see recordProgram). */
-    keepStackTraces?: boolean;
+    /** Keep the SDK's debugging aids on while the program runs (default: off, they cost a third of the time; see switchOffSdkDebugAids). */
+    sdkDebugAids?: boolean;
     /** Resources whose create fails, after its latency (an injected failure). The run still settles and returns. */
     fail?: (r: MockedResource) => boolean;
 }
@@ -208,14 +208,9 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     };
     process.on("unhandledRejection", onRejection);
 
-    // The SDK records a stack trace for every promise it tracks (debuggablePromise reads `new Error().stack`) and
-    // parses one per resource for its source position; under ts-node each is source-mapped. That was most of a
-    // recording's time, nothing reads them under mocks and no plan prints a stack: while the program runs, promise
-    // traces are off and positions are V8's plain ones.
-    const { stackTraceLimit, prepareStackTrace } = Error;
-    if (!opts.keepStackTraces) Object.assign(Error, { stackTraceLimit: 0, prepareStackTrace: undefined });
+    const restoreDebugAids = opts.sdkDebugAids ? () => {} : switchOffSdkDebugAids();
     const programPath = require.resolve(opts.program ?? path.join(PROJECT_ROOT, "index"));
-    delete require.cache[programPath];
+    forgetModule(programPath);
     let outputs: Record<string, unknown> | undefined;
     let error: Error | undefined;
     // After a failure, whatever waits on it never registers and outputs that need it never resolve: the run is over
@@ -241,9 +236,52 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     }
     await new Promise((r) => setImmediate(r));
     process.off("unhandledRejection", onRejection);
-    Object.assign(Error, { stackTraceLimit, prepareStackTrace });
+    restoreDebugAids();
     // The program's own error comes first: the injected failure only explains what it blocked.
     return { registrations, outputs, error: rejections[0] ?? error };
+};
+
+const firstLineOnly = (err: Error): string => Error.prototype.toString.call(err);
+
+/**
+ * The SDK's debugging aids, for a real deployment's diagnostics, cost a recording most of its time and nothing under
+ * the mock engine reads them:
+ * - every promise it tracks is wrapped for leak detection at exit (three property definitions, a stack trace and two
+ *   extra promises each, dozens per resource); the recorder detects a run that stops settling itself;
+ * - every resource parses a full stack trace (source-mapped under ts-node) for its source position, which only the
+ *   service's UI shows.
+ * While the program runs these are off, and an error's stack is its first line (the plan prints messages, never
+ * stacks). Returns the function that puts everything back.
+ */
+const switchOffSdkDebugAids = (): (() => void) => {
+    const debuggable = require("@pulumi/pulumi/runtime/debuggable") as { debuggablePromise: <T>(p: Promise<T>, ctx: unknown) => Promise<T> };
+    const { debuggablePromise } = debuggable;
+    const { callsites } = pulumi.Resource as unknown as { callsites: () => unknown[] };
+    const { stackTraceLimit, prepareStackTrace } = Error;
+    debuggable.debuggablePromise = (p) => p;
+    Object.assign(pulumi.Resource, { callsites: () => [] });
+    Object.assign(Error, { stackTraceLimit: 0, prepareStackTrace: firstLineOnly });
+    return () => {
+        debuggable.debuggablePromise = debuggablePromise;
+        Object.assign(pulumi.Resource, { callsites });
+        Object.assign(Error, { stackTraceLimit, prepareStackTrace });
+    };
+};
+
+/**
+ * Unloads a module so the next require runs it again. Dropping it from require.cache is not enough: its parent
+ * still lists it among its children and the modules it loaded first still name it as their parent, and through
+ * either it keeps every resource of the run it registered.
+ */
+const forgetModule = (file: string): void => {
+    const mod = require.cache[file];
+    if (!mod) return;
+    delete require.cache[file];
+    for (const m of Object.values(require.cache)) {
+        if (!m) continue;
+        if (m.children.includes(mod)) m.children.splice(m.children.indexOf(mod), 1);
+        if (m.parent === mod) m.parent = undefined;
+    }
 };
 
 const blockedOutputs = (): never => {
