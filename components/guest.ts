@@ -5,7 +5,8 @@
 // - a step that consumes another guest's output takes it as an input (trusted_ca takes the CA's root certificate);
 // - a feature with `after: [N]` waits for guest N to be ready;
 // - the catalog's dependsOn gates the application, the health check and everything after them, nothing earlier;
-// - `ready` waits for the last step and for every dependency's readiness, so dependents can rely on it transitively.
+// - `ready` waits for the last step, which waits for every dependency's readiness through the gated step (or, with
+//   nothing to gate, for that readiness itself), so dependents can rely on it transitively without listing it.
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
@@ -66,7 +67,11 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     machine!: pulumi.CustomResource;
     /** Resolves after this guest's last step and after every dependency is ready. */
     ready!: pulumi.Output<number>;
-    /** What a dependent waits for: this guest's last steps and, transitively, its dependencies' (the resources of ready). */
+    /**
+     * What a dependent waits for (the resources of ready): this guest's last steps, plus its dependencies' readiness
+     * when no step of its own waits for it. Never the whole transitive closure: the chain implies it, and a list that
+     * grows with every layer of dependencies would cost every dependent step.
+     */
     readyResources!: pulumi.Resource[];
     /** vmId, resolving only after the guest's last step (template conversion): the input its clones take. */
     cloneSourceId!: pulumi.Output<number>;
@@ -257,7 +262,6 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
      */
     protected provision(tool: "pct" | "qm", shell: GuestShell, up: pulumi.Resource[]): void {
         const spec = this.spec;
-        const readyOf = (ids: number[], why: string) => uniqueResources(ids.flatMap((d) => this.other(d, why).readyResources));
         const track = <R extends pulumi.Resource>(r: R): R => (this.steps.push(r), r);
 
         let prev = up;
@@ -267,12 +271,12 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
             const n = (seen.get(feature.name) ?? 0) + 1;
             seen.set(feature.name, n);
             const role = `feature-${feature.name}${n > 1 ? `-${n}` : ""}`;
-            const cmd = track(this.scriptStep(role, shell, feature, [...prev, ...readyOf(feature.after, "after")]));
+            const cmd = track(this.scriptStep(role, shell, feature, [...prev, ...this.readinessOf(feature.after, "after")]));
             if (feature.name === "step_ca") this.ca = cmd.stdout.apply((out) => parseCaOutput(out, this.guestId));
             prev = [cmd];
         }
         // dependsOn gates the first step that talks to the dependencies' services and, through the chain, the rest.
-        let gate = readyOf(spec.dependsOn, "dependency");
+        let gate = this.dependencyReadiness();
         const gated = () => {
             const g = gate;
             gate = [];
@@ -305,9 +309,21 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         this.settle(prev, gate);
     }
 
+    /** What waiting for these guests' readiness means: their ready resources. */
+    protected readinessOf(ids: number[], why: string): pulumi.Resource[] {
+        return uniqueResources(ids.flatMap((d) => this.other(d, why).readyResources));
+    }
+
+    protected dependencyReadiness(): pulumi.Resource[] {
+        return this.readinessOf(this.spec.dependsOn, "dependency");
+    }
+
+    /**
+     * `last`: the guest's last steps; `gate`: its dependencies' readiness if none of its steps waited for it (then
+     * readiness waits for it here).
+     */
     protected settle(last: pulumi.Resource[], gate: pulumi.Resource[]): void {
-        const deps = this.spec.dependsOn.flatMap((d) => this.other(d, "dependency").readyResources);
-        this.readyResources = uniqueResources([...last, ...gate, ...deps]);
+        this.readyResources = uniqueResources([...last, ...gate]);
         // The vmId, resolving only once the given resources are done: waiting on it is waiting on them.
         const after = (rs: pulumi.Resource[]): pulumi.Output<number> =>
             pulumi.all([this.vmId, pulumi.all(rs.map((r) => r.urn))]).apply(([id]) => id);

@@ -223,7 +223,7 @@ export class VmGuest extends PhoenixGuest {
 
         // Its firewall would never filter anything, and qm clone would copy it, unmanaged, into every clone.
         if (spec.template) {
-            this.settle([this.vm], []);
+            this.settle([this.vm], this.dependencyReadiness());
             return;
         }
 

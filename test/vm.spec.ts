@@ -40,7 +40,7 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "1001-feature-step_cli": [CMD, ["1001-feature-trusted_ca"]],
         "1001-feature-docker": [CMD, ["1001-feature-step_cli"]],
         // dependsOn: [102] gates the health check: 102's readiness, which includes 103's (102 depends on 103).
-        "1001-health": [CMD, ["1001-feature-docker", "102-app", "103-health"]],
+        "1001-health": [CMD, ["1001-feature-docker", "102-app"]],
     },
     1002: {
         // 1001-vm: the clone lane (one clone of 9000 at a time).
@@ -54,7 +54,7 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "1002-feature-trusted_ca": [CMD, ["1002-feature-base_setup", "103-feature-step_ca"]],
         "1002-feature-step_cli": [CMD, ["1002-feature-trusted_ca"]],
         "1002-feature-docker": [CMD, ["1002-feature-step_cli"]],
-        "1002-health": [CMD, ["1001-health", "102-app", "1002-feature-docker", "103-health"]],
+        "1002-health": [CMD, ["1001-health", "1002-feature-docker"]],
     },
 };
 
@@ -353,7 +353,53 @@ describe("VmGuest on an edited catalog (a password for 1001, 1002 depending on t
     });
 
     it("a template is ready once its VM exists: a guest depending on it gates its health check on 9000-vm", () => {
-        assert.deepEqual(names(find(rec, "1002-health").dependencies), ["1001-health", "1002-feature-docker", "1002-vm", "102-app", "103-health", "9000-vm"]);
+        assert.deepEqual(names(find(rec, "1002-health").dependencies), ["1001-health", "1002-feature-docker", "1002-vm", "9000-vm"]);
+    });
+});
+
+describe("VmGuest readiness on an edited catalog (the VM template 9000 depending on 103)", () => {
+    let rec: Recording;
+    before(async () => {
+        const dir = catalogCopy({
+            "9000-ubuntu-cloud-template.yaml": (s) => s.replace("template: true\n", "template: true\ndependsOn: [103]\n"),
+            "1002-drphoenix.yaml": (s) => s.replace("dependsOn: [1001]", "dependsOn: [1001, 9000]"),
+        });
+        const sc = readStackConfig("dev");
+        rec = await recordProgram({ config: { ...sc.config, "phoenix:catalog": dir }, secretKeys: sc.secretKeys });
+        assert.equal(rec.error, undefined, rec.error?.message);
+    });
+
+    it("a template has no step to gate, so its readiness itself waits for its dependencies: 1002 gates on 9000-vm and 103-health", () => {
+        assert.deepEqual(names(find(rec, "1002-health").dependencies), ["1001-health", "1002-feature-docker", "1002-vm", "103-health", "9000-vm"]);
+        assert.ok(!names(find(rec, "9000-vm").dependencies).includes("103-health"), "the template VM itself does not wait for 103");
+    });
+});
+
+/** Whether `from` waits for `to`, directly or through other resources' dependencies. */
+const reaches = (rec: Recording, from: string, to: string): boolean => {
+    const seen = new Set<string>();
+    const stack = [from];
+    while (stack.length > 0) {
+        const n = stack.pop()!;
+        if (n === to) return true;
+        if (seen.has(n)) continue;
+        seen.add(n);
+        stack.push(...names(find(rec, n).dependencies));
+    }
+    return false;
+};
+
+describe("VmGuest readiness is transitive through the chain, never listed", () => {
+    let rec: Recording;
+    before(async () => {
+        const sc = readStackConfig("dev");
+        rec = await recordProgram({ config: sc.config, secretKeys: sc.secretKeys });
+    });
+
+    it("1002's health check waits for 1001 only, and through it for 102 and 103", () => {
+        const health = find(rec, "1002-health");
+        assert.ok(!names(health.dependencies).includes("103-health"), "103 is implied by 1001's chain, not listed");
+        for (const upstream of ["1001-health", "102-app", "103-health"]) assert.ok(reaches(rec, "1002-health", upstream), `1002-health waits for ${upstream}`);
     });
 });
 
