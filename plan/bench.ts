@@ -2,68 +2,24 @@
 // catalogs of 100 and 1000 guests, each against the SDK's own cost of registering as many bare resources under the
 // same mock engine (measured in this run); simulated makespan against serial for the reference selection and a
 // 200-guest catalog; and the measured run under the SDK against the analytic makespan. Targets come from issue 6.
-import * as fs from "fs";
+import { execFileSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
-import * as v8 from "v8";
-import * as vm from "vm";
-import type { ReplayResource } from "./benchFloor";
-import { type Recording, recordProgram } from "./engine";
 import { makePlan, type PlanOptions, type PlanResult } from "./plan";
-import { planJson, renderText } from "./render";
-import { readStackConfig } from "./stackFile";
+import type { Samples } from "./benchSample";
+import { timePlan } from "./benchSample";
 import { writeSyntheticCatalog } from "./synthetic";
-
-// Each measurement starts from a collected heap, so no run pays for the garbage of the one before.
-v8.setFlagsFromString("--expose-gc");
-const collectGarbage = vm.runInNewContext("gc") as () => void;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x: number): string => `${x.toFixed(0)} ms`;
 const per = (total: number, n: number): string => ((total / n) * 1000).toFixed(0);
 
-/** A plan as a user gets it: record, analyse, simulate, render (scale 0: no timed run). */
-const timePlan = async (opts: PlanOptions): Promise<{ ms: number; plan: PlanResult }> => {
-    collectGarbage();
-    const t0 = performance.now();
-    const plan = await makePlan({ ...opts, scale: 0 });
-    renderText(plan);
-    JSON.stringify(planJson(plan));
-    return { ms: performance.now() - t0, plan };
-};
-
-const FLOOR_PROGRAM = path.join(__dirname, "benchFloor");
-const timeFloor = async (config: Record<string, unknown>, expected: number, sdkDebugAids = false): Promise<number> => {
-    const sc = readStackConfig("dev");
-    collectGarbage();
-    const t0 = performance.now();
-    const rec = await recordProgram({ config: { ...sc.config, ...config }, secretKeys: sc.secretKeys, program: FLOOR_PROGRAM, sdkDebugAids });
-    if (rec.error || rec.registrations.length !== expected) throw new Error(`floor run: ${rec.error?.message ?? `${rec.registrations.length} registrations, expected ${expected}`}`);
-    return performance.now() - t0;
-};
-
-/** The same number of bare resources (the component counts as one). */
-const timeBare = (resources: number, sdkDebugAids = false) => timeFloor({ "phoenix:floorResources": resources }, resources, sdkDebugAids);
-
-/** The plan's own resources, registered without the program. */
-const timeReplay = (rec: Recording, file: string): Promise<number> => {
-    const names = new Map(rec.registrations.map((r) => [r.urn, r.name]));
-    const replay: ReplayResource[] = rec.registrations.map((r) => ({
-        type: r.type,
-        name: r.name,
-        custom: r.custom,
-        parent: names.get(r.parent),
-        dependsOn: r.dependencies.map((d) => names.get(d)!).filter(Boolean),
-        inputs: r.inputs,
-    }));
-    fs.writeFileSync(file, JSON.stringify(replay));
-    return timeFloor({ "phoenix:floorReplay": file }, replay.length);
-};
-
-const repeat = async <T>(n: number, f: () => Promise<T>): Promise<T[]> => {
-    const out: T[] = [];
-    for (let i = 0; i < n; i++) out.push(await f());
-    return out;
+/** One sample set in a fresh process (plan/benchSample.ts), with this process's node options (NODE_OPTIONS included). */
+const sampleInChild = (opts: PlanOptions, runs: number): Samples => {
+    const args = [...process.execArgv, "-r", "ts-node/register/transpile-only", path.join(__dirname, "benchSample.ts"), "--runs", String(runs)];
+    if (opts.catalog) args.push("--catalog", opts.catalog);
+    const out = execFileSync(process.execPath, args, { encoding: "utf8", env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" }, maxBuffer: 1 << 20 });
+    return JSON.parse(out.trim().split("\n").pop()!) as Samples;
 };
 
 interface Row {
@@ -71,55 +27,68 @@ interface Row {
     resources: number;
     planMs: number;
     replayMs: number;
-    /** Bare resources as the SDK registers them by default (with its stack traces): "the SDK's own cost". */
+    /** Bare resources as the SDK registers them by default (its debugging aids on): "the SDK's own cost". */
     floorMs: number;
-    /** Bare resources without stack traces, as the recorder runs everything. */
-    floorNoTraceMs: number;
+    /** Bare resources with the SDK's debugging aids off, as the recorder runs the program. */
+    floorQuietMs: number;
 }
 
 const verdict = (ok: boolean): string => (ok ? "met" : "MISSED");
 
 const main = async (): Promise<void> => {
     const runs = Number(process.env.BENCH_RUNS ?? 5);
-    console.log(`Phoenix plan benchmark: node ${process.version}, ${os.cpus().length} cpus, median of ${runs} runs (1000 guests: 1 run)`);
-    await timePlan({}); // warm-up: module loading and the first compile belong to no plan
-    await timeBare(50);
-    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-"));
+    const bigRuns = Number(process.env.BENCH_RUNS_1000 ?? 3);
+    console.log(`Phoenix plan benchmark: node ${process.version}, ${os.cpus().length} cpus, median of ${runs} runs (1000 guests: ${bigRuns}),\neach size in fresh processes after one unmeasured plan of its size, 100 and 1000 guests alternating`);
 
-    const rows: Row[] = [];
-    const measure = async (name: string, opts: PlanOptions, n: number): Promise<PlanResult> => {
-        const plans = await repeat(n, () => timePlan(opts));
-        const resources = plans[0].plan.recorded.resources.length;
-        const replays = await repeat(n, () => timeReplay(plans[0].plan.recording, path.join(scratch, "replay.json")));
-        const floors = await repeat(n, () => timeBare(resources, true));
-        const floorsNoTrace = await repeat(n, () => timeBare(resources));
-        rows.push({ name, resources, planMs: median(plans.map((p) => p.ms)), replayMs: median(replays), floorMs: median(floors), floorNoTraceMs: median(floorsNoTrace) });
-        return plans[0].plan;
+    /**
+     * Every sample set runs in a fresh process, from the same state, and the sizes alternate (round after round:
+     * each size once), so a machine that speeds up or slows down during the benchmark moves every size alike.
+     */
+    const measureInRounds = (sizes: { name: string; opts: PlanOptions; runs: number; perProcess: number }[]): Row[] => {
+        const all = sizes.map((): Samples => ({ resources: 0, plan: [], replay: [], floor: [], quiet: [] }));
+        for (let round = 0; round < Math.max(...sizes.map((x) => Math.ceil(x.runs / x.perProcess))); round++) {
+            for (const [i, size] of sizes.entries()) {
+                const left = size.runs - all[i].plan.length;
+                if (left <= 0) continue;
+                const s = sampleInChild(size.opts, Math.min(left, size.perProcess));
+                all[i].resources = s.resources;
+                for (const k of ["plan", "replay", "floor", "quiet"] as const) all[i][k].push(...s[k]);
+            }
+        }
+        return sizes.map(({ name }, i) => {
+            const s = all[i];
+            return { name, resources: s.resources, planMs: median(s.plan), replayMs: median(s.replay), floorMs: median(s.floor), floorQuietMs: median(s.quiet) };
+        });
     };
 
-    const reference = await measure("reference selection (dev stack)", {}, runs);
     const syn100 = writeSyntheticCatalog({ guests: 100 });
     const syn1000 = writeSyntheticCatalog({ guests: 1000 });
     const syn200 = writeSyntheticCatalog({ guests: 200 });
     try {
-        await measure("synthetic, 100 guests", { catalog: syn100.dir, guests: "all" }, runs);
-        await measure("synthetic, 1000 guests", { catalog: syn1000.dir, guests: "all" }, 1);
+        const rows = [
+            ...measureInRounds([{ name: "reference selection (dev stack)", opts: {}, runs, perProcess: runs }]),
+            ...measureInRounds([
+                { name: "synthetic, 100 guests", opts: { catalog: syn100.dir, guests: "all" }, runs, perProcess: Math.ceil(runs / bigRuns) },
+                { name: "synthetic, 1000 guests", opts: { catalog: syn1000.dir, guests: "all" }, runs: bigRuns, perProcess: 1 },
+            ]),
+        ];
+        const reference = (await timePlan({})).plan;
         const big = (await timePlan({ catalog: syn200.dir, guests: "all" })).plan;
 
         console.log("\nPlan wall time (record + analyse + simulate + render), against the same resources replayed without the program,");
-        console.log("and against as many bare resources (the SDK floor: as the SDK registers them by default, and without stack traces");
-        console.log("as the recorder runs everything); same engine, same run");
-        console.log(`  ${"plan".padEnd(34)} ${"resources".padStart(9)} ${"plan".padStart(9)} ${"replay".padStart(9)} ${"bare".padStart(9)} ${"bare-nt".padStart(9)}  plan/bare  plan/bare-nt  plan/replay  us per resource: plan / replay / bare / bare-nt`);
+        console.log("and against as many bare resources (the SDK floor: as the SDK registers them by default, and with its debugging aids");
+        console.log("off as the recorder runs the program); same engine, same run");
+        console.log(`  ${"plan".padEnd(34)} ${"resources".padStart(9)} ${"plan".padStart(9)} ${"replay".padStart(9)} ${"bare".padStart(9)} ${"bare-q".padStart(9)}  plan/bare  plan/bare-q   plan/replay  us per resource: plan / replay / bare / bare-q`);
         for (const r of rows) {
             console.log(
-                `  ${r.name.padEnd(34)} ${String(r.resources).padStart(9)} ${ms(r.planMs).padStart(9)} ${ms(r.replayMs).padStart(9)} ${ms(r.floorMs).padStart(9)} ${ms(r.floorNoTraceMs).padStart(9)}  ` +
-                    `${(r.planMs / r.floorMs).toFixed(2).padStart(9)}  ${(r.planMs / r.floorNoTraceMs).toFixed(2).padStart(12)}  ${(r.planMs / r.replayMs).toFixed(2).padStart(11)}  ` +
-                    `${per(r.planMs, r.resources)} / ${per(r.replayMs, r.resources)} / ${per(r.floorMs, r.resources)} / ${per(r.floorNoTraceMs, r.resources)}`,
+                `  ${r.name.padEnd(34)} ${String(r.resources).padStart(9)} ${ms(r.planMs).padStart(9)} ${ms(r.replayMs).padStart(9)} ${ms(r.floorMs).padStart(9)} ${ms(r.floorQuietMs).padStart(9)}  ` +
+                    `${(r.planMs / r.floorMs).toFixed(2).padStart(9)}  ${(r.planMs / r.floorQuietMs).toFixed(2).padStart(12)}  ${(r.planMs / r.replayMs).toFixed(2).padStart(11)}  ` +
+                    `${per(r.planMs, r.resources)} / ${per(r.replayMs, r.resources)} / ${per(r.floorMs, r.resources)} / ${per(r.floorQuietMs, r.resources)}`,
             );
         }
         console.log(
             "  (bare resources have no output properties; the program's own resources, replayed without the program, already cost\n" +
-                "   several times that without traces: a VmLegacy or ContainerLegacy carries dozens of Outputs, each with its promises)",
+                "   several times that with the debugging aids off: a VmLegacy or ContainerLegacy carries dozens of Outputs, each with its promises)",
         );
 
         const sim = (name: string, p: PlanResult) => {
@@ -150,20 +119,20 @@ const main = async (): Promise<void> => {
             [
                 "1000-guest plan at most 10x the 100-guest plan",
                 s1000.planMs <= 10 * s100.planMs,
-                `${(s1000.planMs / s100.planMs).toFixed(2)}x for ${(s1000.resources / s100.resources).toFixed(2)}x the resources (replayed alone: ${(s1000.replayMs / s100.replayMs).toFixed(2)}x)`,
+                `${(s1000.planMs / s100.planMs).toFixed(2)}x for ${(s1000.resources / s100.resources).toFixed(2)}x the resources ` +
+                    `(${per(s100.planMs, s100.resources)} and ${per(s1000.planMs, s1000.resources)} us per resource; replayed alone: ${(s1000.replayMs / s100.replayMs).toFixed(2)}x)`,
             ],
             ...rows.map((r): [string, boolean, string] => [
                 `${r.name}: plan within 1.3x the SDK floor (bare resources, SDK defaults)`,
                 r.planMs <= 1.3 * r.floorMs,
                 `${(r.planMs / r.floorMs).toFixed(2)}x (${per(r.planMs, r.resources)} vs ${per(r.floorMs, r.resources)} us/resource); ` +
-                    `${(r.planMs / r.floorNoTraceMs).toFixed(2)}x the floor without traces; ${(r.planMs / r.replayMs).toFixed(2)}x its own resources replayed without the program`,
+                    `${(r.planMs / r.floorQuietMs).toFixed(2)}x the floor with debugging aids off; ${(r.planMs / r.replayMs).toFixed(2)}x its own resources replayed without the program`,
             ]),
         ];
         console.log("\nTargets");
         for (const [what, ok, figure] of targets) console.log(`  ${verdict(ok).padEnd(7)} ${what}: ${figure}`);
     } finally {
         [syn100, syn200, syn1000].forEach((c) => c.remove());
-        fs.rmSync(scratch, { recursive: true, force: true });
     }
 };
 

@@ -1,0 +1,106 @@
+// One benchmark sample set, run in a process of its own by plan/bench.ts (so every size is measured from the same
+// state, and none pays for another's heap): one unmeasured plan of the size (modules loaded, the heap grown to its
+// size, the code optimised for its shapes), then `runs` times: the plan, its own resources replayed without the
+// program, and as many bare resources with the SDK's debugging aids on (its defaults) and off (as the recorder runs
+// the program). Prints one JSON line: { resources, plan, replay, floor, quiet } (milliseconds per run).
+//   ts-node -T plan/benchSample.ts [--catalog DIR] [--runs N]
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as v8 from "v8";
+import * as vm from "vm";
+import type { ReplayResource } from "./benchFloor";
+import { type Recording, recordProgram } from "./engine";
+import { makePlan, type PlanOptions, type PlanResult } from "./plan";
+import { planJson, renderText } from "./render";
+import { readStackConfig } from "./stackFile";
+
+export interface Samples {
+    resources: number;
+    plan: number[];
+    replay: number[];
+    floor: number[];
+    quiet: number[];
+}
+
+// Each measurement starts from a collected heap, so no run pays for the garbage of the one before.
+v8.setFlagsFromString("--expose-gc");
+const collectGarbage = vm.runInNewContext("gc") as () => void;
+
+/** A plan as a user gets it: record, analyse, simulate, render (scale 0: no timed run). */
+export const timePlan = async (opts: PlanOptions): Promise<{ ms: number; plan: PlanResult }> => {
+    collectGarbage();
+    const t0 = performance.now();
+    const plan = await makePlan({ ...opts, scale: 0 });
+    renderText(plan);
+    JSON.stringify(planJson(plan));
+    return { ms: performance.now() - t0, plan };
+};
+
+const FLOOR_PROGRAM = path.join(__dirname, "benchFloor");
+const timeFloor = async (config: Record<string, unknown>, expected: number, sdkDebugAids = false): Promise<number> => {
+    const sc = readStackConfig("dev");
+    collectGarbage();
+    const t0 = performance.now();
+    const rec = await recordProgram({ config: { ...sc.config, ...config }, secretKeys: sc.secretKeys, program: FLOOR_PROGRAM, sdkDebugAids });
+    if (rec.error || rec.registrations.length !== expected) throw new Error(`floor run: ${rec.error?.message ?? `${rec.registrations.length} registrations, expected ${expected}`}`);
+    return performance.now() - t0;
+};
+
+/** The same number of bare resources (the component counts as one). */
+const timeBare = (resources: number, sdkDebugAids = false) => timeFloor({ "phoenix:floorResources": resources }, resources, sdkDebugAids);
+
+/** The plan's own resources, registered without the program. */
+const timeReplay = (rec: Recording, file: string): Promise<number> => {
+    const names = new Map(rec.registrations.map((r) => [r.urn, r.name]));
+    const replay: ReplayResource[] = rec.registrations.map((r) => ({
+        type: r.type,
+        name: r.name,
+        custom: r.custom,
+        parent: names.get(r.parent),
+        dependsOn: r.dependencies.map((d) => names.get(d)!).filter(Boolean),
+        inputs: r.inputs,
+    }));
+    fs.writeFileSync(file, JSON.stringify(replay));
+    return timeFloor({ "phoenix:floorReplay": file }, replay.length);
+};
+
+/** A timed plan, keeping only its recording (for the replay): the rest is dropped before the next measurement. */
+const planSample = async (opts: PlanOptions): Promise<{ ms: number; recording: Recording }> => {
+    const { ms, plan } = await timePlan(opts);
+    return { ms, recording: plan.recording };
+};
+
+export const sample = async (opts: PlanOptions, runs: number): Promise<Samples> => {
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-"));
+    try {
+        await timePlan(opts);
+        await timeBare(50);
+        const out: Samples = { resources: 0, plan: [], replay: [], floor: [], quiet: [] };
+        for (let i = 0; i < runs; i++) {
+            const { ms, recording } = await planSample(opts);
+            out.plan.push(ms);
+            out.resources = recording.registrations.length;
+            out.replay.push(await timeReplay(recording, path.join(scratch, "replay.json")));
+            out.floor.push(await timeBare(out.resources, true));
+            out.quiet.push(await timeBare(out.resources));
+        }
+        return out;
+    } finally {
+        fs.rmSync(scratch, { recursive: true, force: true });
+    }
+};
+
+if (require.main === module) {
+    const arg = (name: string): string | undefined => {
+        const i = process.argv.indexOf(name);
+        return i > 0 ? process.argv[i + 1] : undefined;
+    };
+    const catalog = arg("--catalog");
+    sample(catalog ? { catalog, guests: "all" } : {}, Number(arg("--runs") ?? 1))
+        .then((s) => console.log(JSON.stringify(s)))
+        .catch((e) => {
+            console.error(`error: ${(e as Error).message}`);
+            process.exitCode = 1;
+        });
+}
