@@ -13,6 +13,8 @@ import { DEPLOY_PARALLEL } from "../plan/plan";
 import { BUNDLED_MODEL, SHARED_MODEL, loadLatencyModel, stepCost } from "../plan/latency";
 import { blockedBy, simulate } from "../plan/simulate";
 import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
+import { recordProgram } from "../plan/engine";
+import { readStackConfig } from "../plan/stackFile";
 
 const SEED_EDGES = ["1001-->102", "1001-->9000", "1002-->1001", "101-->103", "102-->103", "103-->900"];
 
@@ -577,6 +579,59 @@ describe("plan: synthetic catalogs", () => {
             assert.equal(catalog.guests.size, 200);
         } finally {
             written.remove();
+        }
+    });
+});
+
+describe("plan: the recorder (plan/engine.ts)", () => {
+    const debuggable = require("@pulumi/pulumi/runtime/debuggable") as { debuggablePromise: unknown };
+    const pulumiResource = require("@pulumi/pulumi").Resource as { callsites: unknown };
+    const indexPath = require.resolve(path.join(ROOT, "index"));
+
+    it("switches the SDK's debugging aids off only while the program runs, and puts everything back", async () => {
+        const before = { debuggablePromise: debuggable.debuggablePromise, callsites: pulumiResource.callsites, limit: Error.stackTraceLimit, prepare: Error.prepareStackTrace };
+        let during: { debuggablePromise: unknown; limit: number } | undefined;
+        const sc = readStackConfig("dev");
+        const rec = await recordProgram({
+            config: sc.config,
+            secretKeys: sc.secretKeys,
+            latency: () => {
+                during ??= { debuggablePromise: debuggable.debuggablePromise, limit: Error.stackTraceLimit };
+                return 0;
+            },
+        });
+        assert.equal(rec.error, undefined);
+        assert.ok(during && during.debuggablePromise !== before.debuggablePromise && during.limit === 0, "off while the program runs");
+        assert.equal(debuggable.debuggablePromise, before.debuggablePromise);
+        assert.equal(pulumiResource.callsites, before.callsites);
+        assert.equal(Error.stackTraceLimit, before.limit);
+        assert.equal(Error.prepareStackTrace, before.prepare);
+    });
+
+    it("keeps them on when asked (sdkDebugAids), as the benchmark's SDK floor does", async () => {
+        const original = debuggable.debuggablePromise;
+        let during: unknown;
+        const sc = readStackConfig("dev");
+        await recordProgram({ config: sc.config, secretKeys: sc.secretKeys, sdkDebugAids: true, latency: () => ((during ??= debuggable.debuggablePromise), 0) });
+        assert.equal(during, original);
+    });
+
+    it("a catalog error still reads in full with the aids off", async () => {
+        const sc = readStackConfig("dev");
+        const rec = await recordProgram({ config: { ...sc.config, "phoenix:catalog": "no-such-catalog" }, secretKeys: sc.secretKeys });
+        assert.match(rec.error?.message ?? "", /no-such-catalog:1:1 \(catalog\): catalog directory not found/);
+    });
+
+    it("unloads the previous run's program completely: no module keeps it as a child or as a parent", async () => {
+        const sc = readStackConfig("dev");
+        await recordProgram({ config: sc.config, secretKeys: sc.secretKeys });
+        const first = require.cache[indexPath];
+        assert.ok(first, "the program is loaded after a run");
+        await recordProgram({ config: sc.config, secretKeys: sc.secretKeys });
+        assert.notEqual(require.cache[indexPath], first, "the second run loaded it again");
+        for (const m of Object.values(require.cache)) {
+            assert.ok(!m?.children.includes(first), `${m?.id} still lists the first run's program as a child`);
+            assert.notEqual(m?.parent, first, `${m?.id} still names the first run's program as its parent`);
         }
     });
 });
