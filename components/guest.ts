@@ -82,7 +82,8 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
 
     protected readonly spec: GuestSpec;
     protected readonly ctx: StackContext;
-    protected readonly built: ReadonlyMap<number, PhoenixGuest>;
+    /** The other guests, while this one is being built (see doneBuilding). */
+    private built: ReadonlyMap<number, PhoenixGuest> | undefined;
 
     protected constructor(type: string, args: GuestArgs<GuestSpec>, opts?: pulumi.ComponentResourceOptions) {
         // `protect` goes on the machine only: inherited by every step it would block their re-runs (replacements).
@@ -95,7 +96,16 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         this.ip = args.spec.network.ip === "dhcp" ? undefined : args.spec.network.ip.split("/")[0];
     }
 
+    /**
+     * Lets go of the other guests once every guest is built: kept, any one resource still pending would keep every
+     * guest of the stack alive until the end of the run, and a large plan spends its time collecting garbage.
+     */
+    doneBuilding(): void {
+        this.built = undefined;
+    }
+
     protected other(id: number, why: string): PhoenixGuest {
+        if (!this.built) throw new Error(`guest ${this.guestId}: ${why} guest ${id} looked up after the guests were built`);
         const g = this.built.get(id);
         if (!g) throw new pulumi.ResourceError(`guest ${this.guestId}: ${why} guest ${id} must be built first`, this);
         return g;

@@ -33,6 +33,7 @@ export const buildGuests = (catalog: Catalog, selection: Selection, ctx: ReturnT
         const lane = lanePredecessor(lanes, spec.cloneFrom, id);
         built.set(id, spec.kind === "lxc" ? new LxcGuest({ spec, ctx, built, lanePredecessor: lane }) : new VmGuest({ spec, ctx, built, lanePredecessor: lane }));
     }
+    for (const g of built.values()) g.doneBuilding();
     return built;
 };
 

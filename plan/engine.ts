@@ -220,7 +220,10 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     let racing = true;
     const giveUp = firstBreak.then(() => quiet(() => !racing || inflight === 0)).then(() => racing && blockedOutputs());
     try {
-        outputs = await Promise.race([resolveDeep(require(programPath)), giveUp]);
+        const exported = require(programPath);
+        // The next run loads it again anyway; unloaded now, the exports are the recorder's alone (see releasingResolve).
+        forgetModule(programPath);
+        outputs = await Promise.race([releasingResolve(exported), giveUp]);
     } catch (e) {
         error = e as Error;
     } finally {
@@ -303,11 +306,23 @@ const settle = async (inflight: () => number): Promise<void> => {
     }
 };
 
-const resolveDeep = async (v: any): Promise<any> => {
-    if (pulumi.Output.isInstance(v)) return resolveDeep(await new Promise((r) => (v as pulumi.Output<unknown>).apply((x) => (r(x), x))));
-    if (Array.isArray(v)) return Promise.all(v.map(resolveDeep));
+/**
+ * The program's outputs with every Output resolved. Each value is let go of as soon as it is resolved, so a guest whose
+ * outputs are in and that nothing pending waits for can be collected while the run goes on, instead of the whole
+ * stack staying alive until its last resource.
+ */
+const releasingResolve = async (v: any): Promise<any> => {
+    if (pulumi.Output.isInstance(v)) return releasingResolve(await new Promise((r) => (v as pulumi.Output<unknown>).apply((x) => (r(x), x))));
+    if (Array.isArray(v)) return Promise.all(v.map(releasingResolve));
     if (v && typeof v === "object" && !pulumi.Resource.isInstance(v)) {
-        return Object.fromEntries(await Promise.all(Object.entries(v).map(async ([k, x]) => [k, await resolveDeep(x)])));
+        const out: Record<string, unknown> = Object.fromEntries(Object.keys(v).map((k) => [k, undefined])); // keys in order
+        await Promise.all(
+            Object.keys(v).map(async (k) => {
+                out[k] = await releasingResolve(v[k]);
+                v[k] = undefined;
+            }),
+        );
+        return out;
     }
     return v;
 };

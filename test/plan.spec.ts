@@ -622,16 +622,27 @@ describe("plan: the recorder (plan/engine.ts)", () => {
         assert.match(rec.error?.message ?? "", /no-such-catalog:1:1 \(catalog\): catalog directory not found/);
     });
 
-    it("unloads the previous run's program completely: no module keeps it as a child or as a parent", async () => {
+    it("unloads the program after each run: nothing keeps it loaded, as a child or as a parent, so a run keeps no other alive", async () => {
         const sc = readStackConfig("dev");
-        await recordProgram({ config: sc.config, secretKeys: sc.secretKeys });
-        const first = require.cache[indexPath];
-        assert.ok(first, "the program is loaded after a run");
-        await recordProgram({ config: sc.config, secretKeys: sc.secretKeys });
-        assert.notEqual(require.cache[indexPath], first, "the second run loaded it again");
-        for (const m of Object.values(require.cache)) {
-            assert.ok(!m?.children.includes(first), `${m?.id} still lists the first run's program as a child`);
-            assert.notEqual(m?.parent, first, `${m?.id} still names the first run's program as its parent`);
+        for (let run = 0; run < 2; run++) {
+            const rec = await recordProgram({ config: sc.config, secretKeys: sc.secretKeys });
+            assert.equal(rec.error, undefined);
+            assert.ok(rec.registrations.length > 0, "the program ran (again)");
+            assert.equal(require.cache[indexPath], undefined);
+            for (const m of Object.values(require.cache)) {
+                assert.ok(!m?.children.some((c) => c.id === indexPath), `${m?.id} still lists the program as a child`);
+                assert.notEqual(m?.parent?.id, indexPath, `${m?.id} still names the program as its parent`);
+            }
         }
     });
+
+    it("resolves the program's outputs in their own key order while letting go of each value once resolved", async () => {
+        const sc = readStackConfig("dev");
+        const rec = await recordProgram({ config: sc.config, secretKeys: sc.secretKeys });
+        assert.deepEqual(Object.keys(rec.outputs!), ["selection", "guests"]);
+        assert.deepEqual(Object.keys((rec.outputs as any).guests), ["101", "102", "103", "900", "1001", "1002", "9000"]);
+        assert.deepEqual(Object.keys((rec.outputs as any).guests["103"]), ["kind", "dependsOn", "vmId", "ip", "node", "ready"]);
+        assert.equal((rec.outputs as any).guests["103"].vmId, 103);
+    });
+
 });
