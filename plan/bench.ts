@@ -6,8 +6,7 @@ import { execFileSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
 import { makePlan, type PlanOptions, type PlanResult } from "./plan";
-import type { Samples } from "./benchSample";
-import { timePlan } from "./benchSample";
+import { type Samples, noSamples } from "./benchSample";
 import { writeSyntheticCatalog } from "./synthetic";
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -33,33 +32,33 @@ interface Row {
     floorQuietMs: number;
 }
 
+/**
+ * Every sample set runs in a fresh process, from the same state, and the sizes alternate (round after round:
+ * each size once), so a machine that speeds up or slows down during the benchmark moves every size alike.
+ */
+const measureInRounds = (sizes: { name: string; opts: PlanOptions; runs: number; perProcess: number }[]): Row[] => {
+    const all = sizes.map(noSamples);
+    for (let round = 0; round < Math.max(...sizes.map((x) => Math.ceil(x.runs / x.perProcess))); round++) {
+        for (const [i, size] of sizes.entries()) {
+            const left = size.runs - all[i].plan.length;
+            if (left <= 0) continue;
+            const s = sampleInChild(size.opts, Math.min(left, size.perProcess));
+            all[i].resources = s.resources;
+            for (const k of ["plan", "replay", "floor", "quiet"] as const) all[i][k].push(...s[k]);
+        }
+    }
+    return sizes.map(({ name }, i) => {
+        const s = all[i];
+        return { name, resources: s.resources, planMs: median(s.plan), replayMs: median(s.replay), floorMs: median(s.floor), floorQuietMs: median(s.quiet) };
+    });
+};
+
 const verdict = (ok: boolean): string => (ok ? "met" : "MISSED");
 
 const main = async (): Promise<void> => {
     const runs = Number(process.env.BENCH_RUNS ?? 5);
     const bigRuns = Number(process.env.BENCH_RUNS_1000 ?? 3);
     console.log(`Phoenix plan benchmark: node ${process.version}, ${os.cpus().length} cpus, median of ${runs} runs (1000 guests: ${bigRuns}),\neach size in fresh processes after one unmeasured plan of its size, 100 and 1000 guests alternating`);
-
-    /**
-     * Every sample set runs in a fresh process, from the same state, and the sizes alternate (round after round:
-     * each size once), so a machine that speeds up or slows down during the benchmark moves every size alike.
-     */
-    const measureInRounds = (sizes: { name: string; opts: PlanOptions; runs: number; perProcess: number }[]): Row[] => {
-        const all = sizes.map((): Samples => ({ resources: 0, plan: [], replay: [], floor: [], quiet: [] }));
-        for (let round = 0; round < Math.max(...sizes.map((x) => Math.ceil(x.runs / x.perProcess))); round++) {
-            for (const [i, size] of sizes.entries()) {
-                const left = size.runs - all[i].plan.length;
-                if (left <= 0) continue;
-                const s = sampleInChild(size.opts, Math.min(left, size.perProcess));
-                all[i].resources = s.resources;
-                for (const k of ["plan", "replay", "floor", "quiet"] as const) all[i][k].push(...s[k]);
-            }
-        }
-        return sizes.map(({ name }, i) => {
-            const s = all[i];
-            return { name, resources: s.resources, planMs: median(s.plan), replayMs: median(s.replay), floorMs: median(s.floor), floorQuietMs: median(s.quiet) };
-        });
-    };
 
     const syn100 = writeSyntheticCatalog({ guests: 100 });
     const syn1000 = writeSyntheticCatalog({ guests: 1000 });
@@ -72,8 +71,8 @@ const main = async (): Promise<void> => {
                 { name: "synthetic, 1000 guests", opts: { catalog: syn1000.dir, guests: "all" }, runs: bigRuns, perProcess: 1 },
             ]),
         ];
-        const reference = (await timePlan({})).plan;
-        const big = (await timePlan({ catalog: syn200.dir, guests: "all" })).plan;
+        const reference = await makePlan({});
+        const big = await makePlan({ catalog: syn200.dir, guests: "all" });
 
         console.log("\nPlan wall time (record + analyse + simulate + render), against the same resources replayed without the program,");
         console.log("and against as many bare resources (the SDK floor: as the SDK registers them by default, and with its debugging aids");

@@ -23,6 +23,8 @@ export interface Samples {
     quiet: number[];
 }
 
+export const noSamples = (): Samples => ({ resources: 0, plan: [], replay: [], floor: [], quiet: [] });
+
 // Each measurement starts from a collected heap, so no run pays for the garbage of the one before.
 v8.setFlagsFromString("--expose-gc");
 const collectGarbage = vm.runInNewContext("gc") as () => void;
@@ -76,7 +78,7 @@ export const sample = async (opts: PlanOptions, runs: number): Promise<Samples> 
     try {
         await timePlan(opts);
         await timeBare(50);
-        const out: Samples = { resources: 0, plan: [], replay: [], floor: [], quiet: [] };
+        const out = noSamples();
         for (let i = 0; i < runs; i++) {
             const { ms, recording } = await planSample(opts);
             out.plan.push(ms);

@@ -210,7 +210,6 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
 
     const restoreDebugAids = opts.sdkDebugAids ? () => {} : switchOffSdkDebugAids();
     const programPath = require.resolve(opts.program ?? path.join(PROJECT_ROOT, "index"));
-    forgetModule(programPath);
     let outputs: Record<string, unknown> | undefined;
     let error: Error | undefined;
     // After a failure, whatever waits on it never registers and outputs that need it never resolve: the run is over
@@ -220,9 +219,14 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     let racing = true;
     const giveUp = firstBreak.then(() => quiet(() => !racing || inflight === 0)).then(() => racing && blockedOutputs());
     try {
-        const exported = require(programPath);
-        // The next run loads it again anyway; unloaded now, the exports are the recorder's alone (see releasingResolve).
-        forgetModule(programPath);
+        // Unloaded as soon as it has run (the next run loads it again): the exports are the recorder's alone (see
+        // releasingResolve), and nothing keeps this run alive once it is over.
+        let exported: unknown;
+        try {
+            exported = require(programPath);
+        } finally {
+            forgetModule(programPath);
+        }
         outputs = await Promise.race([releasingResolve(exported), giveUp]);
     } catch (e) {
         error = e as Error;
