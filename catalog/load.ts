@@ -10,6 +10,7 @@ import { YamlSource } from "./yamlSource";
 import { zodProblems } from "./zodProblems";
 import { findCycle, indexGuests } from "./graph";
 import { traefikDynamicConfig } from "./traefik";
+import { GPU_DERIVED, checkGpus, gpuDerivedEnv, gpuDevicePaths } from "./gpus";
 
 export const DEFAULTS_FILE = "defaults.yaml";
 
@@ -82,6 +83,7 @@ export const loadCatalog = (opts: LoadOptions): Catalog => {
     const guests = new Map<number, GuestSpec>();
     for (const p of byId.values()) guests.set(p.guest.id, resolveGuest(p.guest, p.source.file, defaults, opts.node));
     for (const p of byId.values()) problems.push(...checkReferences(p, byId, invalidIds));
+    for (const p of byId.values()) if (p.guest.kind === "lxc") problems.push(...checkGpus(p.source, p.guest.gpus, guests.get(p.guest.id)!.node, defaults));
     problems.push(...checkUniqueAddresses([...byId.values()]));
     // Steps need the whole catalog (CA URLs, Traefik routes), so they are resolved after every guest is known.
     for (const p of byId.values()) {
@@ -136,7 +138,8 @@ const resolveGuest = (g: GuestFile, file: string, d: DefaultsFile, defaultNode: 
     const common = { file, node: g.node ?? defaultNode, network, features: [] as ResolvedStep[], application: undefined };
     if (g.kind === "lxc") {
         const os = g.osTemplate ?? d.osTemplate;
-        return { ...g, ...common, storage: g.storage ?? d.storage.lxc, osTemplate: { ...os, storage: os.storage ?? d.storage.templates } } satisfies LxcSpec;
+        const gpuDevices = gpuDevicePaths(g.gpus, d.nodes[common.node]);
+        return { ...g, ...common, storage: g.storage ?? d.storage.lxc, osTemplate: { ...os, storage: os.storage ?? d.storage.templates }, gpuDevices } satisfies LxcSpec;
     }
     const image = g.image ?? d.cloudImage;
     return {
@@ -262,6 +265,7 @@ const derivedEnv = (script: ScriptInfo, g: GuestSpec, guests: ReadonlyMap<number
     const declares = (name: string) => script.params.has(name);
     if (declares("NFS_VOLUMES") && g.kind === "vm") env.NFS_VOLUMES = g.nfsVolumes.map((v) => `${v.server}:${v.export} ${v.mountPoint} ${v.options}`).join("\n");
     if (declares("DOCKER_USER") && g.kind === "vm") env.DOCKER_USER = g.cloudInit.user;
+    Object.assign(env, gpuDerivedEnv(declares, g.kind === "lxc" ? g.gpus : [], d.nodes[g.node]));
     if (declares("TRAEFIK_DYNAMIC_YAML")) env.TRAEFIK_DYNAMIC_YAML = traefikDynamicConfig(guests.values(), d.network.searchDomain);
     const ca = caFrom !== undefined ? guests.get(caFrom) : undefined;
     if (declares("CA_URL") && ca && ipOf(ca)) {
@@ -296,8 +300,13 @@ const resolveStep = (
     for (const [param, value] of Object.entries(given)) {
         const name = envName(param);
         const declared = script.params.get(name);
+        if (declared && GPU_DERIVED[name]) {
+            const problem = `set by the catalog from the guest's node and gpus (${GPU_DERIVED[name].hint(g.node)}); remove this parameter`;
+            problems.push(param in entry.params ? source.problemAt([...at, "params", param], problem, true) : source.problemAt(nameField, `defaults.yaml featureParams.${entry.name}.${param}: ${problem}`));
+            continue;
+        }
         if (!declared || declared.secret) {
-            const accepted = [...script.params.values()].filter((p) => !p.secret).map((p) => p.name.toLowerCase().replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase()));
+            const accepted = [...script.params.values()].filter((p) => !p.secret && !GPU_DERIVED[p.name]).map((p) => p.name.toLowerCase().replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase()));
             const inGuest = param in entry.params;
             const problem = `${declared ? "is a secret: set it under secrets with a stack config key" : `not a parameter of ${script.name}.sh`}; accepted: ${accepted.join(", ") || "none"}`;
             if (inGuest) problems.push(source.problemAt(kind === "application" ? [...at, "params", param] : [...at, "params", param], problem, true));
@@ -316,6 +325,7 @@ const resolveStep = (
         if (p.secret ? !(p.name in entry.secrets) : !(p.name in env) && !runtime.has(p.name)) {
             const how = p.secret
                 ? `secrets: { ${p.name}: <stack config key> }`
+                : GPU_DERIVED[p.name] ? GPU_DERIVED[p.name].hint(g.node)
                 : p.name.startsWith("CA_") && script.params.has("CA_ROOT_PEM") ? "caFrom: <CA guest ID>" : `params: { ${p.name.toLowerCase().replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())}: ... }`;
             problems.push(source.problemAt(nameField, `${script.name}.sh requires ${p.name} (${p.description}); set ${how}`));
         }

@@ -40,6 +40,8 @@ type Resolved<T> = Omit<T, "network" | "features" | "application" | "node" | "st
 
 export type LxcSpec = Resolved<Omit<LxcGuestFile, "osTemplate">> & {
     osTemplate: { file: string; storage: string; url?: string; checksum?: string; checksumAlgorithm?: string };
+    /** Device nodes passed through for its GPUs (catalog/gpus.ts), empty without GPUs. */
+    gpuDevices: string[];
 };
 export type VmSpec = Resolved<Omit<VmGuestFile, "image" | "cloudInit">> & {
     image: { url: string; fileName: string; storage: string; checksum?: string; checksumAlgorithm?: string };

@@ -154,6 +154,9 @@ const common = {
     traefikService: TraefikService.optional(),
 };
 
+/** A GPU's index on its node: the N of /dev/nvidia<N> (nvidia-smi's index). */
+const GpuIndex = z.number({ error: "expected a GPU index (the N of /dev/nvidia<N>)" }).int().min(0).max(63);
+
 const IdMap = z.strictObject({
     type: z.enum(["uid", "gid"]),
     containerId: z.number().int().min(0),
@@ -201,6 +204,8 @@ export const LxcGuest = z
         idMaps: z.array(IdMap).default([]).describe("Custom uid/gid maps, written exactly as declared. Default: none."),
         bindMounts: z.array(BindMount).default([]).describe("Host directories bind-mounted into the container."),
         volumes: z.array(Volume).default([]).describe("Extra storage volumes."),
+        gpus: z.array(GpuIndex).default([])
+            .describe("NVIDIA GPUs of the node passed through, by index (declared in defaults.yaml nodes.<node>.gpus): /dev/nvidia<N> each, plus nvidiactl, nvidia-uvm, nvidia-uvm-tools and the node's nvidiaCaps. Default: none."),
         apparmorProfile: z.string().optional().describe("lxc.apparmor.profile, e.g. unconfined. Default: Proxmox's."),
         rawLxc: z.array(z.string().regex(/^lxc\.[a-z0-9_.]+\s*[:=]\s*\S.*$/, { error: 'expected a raw line such as "lxc.mount.auto: sys:rw"' }))
             .default([]).describe("Raw lxc.* lines added to /etc/pve/lxc/<id>.conf. Default: none."),
@@ -238,6 +243,24 @@ export const VmGuest = z
 
 export const Guest = z.discriminatedUnion("kind", [LxcGuest, VmGuest], { error: 'expected kind: lxc or kind: vm' });
 
+/** What a Proxmox node has that guests use: its GPUs and the NVIDIA driver it runs (hardware only; access is stack config). */
+export const NodeHardware = z
+    .strictObject({
+        gpus: z.array(z.strictObject({
+            index: GpuIndex.describe("nvidia-smi's index on the node: the N of /dev/nvidia<N>."),
+            model: z.string().optional().describe("What the GPU is, e.g. NVIDIA GeForce RTX 5090 (shown in the plan)."),
+        })).default([])
+            .superRefine((gpus, ctx) => gpus.forEach((g, i) => {
+                if (gpus.findIndex((o) => o.index === g.index) < i) ctx.addIssue({ code: "custom", path: [i, "index"], message: `GPU ${g.index} is declared twice` });
+            }))
+            .describe("The node's NVIDIA GPUs. Default: none."),
+        nvidiaDriver: z.string().regex(/^\d+\.\d+(\.\d+)?$/, { error: "expected an NVIDIA driver version such as 580.76.05" }).optional()
+            .describe("NVIDIA driver installed on the node (nvidia-smi --query-gpu=driver_version); GPU containers install exactly this userspace version."),
+        nvidiaCaps: z.array(z.number().int().min(1)).default([])
+            .describe("/dev/nvidia-caps/nvidia-cap<N> present on the node (MIG), passed to every GPU container. Default: none."),
+    })
+    .describe("Hardware of one Proxmox node.");
+
 export const Defaults = z
     .strictObject({
         storage: z.strictObject({
@@ -256,6 +279,8 @@ export const Defaults = z
         osTemplate: OsTemplate,
         cloudImage: CloudImage,
         cloudInitUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/),
+        nodes: z.record(z.string(), NodeHardware).default({})
+            .describe("Hardware by Proxmox node name (the guests' node, default stack config phoenix:node): GPUs and NVIDIA driver."),
         featureParams: z.record(z.string(), z.record(z.string(), ParamValue)).default({})
             .describe("Default parameters per feature name, overridden by a guest's own params."),
     })
@@ -267,3 +292,4 @@ export type VmGuestFile = z.output<typeof VmGuest>;
 export type DefaultsFile = z.output<typeof Defaults>;
 export type FirewallRuleSpec = z.output<typeof FirewallRule>;
 export type FeatureEntrySpec = z.output<typeof FeatureEntry>;
+export type NodeHardwareSpec = z.output<typeof NodeHardware>;

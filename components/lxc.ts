@@ -38,6 +38,7 @@ export const containerArgs = (spec: LxcSpec, templateFileId: pulumi.Input<string
         ...spec.bindMounts.map((b) => ({ volume: b.hostPath, path: b.containerPath, readOnly: b.readOnly })),
         ...spec.volumes.map((v) => ({ volume: v.storage ?? spec.storage, size: `${v.sizeGb}G`, path: v.path, backup: v.backup })),
     ],
+    devicePassthroughs: gpuPassthroughs(spec.gpuDevices),
     startOnBoot: spec.startOnBoot,
     startup: spec.startup ? { ...spec.startup } : undefined,
     // Started by the start step after the raw config is written; converted to a template by a command, because the
@@ -47,6 +48,21 @@ export const containerArgs = (spec: LxcSpec, templateFileId: pulumi.Input<string
     timeoutCreate: 1800,
     timeoutClone: 1800,
 });
+
+/**
+ * GPU device nodes as Proxmox devN entries (PVE 8.2+), which work for unprivileged containers without raw cgroup
+ * lines: Proxmox creates each node in the container and allows its major:minor (pve-container src/PVE/LXC.pm:769-787,
+ * 1897-1920). Mode 0666 and owner root as on the node (the NVIDIA driver's default), so non-root services (ollama,
+ * llama-server, vLLM) can open them; all three fields are stated because the provider reads them back with defaults
+ * 0660/0/0 (bpg container.go:2993-3024, v0.111.1) and an unstated field would differ from what Proxmox stores.
+ * A changed list is an in-place update, not a replacement (the schema has no ForceNew, container.go:872-914; the
+ * update PUTs dev0..devN-1 and flags a reboot, :3889-3918); Proxmox hotplugs an added device into a running container
+ * and keeps a changed one pending until restart (pve-container src/PVE/LXC/Config.pm:1729-1736). The update does not
+ * delete devN entries past the new list's end, so after removing GPUs delete those with `pct set <id> --delete devN`
+ * (README: GPU containers). Only root@pam may set devN (src/PVE/LXC.pm:1686-1687): program.ts checks the login.
+ */
+export const gpuPassthroughs = (paths: readonly string[]): proxmox.types.input.ContainerLegacyDevicePassthrough[] | undefined =>
+    paths.length === 0 ? undefined : paths.map((path) => ({ path, mode: "0666", uid: 0, gid: 0, denyWrite: false }));
 
 /** Host uid/gid of a container uid/gid: through the declared id map, else Proxmox's default unprivileged shift. */
 export const hostId = (spec: LxcSpec, type: "uid" | "gid", id: number): number => {

@@ -43,11 +43,12 @@ export const checkAuthorization = (catalog: Catalog, ids: readonly number[], set
     const needRoot = ids.filter((id) => {
         const g = catalog.guests.get(id)!;
         // Proxmox: "changing feature flags (except nesting) is only allowed for root@pam", privileged or not.
-        return g.kind === "lxc" && (g.bindMounts.length > 0 || g.pctFeatures.keyctl || g.pctFeatures.fuse || (!g.unprivileged && g.pctFeatures.nesting));
+        // Device passthrough (GPUs) too: "configuring device passthrough is only allowed for root@pam".
+        return g.kind === "lxc" && (g.bindMounts.length > 0 || g.gpus.length > 0 || g.pctFeatures.keyctl || g.pctFeatures.fuse || (!g.unprivileged && g.pctFeatures.nesting));
     });
     if (needRoot.length === 0) return;
     throw new pulumi.RunError(
-        `guests ${needRoot.join(", ")} use bind mounts or container feature flags beyond nesting, which Proxmox allows only for root@pam ` +
+        `guests ${needRoot.join(", ")} use bind mounts, device passthrough (GPUs) or container feature flags beyond nesting, which Proxmox allows only for root@pam ` +
             `(API tokens are refused, even root's): set phoenix:auth to password with phoenix:username root@pam and the secret phoenix:password`,
     );
 };

@@ -7,6 +7,7 @@ import { type LatencyModel, loadLatencyModel, stepCost } from "./latency";
 import { MACHINE_TYPES, type PlanStep, type RecordedPlan, analyseRecording, guestOfParent, roleOf } from "./recorded";
 import { type Measured, type Schedule, type SimNode, blockedBy, measure, simulate } from "./simulate";
 import { PROJECT_ROOT, readStackConfig } from "./stackFile";
+import { type GpuUse, gpuUse } from "./gpus";
 
 export interface PlanOptions {
     /** Stack whose Pulumi.<stack>.yaml is read (default dev). */
@@ -104,6 +105,8 @@ export interface PlanResult {
     measured?: Measured;
     /** The registrations the plan was read from. */
     recording: Recording;
+    /** GPUs passed through to guests, and which guests share each. */
+    gpus: GpuUse[];
     failure?: FailureReport;
 }
 
@@ -190,6 +193,7 @@ export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
         makespans: { unlimited: makespanAt(Infinity), deploy: makespanAt(DEPLOY_PARALLEL) },
         measured: scale > 0 ? measure(rec.registrations, scale, nodes) : undefined,
         recording: rec,
+        gpus: gpuUse(rec),
     };
     if (opts.fail) {
         const target = `${opts.fail.guest}-${opts.fail.role}`;

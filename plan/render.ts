@@ -4,6 +4,7 @@ import * as path from "path";
 import { DEPLOY_PARALLEL, type FailureReport, type PlanResult } from "./plan";
 import type { CrossWait, GuestEdge, PlanGuest, PlanStep, WaitKind } from "./recorded";
 import { PROJECT_ROOT } from "./stackFile";
+import { renderGpus } from "./gpus";
 
 /** Model seconds are whole numbers in the latency model; measured ones keep one decimal. */
 const round = (x: number): number => Math.round(x * 10) / 10;
@@ -115,7 +116,7 @@ export const renderText = (p: PlanResult): string => {
         out.push("Clone lanes (one clone of a source at a time)");
         for (const l of r.lanes) out.push(`  ${l.source}: ${l.clones.join(" -> ")}`);
     }
-    out.push("");
+    out.push(...renderGpus(p.gpus), "");
 
     out.push("Steps per guest (duration, simulated start-end; model seconds)");
     for (const g of r.guests) {
@@ -186,6 +187,7 @@ export const planJson = (p: PlanResult): unknown => {
         },
         waves: r.waves,
         lanes: r.lanes,
+        gpus: p.gpus,
         guests: r.guests.map((g) => ({
             id: g.id,
             name: g.name,

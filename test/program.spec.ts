@@ -115,7 +115,7 @@ describe("program", () => {
         const rec = await recordDev({ "phoenix:auth": "token" });
         assert.ok(rec.error instanceof pulumi.RunError);
         assert.equal(rec.error.message,
-            "guests 103, 101, 102 use bind mounts or container feature flags beyond nesting, which Proxmox allows only for root@pam " +
+            "guests 103, 101, 102 use bind mounts, device passthrough (GPUs) or container feature flags beyond nesting, which Proxmox allows only for root@pam " +
             "(API tokens are refused, even root's): set phoenix:auth to password with phoenix:username root@pam and the secret phoenix:password");
         assert.equal(rec.registrations.length, 0);
         const vms = await recordDev({ "phoenix:auth": "token", "phoenix:guests": [9000] });
@@ -127,7 +127,7 @@ describe("program", () => {
         // keyctl/fuse need root@pam on any container, privileged or not.
         const keyctl = catalogCopy({ "9000-ubuntu-cloud-template.yaml": (t) => t, "900-copy-base.yaml": (t) => t.replace("apparmorProfile: unconfined", "apparmorProfile: unconfined\npctFeatures: { keyctl: true }") });
         const tokenKeyctl = await recordDev({ "phoenix:auth": "token", "phoenix:guests": [900], "phoenix:catalog": keyctl });
-        assert.match(String(tokenKeyctl.error), /guests 900 use bind mounts or container feature flags beyond nesting/);
+        assert.match(String(tokenKeyctl.error), /guests 900 use bind mounts, device passthrough \(GPUs\) or container feature flags beyond nesting/);
         const bad = await recordDev({ "phoenix:auth": "ticket" });
         assert.equal(bad.error?.message, 'stack config phoenix:auth: expected "token" (phoenix:apiToken) or "password" (phoenix:username, phoenix:password), received "ticket"');
     });

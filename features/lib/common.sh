@@ -237,6 +237,107 @@ ensure_unit_active() {
   fi
 }
 
+# --- downloads, users, services ----------------------------------------------
+
+# Fails unless the variable NAME holds a TCP port number (1..65535).
+require_port() {
+  local value=${!1}
+  if [[ ! "${value}" =~ ^[0-9]{1,5}$ ]] || ((10#${value} < 1 || 10#${value} > 65535)); then
+    fatal "$1 '${value}' is not a port number"
+  fi
+}
+
+# Fails unless the variable NAME is unset, empty or a SHA-256 hex digest; sets it (lower case, empty when unset).
+require_sha256() {
+  local value=${!1:-}
+  value=${value,,}
+  [[ -z "${value}" || "${value}" =~ ^[0-9a-f]{64}$ ]] || fatal "$1 is not a SHA-256 hex digest (64 hex digits)"
+  printf -v "$1" '%s' "${value}"
+}
+
+#######################################
+# Downloads URL to DEST (through DEST.part, so DEST is never a partial file) and
+# checks its SHA-256 against SHA256 when given; without one it warns that the
+# file is unverified. A failed download or a mismatch removes the partial file
+# and fails, naming the URL.
+# Arguments: URL, DEST, SHA256 (may be empty), NAME of the parameter holding it.
+#######################################
+download_verified() {
+  local url=$1 dest=$2 sha=$3 name=$4 actual
+  info "downloading ${url}"
+  if ! curl -fsSL --retry 3 --connect-timeout 15 -o "${dest}.part" "${url}"; then
+    rm -f "${dest}.part"
+    fatal "download of ${url} failed"
+  fi
+  if [[ -n "${sha}" ]]; then
+    actual=$(sha256sum "${dest}.part" | cut -d' ' -f1)
+    if [[ "${actual}" != "${sha}" ]]; then
+      rm -f "${dest}.part"
+      fatal "checksum mismatch for ${url}: got ${actual}, expected ${name}=${sha}"
+    fi
+    info "checksum of ${url##*/} verified"
+  else
+    warn "${name} not set, skipping checksum verification of ${url}"
+  fi
+  mv -f "${dest}.part" "${dest}"
+}
+
+# Creates the system user NAME (no login, its home HOME created) unless it exists.
+ensure_system_user() {
+  if getent passwd "$1" >/dev/null; then
+    info "user $1 already exists, skipping"
+    return 0
+  fi
+  useradd --system --create-home --home-dir "$2" --shell /usr/sbin/nologin --user-group "$1" || fatal "useradd $1 failed"
+  info "created system user $1"
+}
+
+#######################################
+# Writes stdin as the systemd unit NAME (/etc/systemd/system/NAME, mode 644) and
+# reloads systemd when it changed. Globals: FILE_CHANGED (1 when rewritten).
+#######################################
+write_systemd_unit() {
+  local file="${PHOENIX_ROOT:-}/etc/systemd/system/$1"
+  mkdir -p "$(dirname "${file}")"
+  write_file "${file}" 644
+  if ((FILE_CHANGED)); then
+    info "wrote /etc/systemd/system/$1"
+    systemctl daemon-reload || fatal "systemctl daemon-reload failed"
+  else
+    info "$1 unchanged, skipping"
+  fi
+}
+
+# Quotes each argument for a systemd ExecStart= line ("..." with \, ", % and $ escaped).
+systemd_quote() {
+  local arg out=()
+  for arg in "$@"; do
+    arg=${arg//\\/\\\\}
+    arg=${arg//\"/\\\"}
+    arg=${arg//%/%%}
+    arg=${arg//\$/\$\$}
+    out+=("\"${arg}\"")
+  done
+  printf '%s' "${out[*]}"
+}
+
+#######################################
+# Polls URL (curl -fsS) until it answers, at most TRIES times DELAY seconds apart.
+# Returns 1 when it never answered (the caller says what that means).
+#######################################
+wait_for_http() {
+  local url=$1 tries=$2 delay=$3 i
+  for ((i = 1; i <= tries; i++)); do
+    if curl -fsS --max-time 5 -o /dev/null "${url}" 2>/dev/null; then
+      return 0
+    fi
+    if ((i < tries)); then
+      sleep "${delay}"
+    fi
+  done
+  return 1
+}
+
 # --- the internal CA ----------------------------------------------------------
 
 #######################################

@@ -20,7 +20,7 @@ export STUBS_SRC="${BATS_TEST_DIRNAME}/stubs"
 
 # Real tools the scripts and stubs may use. Everything else must be a stub.
 REAL_TOOLS=(bash env cat cmp chmod cp cut dirname find grep head install jq ln ls mkdir mktemp mv
-  paste readlink rm sed sha256sum sort stat tail timeout touch tr wc awk)
+  paste readlink rm sed sha256sum sort stat tail timeout touch tr wc awk nproc)
 
 common_setup_file() {
   export SYSBIN="${BATS_FILE_TMPDIR}/sysbin"
@@ -136,7 +136,7 @@ refute_called() {
 }
 
 # Calls that change the system; none may appear on an idempotent re-run.
-CHANGING_CALLS='(apt-get|curl|tar|update-ca-certificates|mount|locale-gen|update-locale|useradd|usermod|chown|systemctl (enable|start|restart|reload|daemon-reload)|step ca (init|provisioner add))( |$)'
+CHANGING_CALLS='(apt-get|curl|tar|update-ca-certificates|mount|locale-gen|update-locale|useradd|usermod|chown|systemctl (enable|start|restart|reload|daemon-reload)|step ca (init|provisioner add)|nvidia-installer|python3|pip|hf-download|cmake|ollama pull)( |$)'
 
 assert_no_changing_calls() {
   refute_called "${CHANGING_CALLS}"

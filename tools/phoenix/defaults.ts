@@ -1,7 +1,8 @@
 // defaults.yaml from the values the original shared between guests: vm_defaults, the hypervisor file's domain, time
 // zone and storage IDs, and the root keys of the container file.
 import * as path from "path";
-import { type Note, type Obj, note } from "./model";
+import { type Note, type Obj, compact, note } from "./model";
+import { gpuIndexes } from "./lxc";
 import { type PhoenixSource, at, isObj, str } from "./source";
 import { nameserverList } from "./common";
 
@@ -18,7 +19,61 @@ const mostCommon = (values: (string | undefined)[]): string | undefined => {
     return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
 };
 
-export const mapDefaults = (src: PhoenixSource): { defaults: Obj; notes: Note[] } => {
+/** The Proxmox node the original ran on, when --node does not name it: the key of defaults.yaml nodes. */
+export const DEFAULT_NODE = "phoenix";
+
+/** The GPUs and NVIDIA driver of the node, from the guests' gpu_assignment and the driver the original installed. */
+const nodeHardware = (src: PhoenixSource, node: string, notes: Note[]): Obj | undefined => {
+    const gpus = [...new Set(src.lxcs.flatMap((l) => gpuIndexes(l.raw.gpu_assignment) ?? []))].sort((a, b) => a - b);
+    const hvDriver = str(at(src.hypervisor, "nvidia_driver.version"));
+    const rootDriver = str(src.lxcRoot.nvidia_driver_version);
+    const driver = hvDriver ?? rootDriver;
+    if (gpus.length === 0 && !driver) return undefined;
+    if (gpus.length > 0) {
+        notes.push(note("added", `nodes.${node}.gpus`,
+            `indexes ${gpus.join(", ")}: the GPUs the guests' gpu_assignment names (the original kept no inventory); add each GPU's model, and check the node name (--node, default ${DEFAULT_NODE}): it must be the stack's phoenix:node`));
+    }
+    if (hvDriver) notes.push(note("changed", "nvidia_driver.version", `nodes.${node}.nvidiaDriver: ${hvDriver}: the driver the node runs; GPU containers install exactly this userspace (the nvidia feature fails when the node's module differs)`));
+    if (rootDriver) {
+        notes.push(note("changed", "nvidia_driver_version", rootDriver === driver
+            ? `nodes.${node}.nvidiaDriver (the same version; the original's nvidia health check compared against it)`
+            : `${rootDriver} differs from nvidia_driver.version ${driver}, the node's driver, which nodes.${node}.nvidiaDriver takes: the container's userspace must match the node`));
+    }
+    return compact({ gpus: gpus.length > 0 ? gpus.map((index) => ({ index })) : undefined, nvidiaDriver: driver });
+};
+
+/** featureParams.nvidia: what the original's nvidia feature was told that features/nvidia.sh does not derive itself. */
+const nvidiaParams = (src: PhoenixSource, driver: string | undefined, osFile: string, notes: Note[]): Obj => {
+    const params: Obj = {};
+    const derivedRunfile = driver && `https://us.download.nvidia.com/XFree86/Linux-x86_64/${driver}/NVIDIA-Linux-x86_64-${driver}.run`;
+    for (const [key, url] of [["nvidia_runfile_url", str(src.lxcRoot.nvidia_runfile_url)], ["nvidia_driver.runfile_url", str(at(src.hypervisor, "nvidia_driver.runfile_url"))]] as const) {
+        if (!url) continue;
+        if (url === derivedRunfile) notes.push(note("dropped", key, "the nvidia feature derives this URL from the node's driver version"));
+        else {
+            params.runfileUrl = url;
+            notes.push(note("changed", key, "featureParams.nvidia.runfileUrl"));
+        }
+    }
+    const release = /^ubuntu-(\d+)\.(\d+)-/.exec(osFile);
+    const derivedRepo = release && `https://developer.download.nvidia.com/compute/cuda/repos/ubuntu${release[1]}${release[2]}/x86_64/`;
+    const repo = str(src.lxcRoot.nvidia_repo_url);
+    if (repo && repo.replace(/\/?$/, "/") === derivedRepo) notes.push(note("dropped", "nvidia_repo_url", "the nvidia feature derives NVIDIA's CUDA apt repository from the container's /etc/os-release (the same URL)"));
+    else if (repo) {
+        params.cudaRepoUrl = repo;
+        notes.push(note("changed", "nvidia_repo_url", "featureParams.nvidia.cudaRepoUrl"));
+    }
+    const cuda = str(at(src.hypervisor, "nvidia_driver.cuda_version"));
+    if (cuda) {
+        params.cudaVersion = cuda;
+        notes.push(note("changed", "nvidia_driver.cuda_version", `featureParams.nvidia.cudaVersion: ${cuda}: the original's nvidia feature installed cuda-toolkit-${cuda.replace(".", "-")} in every GPU container, and llama.cpp is built with it`));
+    }
+    const nv = at(src.hypervisor, "nvidia_driver");
+    if (isObj(nv) && nv.install !== undefined) notes.push(note("dropped", "nvidia_driver.install", "the driver on the node is host setup, a prerequisite of GPU containers (README: GPU containers)"));
+    if (isObj(nv) && nv.install_vllm_libs !== undefined) notes.push(note("dropped", "nvidia_driver.install_vllm_libs", "the vllm feature installs what vLLM needs into its own virtual environment"));
+    return params;
+};
+
+export const mapDefaults = (src: PhoenixSource, node = DEFAULT_NODE): { defaults: Obj; notes: Note[] } => {
     const notes: Note[] = [];
     const hv = src.hypervisor;
     const vmd = src.vmDefaults;
@@ -57,12 +112,8 @@ export const mapDefaults = (src: PhoenixSource): { defaults: Obj; notes: Note[] 
 
     const featureParams: Obj = {};
     if (str(hv.timezone)) featureParams.base_setup = { timezone: str(hv.timezone) };
-    const nvidia: Obj = {};
-    for (const [key, param] of [["nvidia_driver_version", "driverVersion"], ["nvidia_repo_url", "repoUrl"], ["nvidia_runfile_url", "runfileUrl"]] as const) {
-        if (src.lxcRoot[key] === undefined) continue;
-        nvidia[param] = String(src.lxcRoot[key]);
-        notes.push(note("changed", key, `featureParams.nvidia.${param}: the nvidia feature read it through the root fallback; its script must declare ${param.replace(/([A-Z])/g, "_$1").toUpperCase()}`));
-    }
+    const hardware = nodeHardware(src, node, notes);
+    const nvidia = nvidiaParams(src, str(hardware?.nvidiaDriver), String(osTemplate.file), notes);
     if (Object.keys(nvidia).length > 0) featureParams.nvidia = nvidia;
 
     for (const k of Object.keys(vmd)) {
@@ -72,6 +123,7 @@ export const mapDefaults = (src: PhoenixSource): { defaults: Obj; notes: Note[] 
         else notes.push(note("dropped", `vm_defaults.${k}`, "never used by the original"));
     }
     const defaults: Obj = { storage, network, osTemplate, cloudImage: image, cloudInitUser };
+    if (hardware) defaults.nodes = { [node]: hardware };
     if (Object.keys(featureParams).length > 0) defaults.featureParams = featureParams;
     return { defaults, notes };
 };
@@ -81,7 +133,10 @@ export const hypervisorNotes = (src: PhoenixSource): { notes: Note[]; secretValu
     const hv = src.hypervisor;
     const notes: Note[] = [];
     const secretValues: string[] = [];
-    const used = new Set(["domain_name", "timezone", "vm_defaults", "step_ca", "proxmox_storage_ids", "network"]);
+    const used = new Set(["domain_name", "timezone", "vm_defaults", "step_ca", "proxmox_storage_ids", "network", "nvidia_driver", "proxmox_defaults"]);
+    if (hv.proxmox_defaults !== undefined) {
+        notes.push(note("dropped", "proxmox_defaults", "never read by the original; a container that leaves out cores or memory_mb gets proxmox_defaults.lxc's (reported on that guest)"));
+    }
     const password = str(at(hv, "portainer_api.admin_password"));
     if (password !== undefined) {
         secretValues.push(password);

@@ -12,12 +12,14 @@ import { mapVm } from "./vm";
 export interface ImportOptions {
     /** Where the feature scripts are, to report the ones a guest needs and this project lacks. Default: features/. */
     featuresDir?: string;
+    /** The Proxmox node the original ran on: the key of defaults.yaml nodes (its GPUs). Default: phoenix. */
+    node?: string;
 }
 
 export const importPhoenix = (fromDir: string, opts: ImportOptions = {}): ImportResult => {
     const source = readSource(fromDir);
     const scripts = new ScriptLibrary(opts.featuresDir ?? path.join(PROJECT_ROOT, "features"));
-    const { defaults, notes: defaultsNotes } = mapDefaults(source);
+    const { defaults, notes: defaultsNotes } = mapDefaults(source, opts.node);
     const ctx = buildContext(source, scripts, defaults);
     const vmsById = new Map(source.vms.map((v) => [v.vmid as number, v]));
     const guests = [...source.lxcs.map(({ id, raw }) => mapLxc(id, raw, ctx)), ...source.vms.map((raw) => mapVm(raw, ctx, vmsById))];

@@ -7,6 +7,7 @@ import { type GuestImport, type Note, type Obj, compact, guestFileName, note } f
 import { secretScope } from "./secrets";
 import { isObj, num, str } from "./source";
 import { mapApplication, mapFeatures, mapHealthCheck, stepPath } from "./steps";
+import { fillOriginalDefaults } from "./originalDefaults";
 
 /** Keys this mapping reads (everything else is reported as dropped, with the reason). */
 const HANDLED = [
@@ -86,18 +87,12 @@ const mapPctOptions = (raw: Obj, notes: Note[]): Obj | undefined => {
     return Object.keys(flags).length > 0 ? flags : undefined;
 };
 
-/** GPU passthrough the original appended to the config: the NVIDIA device cgroup rules and device bind entries. */
-const gpuLines = (assignment: string): string[] => {
-    const gpus = assignment.split(",").map((s) => s.trim()).filter((s) => /^\d+$/.test(s));
-    const dev = (d: string) => `lxc.mount.entry: /dev/${d} dev/${d} none bind,optional,create=file`;
-    return [
-        "lxc.cgroup2.devices.allow: c 195:* rwm",
-        "lxc.cgroup2.devices.allow: c 243:* rwm",
-        ...gpus.map((g) => dev(`nvidia${g}`)),
-        dev("nvidiactl"),
-        dev("nvidia-uvm"),
-        dev("nvidia-uvm-tools"),
-    ];
+/** "0, 1" / "0,1" / "0" -> [0, 1]; undefined for "none" or anything that is not a list of indexes. */
+export const gpuIndexes = (assignment: unknown): number[] | undefined => {
+    const text = typeof assignment === "number" ? String(assignment) : str(assignment);
+    if (!text || text === "none") return undefined;
+    const parts = text.split(",").map((p) => p.trim());
+    return parts.every((p) => /^\d+$/.test(p)) ? [...new Set(parts.map(Number))] : undefined;
 };
 
 const mapMounts = (raw: Obj, id: number, ctx: ImportContext, notes: Note[]): Obj[] => {
@@ -158,11 +153,10 @@ const unprivilegedOf = (ctx: ImportContext, raw: Obj, seen: number[] = []): bool
 export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport => {
     const notes: Note[] = [];
     const secrets = secretScope(`ct${id}`, notes, ctx.secretValues);
-    const name = str(raw.name) ?? `ct${id}`;
-    if (!str(raw.name)) notes.push(note("added", "name", `missing (the original failed without it): imported as ${name}`));
+    const { name, cores, memoryMb, diskGb } = fillOriginalDefaults("lxc", id, raw, ctx, notes);
     const d = ctx.defaults;
     const ip = ipOf(raw);
-    const features = mapFeatures(raw, ctx, ip, notes);
+    const features = mapFeatures(raw, ctx, ip, notes, secrets);
     const isCa = ctx.ca?.id === id;
     const cloneFrom = num(raw.clone_from_ctid);
     const template = ctx.cloneSources.has(id) || str(raw.template_snapshot_name) !== undefined;
@@ -185,11 +179,12 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
     if (swap !== undefined) notes.push(note("changed", "swap_mb", `swapMb: ${swap}: the original ignored it (no --swap)`));
 
     const { apparmorProfile, rawLxc } = mapLxcOptions(raw, notes);
-    const gpu = str(raw.gpu_assignment);
-    if (gpu && gpu !== "none") {
-        rawLxc.push(...gpuLines(gpu));
+    const gpus = gpuIndexes(raw.gpu_assignment);
+    if (gpus) {
         notes.push(note("changed", "gpu_assignment",
-            `${gpu}: the NVIDIA device rules the original appended are rawLxc lines (check the nvidia-uvm major number, 243, on your node)`));
+            `${String(raw.gpu_assignment)} -> gpus: [${gpus.join(", ")}]: /dev/nvidia${gpus.join(", /dev/nvidia")}, nvidiactl, nvidia-uvm and nvidia-uvm-tools pass through as Proxmox devN entries (which also work unprivileged) instead of the cgroup and bind lines the original appended to the config; the GPUs are declared in defaults.yaml nodes`));
+    } else if (raw.gpu_assignment !== undefined && raw.gpu_assignment !== "none") {
+        notes.push(note("dropped", "gpu_assignment", `${JSON.stringify(raw.gpu_assignment)}: not "none" or a list of GPU indexes`));
     }
 
     let idMaps: Obj[] | undefined;
@@ -207,7 +202,7 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
     }
 
     const storage = str(raw.storage_pool);
-    const application = mapApplication(raw, ctx, notes, secrets);
+    const application = mapApplication(raw, ctx, notes);
     const healthCheck = mapHealthCheck(raw, ctx, "lxc", isCa, features, notes);
     const firewall = mapFirewall(raw.firewall, "lxc", notes);
     const bindMounts = mapMounts(raw, id, ctx, notes);
@@ -224,7 +219,7 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
             ? note("dropped", "enable_lifecycle_snapshots", `no snapshots: ${snapshotsBlockedBy}`)
             : note("changed", "enable_lifecycle_snapshots", "lifecycleSnapshots: true (pre-configured before the features, final-form after the health check)"));
     }
-    reportUnknownKeys(raw, gpu && gpu !== "none" ? [...HANDLED, "gpu_assignment"] : HANDLED, notes, secrets);
+    reportUnknownKeys(raw, raw.gpu_assignment !== undefined && raw.gpu_assignment !== "none" ? [...HANDLED, "gpu_assignment"] : HANDLED, notes, secrets);
 
     const guest = compact({
         kind: "lxc",
@@ -234,16 +229,17 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
         cloneFrom,
         protect: isCa || undefined,
         dependsOn: mapDependencies(raw, notes),
-        cores: num(raw.cores),
-        memoryMb: num(raw.memory_mb),
+        cores,
+        memoryMb,
         swapMb: swap,
-        diskGb: num(raw.storage_size_gb),
+        diskGb,
         storage: storage && storage !== (d.storage as Obj).lxc ? storage : undefined,
         unprivileged: unprivileged === false ? false : undefined,
         osTemplate: osFile && cloneFrom === undefined && osFile !== defaultOs ? { file: osFile } : undefined,
         network: mapNetwork(raw, ctx, "lxc", notes),
         ...mapBoot(raw, "lxc"),
         pctFeatures: mapPctOptions(raw, notes),
+        gpus,
         apparmorProfile,
         rawLxc: rawLxc.length > 0 ? rawLxc : undefined,
         lifecycleSnapshots: lifecycleSnapshots || undefined,

@@ -3,7 +3,8 @@
 // root, parameters for the CA's names and the gateway's upstream, stack config keys for the passwords.
 import type { ImportContext } from "./context";
 import { type Note, type Obj, compact, note } from "./model";
-import { type SecretScope, withoutSecrets } from "./secrets";
+import type { SecretScope } from "./secrets";
+import { SERVER_APPLICATIONS, foldedApplication, serverFeatureFor, serverHealthCheck, vllmFeature } from "./aiServers";
 import { isObj, num, str } from "./source";
 
 /** The step_ca feature's CA directory (its STEPPATH default), where the CA guest's host directory is mounted. */
@@ -37,19 +38,20 @@ const stepCa = (ctx: ImportContext, guestIp: string | undefined, notes: Note[]):
     };
 };
 
-export const mapFeatures = (raw: Obj, ctx: ImportContext, guestIp: string | undefined, notes: Note[]): (string | Obj)[] | undefined => {
-    if (raw.features === undefined) return undefined;
-    if (!Array.isArray(raw.features)) {
+export const mapFeatures = (raw: Obj, ctx: ImportContext, guestIp: string | undefined, notes: Note[], secrets: SecretScope): (string | Obj)[] | undefined => {
+    if (raw.features !== undefined && !Array.isArray(raw.features)) {
         notes.push(note("dropped", "features", "not a list"));
         return undefined;
     }
+    const listed = Array.isArray(raw.features) ? raw.features : [];
     const caFrom = ctx.ca?.id;
-    return raw.features.flatMap((f: unknown, i: number): (string | Obj)[] => {
+    const features = listed.flatMap((f: unknown, i: number): (string | Obj)[] => {
         if (typeof f !== "string") {
             notes.push(note("dropped", `features[${i}]`, "not a feature name"));
             return [];
         }
         if (f === "step_ca") return [stepCa(ctx, guestIp, notes)];
+        if (f === "vllm") return [vllmFeature(raw, notes, secrets)];
         if ((f === "trusted_ca" || f === "traefik") && caFrom !== undefined) {
             notes.push(note("changed", `features[${f}]`,
                 `caFrom: ${caFrom}: the CA's root certificate arrives as data from guest ${caFrom}'s step_ca step instead of a file on ${caFrom}'s shared host directory`));
@@ -63,6 +65,9 @@ export const mapFeatures = (raw: Obj, ctx: ImportContext, guestIp: string | unde
         }
         return [f];
     });
+    const server = serverFeatureFor(raw, ctx, features, notes, secrets);
+    if (server) features.push(server);
+    return raw.features === undefined && features.length === 0 ? undefined : features;
 };
 
 /** The original's application scripts and what replaces each. */
@@ -89,21 +94,19 @@ const APPLICATIONS: Record<string, (ctx: ImportContext) => { script: string; par
 const scriptName = (file: string): string =>
     file.replace(/\.sh$/, "").replace(/^phoenix_hypervisor_/, "").toLowerCase().replace(/[^a-z0-9_]+/g, "_").replace(/^[^a-z]+/, "") || "app";
 
-export const mapApplication = (raw: Obj, ctx: ImportContext, notes: Note[], secrets: SecretScope): Obj | undefined => {
+export const mapApplication = (raw: Obj, ctx: ImportContext, notes: Note[]): Obj | undefined => {
     const file = str(raw.application_script);
-    if (!file) {
-        if (raw.vllm_engine_config !== undefined) notes.push(note("dropped", "vllm_engine_config", "no application script to pass it to"));
+    const usedByVllm = (Array.isArray(raw.features) && raw.features.includes("vllm")) || (file !== undefined && SERVER_APPLICATIONS[file] === "vllm");
+    if (raw.vllm_engine_config !== undefined && !usedByVllm) notes.push(note("dropped", "vllm_engine_config", "the guest has no vllm feature to serve it"));
+    if (!file) return undefined;
+    const folded = foldedApplication(file);
+    if (folded) {
+        notes.push(note("changed", "application_script", folded));
         return undefined;
     }
     const known = APPLICATIONS[file]?.(ctx);
     const app: Obj = known ? { script: known.script, params: known.params } : { script: scriptName(file) };
     notes.push(note("changed", "application_script", known ? `${file} -> ${known.script}: ${known.why}` : `${file} -> ${app.script}: no equivalent in features/apps/ yet`));
-    if (raw.vllm_engine_config !== undefined) {
-        // Copied whole, so through withoutSecrets: an api_key inside becomes a stack secret, not guest file content.
-        const config = withoutSecrets(raw.vllm_engine_config, "vllm_engine_config", secrets);
-        app.params = { ...(app.params as Obj | undefined), vllmEngineConfig: JSON.stringify(config) };
-        notes.push(note("changed", "vllm_engine_config", "passed to the application as parameter vllmEngineConfig (JSON text); its script must declare VLLM_ENGINE_CONFIG"));
-    }
     return compact(app);
 };
 
@@ -128,5 +131,5 @@ export const mapHealthCheck = (raw: Obj, ctx: ImportContext, kind: "lxc" | "vm",
         notes.push(note("added", "healthCheck", "docker info: the guest is ready once its Docker engine answers (dependents wait for this)"));
         return { command: "docker info --format '{{.ServerVersion}}'", retries: 10, interval: 6 };
     }
-    return undefined;
+    return serverHealthCheck(features ?? [], notes);
 };

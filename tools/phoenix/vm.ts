@@ -7,15 +7,13 @@ import { type SecretScope, SECRET_KEY, recordSecret, secretScope } from "./secre
 import { at, isObj, num, str } from "./source";
 import { mapFeatures, mapHealthCheck } from "./steps";
 import { cloudImage } from "./defaults";
+import { fillOriginalDefaults } from "./originalDefaults";
 
 const HANDLED = [
     "vmid", "name", "is_template", "clone_from_vmid", "template_image", "template_snapshot_name", "cores", "memory_mb", "disk_size_gb",
     "storage_pool", "network_bridge", "start_at_boot", "boot_order", "boot_delay", "features", "snapshots", "volumes", "firewall",
     "network_config", "user_config", "dependencies", "traefik_service",
 ];
-
-/** The template disk size the original hard-coded (qm resize scsi0 32G), whatever the config said. */
-export const TEMPLATE_DISK_GB = 32;
 
 /** The NFS volume through which the original staged 103's CA files (root, fingerprint, provisioner password). */
 const isCaStaging = (v: Obj): boolean => str(v.mount_point) === "/etc/step-ca/certs" || /\/\.step-ca\/?$/.test(str(v.path) ?? "");
@@ -81,8 +79,7 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
     const notes: Note[] = [];
     const id = raw.vmid as number;
     const secrets = secretScope(`vm${id}`, notes, ctx.secretValues);
-    const name = str(raw.name) ?? `vm${id}`;
-    const vmDefaults = ctx.source.vmDefaults;
+    const { name, cores, memoryMb, diskGb } = fillOriginalDefaults("vm", id, raw, ctx, notes);
     const cloneFrom = num(raw.clone_from_vmid);
     const template = raw.is_template === true || ctx.cloneSources.has(id);
     if (raw.template_snapshot_name !== undefined) {
@@ -91,23 +88,6 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
     if (raw.snapshots !== undefined) notes.push(note("changed", "snapshots", "lifecycleSnapshots: true (pre-configured before the features, final-form after the health check)"));
 
     const source = cloneFrom !== undefined ? byId.get(cloneFrom) : undefined;
-    const sourceDisk = source && !num(source.disk_size_gb) ? TEMPLATE_DISK_GB : num(source?.disk_size_gb);
-    let diskGb = num(raw.disk_size_gb);
-    if (template && cloneFrom === undefined) {
-        if (diskGb !== undefined && diskGb !== TEMPLATE_DISK_GB) notes.push(note("changed", "disk_size_gb", `${diskGb}: now applied; the original always made the template disk ${TEMPLATE_DISK_GB}G`));
-        diskGb = diskGb ?? TEMPLATE_DISK_GB;
-        if (raw.disk_size_gb === undefined) notes.push(note("added", "diskGb", `${TEMPLATE_DISK_GB}: the size the original hard-coded for the template disk`));
-    } else if (cloneFrom !== undefined) {
-        if (diskGb !== undefined) {
-            notes.push(note("changed", "disk_size_gb",
-                diskGb === sourceDisk ? `${diskGb}: now applied (the original never resized clones; the template's ${sourceDisk}G was the same)` : `${diskGb}: now applied; the original never resized clones, so this VM kept the template's ${sourceDisk ?? TEMPLATE_DISK_GB}G`));
-        } else diskGb = sourceDisk;
-    }
-
-    const cores = num(raw.cores) ?? num(vmDefaults.cores);
-    const memoryMb = num(raw.memory_mb) ?? num(vmDefaults.memory_mb);
-    if (raw.cores === undefined && cores !== undefined) notes.push(note("added", "cores", `${cores} from vm_defaults`));
-    if (raw.memory_mb === undefined && memoryMb !== undefined) notes.push(note("added", "memory_mb", `${memoryMb} from vm_defaults`));
     const storage = str(raw.storage_pool);
     if (storage) notes.push(note("changed", "storage_pool", "now applied; the original used only vm_defaults.storage_pool"));
     const bridge = str(raw.network_bridge);
@@ -119,7 +99,7 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
         notes.push(note("changed", "user_config.username", user === templateUser ? "now applied on the clone (the original inherited the template's, the same user)" : `now applied on the clone; the original inherited the template's (${templateUser ?? "none"})`));
     }
 
-    const features = mapFeatures(raw, ctx, ipOf(raw), notes);
+    const features = mapFeatures(raw, ctx, ipOf(raw), notes, secrets);
     const nfsVolumes = mapNfs(raw, notes);
     const network = mapNetwork(raw, ctx, "vm", notes);
     if (bridge && bridge !== (ctx.defaults.network as Obj).bridge) network.bridge = bridge;

@@ -1,0 +1,188 @@
+// GPU containers: the catalog's gpus and node inventory, the device passthroughs and steps the program registers for
+// the original's eight GPU guests (the full installation, Pulumi.full.yaml over guests-full/), and the plan's GPU
+// sharing.
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { loadCatalog } from "../catalog/load";
+import { CatalogError } from "../catalog/problems";
+import { gpuDevicePaths } from "../catalog/gpus";
+import { type Recording, recordProgram, unwrapSecrets } from "../plan/engine";
+import { readStackConfig } from "../plan/stackFile";
+import { makePlan } from "../plan/plan";
+import { renderText } from "../plan/render";
+import { gpuPassthroughs } from "../components/lxc";
+import { ROOT, find, inputs, names } from "./helpers";
+
+const FULL = path.join(ROOT, "guests-full");
+const GPU_GUESTS = [801, 802, 901, 910, 911, 912, 914, 917];
+const CT = "proxmoxve:index/containerLegacy:ContainerLegacy";
+
+/** A copy of guests-full/ with edits (file -> new text or function of the old text); returns its directory. */
+const fullCopy = (edits: Record<string, (old: string) => string> = {}): string => {
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-gpu-")), "guests");
+    fs.mkdirSync(dir);
+    for (const f of fs.readdirSync(FULL)) fs.copyFileSync(path.join(FULL, f), path.join(dir, f));
+    for (const [f, edit] of Object.entries(edits)) fs.writeFileSync(path.join(dir, f), edit(fs.readFileSync(path.join(dir, f), "utf8")));
+    return dir;
+};
+
+/** The problems of a catalog as `<file>:<line>:<col> <field>: <message>`, file names without their directory. */
+const problemsOf = (dir: string, node = "phoenix"): string[] => {
+    try {
+        loadCatalog({ dir, node });
+    } catch (e) {
+        assert.ok(e instanceof CatalogError, String(e));
+        return e.problems.map((p) => `${path.basename(p.file)}:${p.line}:${p.col} ${p.field}: ${p.message}`);
+    }
+    return [];
+};
+
+const replaced = (from: string, to: string) => (s: string): string => {
+    assert.ok(s.includes(from), `no ${JSON.stringify(from)} in the file`);
+    return s.replace(from, to);
+};
+
+describe("GPU containers in the catalog", () => {
+    it("loads the full installation with each GPU guest's devices, and the node's driver for the nvidia steps", () => {
+        const c = loadCatalog({ dir: FULL, node: "phoenix" });
+        const g = (id: number) => c.guests.get(id) as any;
+        assert.deepEqual(c.defaults.nodes, { phoenix: { gpus: [{ index: 0 }, { index: 1 }], nvidiaDriver: "580.76.05", nvidiaCaps: [] } });
+        assert.deepEqual(g(910).gpuDevices, ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia0", "/dev/nvidia1"]);
+        assert.deepEqual(g(912).gpuDevices, ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia1"]);
+        assert.deepEqual(g(103).gpuDevices, []);
+        const nvidia = g(910).features.find((s: any) => s.name === "nvidia");
+        assert.deepEqual(nvidia.env, { CUDA_VERSION: "12.8", NVIDIA_DRIVER_VERSION: "580.76.05", NVIDIA_GPUS: "0,1" });
+        assert.equal(g(912).features.find((s: any) => s.name === "nvidia").env.NVIDIA_GPUS, "1");
+    });
+
+    it("passes the node's declared caps after the control devices, and no device without GPUs", () => {
+        assert.deepEqual(gpuDevicePaths([1], { gpus: [{ index: 1 }], nvidiaCaps: [1, 2] }), [
+            "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-caps/nvidia-cap1", "/dev/nvidia-caps/nvidia-cap2", "/dev/nvidia1",
+        ]);
+        assert.deepEqual(gpuDevicePaths([], { gpus: [{ index: 0 }], nvidiaCaps: [1] }), []);
+        assert.equal(gpuPassthroughs([]), undefined);
+    });
+
+    it("reports a GPU the node does not declare, a node without GPUs and a GPU listed twice, with file, line and field", () => {
+        const dir = fullCopy({
+            "912-copy-vllm-gpu1.yaml": replaced("gpus: [ 1 ]", "gpus: [ 2 ]"),
+            "910-copy-vllm-gpux2.yaml": replaced("gpus: [ 0, 1 ]", "gpus: [ 0, 0 ]"),
+            "914-ollama-gpu0.yaml": replaced("gpus: [ 0 ]", "node: pve2\ngpus: [ 0 ]"),
+        });
+        assert.deepEqual(problemsOf(dir), [
+            "910-copy-vllm-gpux2.yaml:17:12 gpus[1]: GPU 0 is listed twice",
+            "912-copy-vllm-gpu1.yaml:17:9 gpus[0]: GPU 2 is not declared for node phoenix (defaults.yaml nodes.phoenix.gpus has 0, 1)",
+            "914-ollama-gpu0.yaml:18:7 gpus: node pve2 declares no GPUs: list them in defaults.yaml nodes.pve2.gpus (index as nvidia-smi shows it on the node), with nodes.pve2.nvidiaDriver",
+            "914-ollama-gpu0.yaml:20:13 features[0]: nvidia.sh requires NVIDIA_DRIVER_VERSION (Driver version of the node (set by the catalog from defaults.yaml nodes.<node>.nvidiaDriver)); set nodes.pve2.nvidiaDriver in defaults.yaml (the driver version the node runs)",
+        ]);
+    });
+
+    it("reports a GPU declared twice for a node, and a malformed driver version, in defaults.yaml", () => {
+        const dir = fullCopy({ "defaults.yaml": replaced("      - { index: 1 }\n    nvidiaDriver: 580.76.05", "      - { index: 0 }\n    nvidiaDriver: latest") });
+        assert.deepEqual(problemsOf(dir), [
+            "defaults.yaml:24:18 nodes.phoenix.gpus[1].index: GPU 0 is declared twice, received 0",
+            'defaults.yaml:25:19 nodes.phoenix.nvidiaDriver: expected an NVIDIA driver version such as 580.76.05, received "latest"',
+        ]);
+    });
+
+    it("says what to set when the nvidia feature has no GPU or the node no driver, and refuses a driver given by hand", () => {
+        const dir = fullCopy({
+            "901-copy-cuda12-8.yaml": replaced("gpus: [ 0, 1 ]\n", ""),
+            "defaults.yaml": replaced("    nvidiaDriver: 580.76.05\n", ""),
+            "911-copy-vllm-gpu0.yaml": replaced("  - nvidia\n", "  - { name: nvidia, params: { nvidiaDriverVersion: 575.64.05 } }\n"),
+        });
+        const problems = problemsOf(dir);
+        assert.ok(problems.includes(
+            "901-copy-cuda12-8.yaml:19:13 features[0]: nvidia.sh requires NVIDIA_GPUS (GPU indexes passed through, comma-separated (set by the catalog from the guest's gpus)); set gpus: [<index>] on the guest (a container without GPUs has nothing for the NVIDIA userspace to drive)",
+        ), problems.join("\n"));
+        assert.ok(problems.some((p) => /^910-copy-vllm-gpux2\.yaml:\d+:\d+ features\[0\]: nvidia\.sh requires NVIDIA_DRIVER_VERSION .*set nodes\.phoenix\.nvidiaDriver in defaults\.yaml \(the driver version the node runs\)$/.test(p)), problems.join("\n"));
+        assert.ok(problems.some((p) => /^911-copy-vllm-gpu0\.yaml:\d+:\d+ features\[0\]\.params\.nvidiaDriverVersion: set by the catalog from the guest's node and gpus \(nodes\.phoenix\.nvidiaDriver in defaults\.yaml .*\); remove this parameter$/.test(p)), problems.join("\n"));
+    });
+});
+
+describe("the full installation under the mock engine (Pulumi.full.yaml)", () => {
+    let rec: Recording;
+    before(async () => {
+        const sc = readStackConfig("full");
+        assert.equal(sc.config["phoenix:selectAll"], true);
+        assert.equal(sc.config["phoenix:catalog"], "guests-full");
+        rec = await recordProgram({ config: sc.config, secretKeys: sc.secretKeys, stack: "full" });
+        assert.equal(rec.error, undefined, rec.error?.message);
+    });
+
+    it("passes each GPU guest's devices through as devN entries: control devices, then /dev/nvidia<N>, mode 0666, owned by root", () => {
+        const devices = (id: number) => inputs(rec, `${id}-ct`).devicePassthroughs;
+        const entry = (p: string) => ({ path: p, mode: "0666", uid: 0, gid: 0, denyWrite: false });
+        const control = ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"].map(entry);
+        assert.deepEqual(devices(910), [...control, entry("/dev/nvidia0"), entry("/dev/nvidia1")]);
+        assert.deepEqual(devices(901), [...control, entry("/dev/nvidia0"), entry("/dev/nvidia1")]);
+        assert.deepEqual(devices(912), [...control, entry("/dev/nvidia1")]);
+        for (const id of [801, 802, 911, 914, 917]) assert.deepEqual(devices(id), [...control, entry("/dev/nvidia0")], `${id}`);
+        for (const id of [900, 103, 101, 102]) assert.equal(devices(id), undefined, `${id} has no GPU`);
+        // No raw cgroup or bind lines for the GPUs: the devN entries do it.
+        for (const id of GPU_GUESTS) {
+            const conf = rec.registrations.find((r) => r.name === `${id}-lxc-conf`);
+            assert.ok(!conf || !/nvidia|cgroup/.test(String(conf.inputs.create)), `${id}-lxc-conf`);
+        }
+    });
+
+    it("registers each GPU guest's features in catalog order, after its start, with the node's driver and its GPUs", () => {
+        const features = (id: number) => rec.registrations.filter((r) => r.parent.endsWith(`::${id}`) && /-feature-/.test(r.name)).map((r) => r.name);
+        assert.deepEqual(features(901), ["901-feature-nvidia"]);
+        for (const id of [910, 911, 912]) assert.deepEqual(features(id), [`${id}-feature-nvidia`, `${id}-feature-vllm`]);
+        assert.deepEqual(features(914), ["914-feature-nvidia", "914-feature-ollama"]);
+        assert.deepEqual(features(917), ["917-feature-nvidia", "917-feature-llamacpp"]);
+        for (const id of [801, 802]) assert.deepEqual(features(id), [`${id}-feature-vllm`]);
+        const cmd = (name: string) => String(inputs(rec, name).create);
+        assert.match(cmd("910-feature-nvidia"), /^pct exec 910 -- env .*NVIDIA_DRIVER_VERSION='580\.76\.05' NVIDIA_GPUS='0,1' bash -s$/m);
+        assert.match(cmd("910-feature-nvidia"), / CUDA_VERSION='12\.8' /);
+        assert.match(cmd("910-feature-vllm"), / MODEL='Qwen\/Qwen2\.5-7B-Instruct-AWQ' .*QUANTIZATION='awq_marlin' GPU_MEMORY_UTILIZATION='0\.5' TENSOR_PARALLEL_SIZE='2' /);
+        assert.match(cmd("917-feature-llamacpp"), / MODEL_URL='https:\/\/huggingface\.co\/[^']+\.gguf' PORT='8081' bash -s$/m);
+        assert.ok(String(inputs(rec, "910-feature-vllm").stdin).includes("readonly SCRIPT_NAME=\"vllm.sh\""));
+        const deps = (name: string) => names(find(rec, name).dependencies);
+        assert.ok(deps("910-feature-nvidia").includes("910-start"));
+        assert.ok(deps("910-feature-vllm").includes("910-feature-nvidia"));
+        assert.ok(deps("917-feature-llamacpp").includes("917-feature-nvidia"));
+    });
+
+    it("checks each server's real health endpoint on the guest's loopback, after its feature", () => {
+        const health = (id: number) => String(inputs(rec, `${id}-health`).stdin);
+        for (const id of [801, 802, 910, 911, 912]) assert.match(health(id), /bash -c 'curl -fsS http:\/\/127\.0\.0\.1:8000\/health'/, `${id}`);
+        assert.match(health(914), /bash -c 'curl -fsS http:\/\/127\.0\.0\.1:11434\/api\/version'/);
+        assert.match(health(917), /bash -c 'curl -fsS http:\/\/127\.0\.0\.1:8081\/health'/);
+        assert.match(health(910), /for attempt in \$\(seq 1 60\)/);
+        assert.ok(names(find(rec, "910-health").dependencies).includes("910-feature-vllm"));
+        assert.ok(names(find(rec, "917-health").dependencies).includes("917-feature-llamacpp"));
+        // Dependents of 1002 wait for its readiness at the health check (their first gated step).
+        assert.ok(names(find(rec, "801-health").dependencies).includes("1002-health"));
+        assert.equal(rec.registrations.filter((r) => r.type === CT).length, 12);
+    });
+
+    it("refuses an API-token login, which Proxmox does not allow to set devN", async () => {
+        const sc = readStackConfig("full");
+        const token = await recordProgram({ config: { ...sc.config, "phoenix:auth": "token" }, secretKeys: sc.secretKeys, stack: "full" });
+        assert.ok(token.error instanceof pulumi.RunError);
+        assert.match(token.error.message, /^guests 103, 101, 102, 901, 910, 911, 912, 914, 917, 801, 802 use bind mounts, device passthrough \(GPUs\)/);
+        assert.equal(unwrapSecrets(token.registrations).length, 0);
+    });
+});
+
+describe("the plan of the full installation", () => {
+    it("shows its waves and the guests that share each GPU", async () => {
+        const plan = await makePlan({ stack: "full" });
+        assert.equal(plan.recorded.guests.length, 15);
+        assert.deepEqual(plan.recorded.waves, [[900, 9000], [103], [101, 102], [1001], [1002], [901], [910, 911, 912, 914, 917], [801, 802]]);
+        assert.deepEqual(plan.gpus.map((u) => [u.node, u.gpu, u.guests]), [["phoenix", 0, [801, 802, 901, 910, 911, 914, 917]], ["phoenix", 1, [901, 910, 912]]]);
+        assert.deepEqual(plan.gpus[0].vllmMemory, [{ guest: 801, share: 0.1 }, { guest: 802, share: 0.85 }, { guest: 910, share: 0.5 }, { guest: 911, share: 0.9 }]);
+        assert.deepEqual(plan.gpus[1].templates, [901, 910, 912]);
+        const text = renderText(plan);
+        assert.match(text, /^GPUs \(device passthrough; the guests on one GPU share its memory\)\n  phoenix GPU 0  801, 802, 901, 910, 911, 914, 917 \(shared by 7 guests\)$/m);
+        assert.match(text, /^ {17}vLLM gpu-memory-utilization 910 0\.5, 912 0\.9 \(1\.4 of the GPU in total; over 1: these vLLM servers cannot all run at once/m);
+        assert.match(text, /^ {17}templates, which release it once converted: 901, 910, 911$/m);
+        // The dev stack has no GPU guest: no GPU section.
+        assert.deepEqual((await makePlan()).gpus, []);
+    });
+});
