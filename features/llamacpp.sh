@@ -70,16 +70,11 @@ load_params() {
   MODEL_FILE=${MODEL_FILE##*/}
   ALIAS=${ALIAS:-}
   [[ -z "${ALIAS}" || "${ALIAS}" =~ ^[A-Za-z0-9][A-Za-z0-9._:/-]*$ ]] || fatal "ALIAS '${ALIAS}' has characters other than letters, digits and ._:/-"
-  HOST=${HOST:-0.0.0.0}
-  [[ "${HOST}" =~ ^[0-9A-Fa-f.:]+$ ]] || fatal "HOST '${HOST}' is not an IP address"
-  PORT=${PORT:-8080}
-  require_port PORT
+  server_params 8080
   CONTEXT_SIZE=${CONTEXT_SIZE:-4096}
   [[ "${CONTEXT_SIZE}" =~ ^[0-9]+$ ]] || fatal "CONTEXT_SIZE '${CONTEXT_SIZE}' is not a number of tokens"
   GPU_LAYERS=${GPU_LAYERS:-999}
   [[ "${GPU_LAYERS}" =~ ^[0-9]+$ ]] || fatal "GPU_LAYERS '${GPU_LAYERS}' is not a number of layers"
-  EXTRA_ARGS=${EXTRA_ARGS:-}
-  [[ "${EXTRA_ARGS}" != *$'\n'* ]] || fatal "EXTRA_ARGS must be on one line"
   MODELS_DIR=${MODELS_DIR:-/var/lib/llama.cpp/models}
   [[ "${MODELS_DIR}" =~ ^/[A-Za-z0-9._/-]+$ ]] || fatal "MODELS_DIR '${MODELS_DIR}' is not an absolute path"
   PREFIX="/opt/llama.cpp/${LLAMACPP_VERSION}"
@@ -111,12 +106,7 @@ build_release() {
     info "installed ${PREFIX}/bin/llama-server"
     CHANGED=1
   fi
-  local link="${PHOENIX_ROOT:-}${BIN_LINK}"
-  if [[ "$(readlink "${link}" 2>/dev/null || true)" != "${PREFIX}/bin/llama-server" ]]; then
-    mkdir -p "$(dirname "${link}")"
-    ln -sfn "${PREFIX}/bin/llama-server" "${link}"
-    info "${BIN_LINK} -> ${PREFIX}/bin/llama-server"
-  fi
+  ensure_link "${PREFIX}/bin/llama-server" "${BIN_LINK}"
 }
 
 download_model() {

@@ -49,10 +49,7 @@ load_params() {
   OLLAMA_VERSION=${OLLAMA_VERSION:-0.12.10}
   OLLAMA_VERSION=${OLLAMA_VERSION#v}
   [[ "${OLLAMA_VERSION}" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-rc[0-9]+)?$ ]] || fatal "OLLAMA_VERSION '${OLLAMA_VERSION}' is not a release like 0.12.10"
-  HOST=${HOST:-0.0.0.0}
-  [[ "${HOST}" =~ ^[0-9A-Fa-f.:]+$ ]] || fatal "HOST '${HOST}' is not an IP address"
-  PORT=${PORT:-11434}
-  require_port PORT
+  server_params 11434
   MODELS=${MODELS:-}
   IFS=, read -ra MODEL_LIST <<<"${MODELS}"
   local m
@@ -86,12 +83,7 @@ install_release() {
     info "installed ollama ${OLLAMA_VERSION} in ${PREFIX}"
     CHANGED=1
   fi
-  local link="${PHOENIX_ROOT:-}${BIN_LINK}"
-  if [[ "$(readlink "${link}" 2>/dev/null || true)" != "${PREFIX}/bin/ollama" ]]; then
-    mkdir -p "$(dirname "${link}")"
-    ln -sfn "${PREFIX}/bin/ollama" "${link}"
-    info "${BIN_LINK} -> ${PREFIX}/bin/ollama"
-  fi
+  ensure_link "${PREFIX}/bin/ollama" "${BIN_LINK}"
 }
 
 prepare_user_and_dirs() {

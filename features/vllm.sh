@@ -70,10 +70,7 @@ load_params() {
   [[ -z "${SERVED_MODEL_NAME}" || "${SERVED_MODEL_NAME}" =~ ^[A-Za-z0-9][A-Za-z0-9._:/-]*$ ]] || fatal "SERVED_MODEL_NAME '${SERVED_MODEL_NAME}' has characters other than letters, digits and ._:/-"
   VLLM_VERSION=${VLLM_VERSION:-0.10.2}
   [[ "${VLLM_VERSION}" =~ ^[0-9]+\.[0-9]+\.[0-9]+([.a-z0-9]*)?$ ]] || fatal "VLLM_VERSION '${VLLM_VERSION}' is not a release like 0.10.2"
-  HOST=${HOST:-0.0.0.0}
-  [[ "${HOST}" =~ ^[0-9A-Fa-f.:]+$ ]] || fatal "HOST '${HOST}' is not an IP address"
-  PORT=${PORT:-8000}
-  require_port PORT
+  server_params 8000
   DTYPE=${DTYPE:-}
   [[ -z "${DTYPE}" || "${DTYPE}" =~ ^[a-z0-9]+$ ]] || fatal "DTYPE '${DTYPE}' is not a dtype like auto or bfloat16"
   MAX_MODEL_LEN=${MAX_MODEL_LEN:-}
@@ -86,8 +83,6 @@ load_params() {
   [[ "${TENSOR_PARALLEL_SIZE}" =~ ^[1-9][0-9]*$ ]] || fatal "TENSOR_PARALLEL_SIZE '${TENSOR_PARALLEL_SIZE}' is not a positive integer"
   TRUST_REMOTE_CODE=${TRUST_REMOTE_CODE:-false}
   [[ "${TRUST_REMOTE_CODE}" =~ ^(true|false)$ ]] || fatal "TRUST_REMOTE_CODE '${TRUST_REMOTE_CODE}' is not true or false"
-  EXTRA_ARGS=${EXTRA_ARGS:-}
-  [[ "${EXTRA_ARGS}" != *$'\n'* ]] || fatal "EXTRA_ARGS must be on one line"
   DOWNLOAD_DIR=${DOWNLOAD_DIR:-/var/lib/vllm/models}
   [[ "${DOWNLOAD_DIR}" =~ ^/[A-Za-z0-9._/-]+$ ]] || fatal "DOWNLOAD_DIR '${DOWNLOAD_DIR}' is not an absolute path"
   API_KEY_FILE=${API_KEY_FILE:-}

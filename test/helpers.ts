@@ -8,6 +8,7 @@ import { loadCatalog } from "../catalog/load";
 import type { GuestSpec } from "../catalog/model";
 import { type Recording, type Registration, isSecretValue, recordProgram, unwrapSecrets } from "../plan/engine";
 import { readStackConfig } from "../plan/stackFile";
+import { main as importMain } from "../tools/importPhoenix";
 
 export const ROOT = path.resolve(__dirname, "..");
 
@@ -88,5 +89,21 @@ export const assertChildren = (rec: Recording, guest: string, componentType: str
         assert.equal(c.parent, comp.urn, `${c.name} is a child of ${guest}`);
         const unbound = (urns: string[]) => urns.filter((u) => !c.replaceWith.includes(u));
         assert.deepEqual(names(unbound(c.dependencies)), names(unbound(deps.map((d) => urnOf(rec, d)))), `${c.name} dependencies`);
+    }
+};
+
+/** Runs `npm run import-phoenix -- ARGS` in-process and captures what it prints. */
+export const importCli = (...argv: string[]): { status: number; stdout: string; stderr: string } => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const { log, error } = console;
+    console.log = (...a: unknown[]) => void out.push(a.join(" "));
+    console.error = (...a: unknown[]) => void err.push(a.join(" "));
+    try {
+        const status = importMain(argv);
+        return { status, stdout: out.join("\n"), stderr: err.join("\n") };
+    } finally {
+        console.log = log;
+        console.error = error;
     }
 };

@@ -10,10 +10,9 @@ import { loadCatalog } from "../catalog/load";
 import { readinessWaves, resolveSelection } from "../catalog/graph";
 import type { Recording } from "../plan/engine";
 import { unwrapSecrets } from "../plan/engine";
-import { main } from "../tools/importPhoenix";
 import { importPhoenix } from "../tools/phoenix/importer";
 import type { ImportResult } from "../tools/phoenix/model";
-import { ROOT, recordDev } from "./helpers";
+import { ROOT, importCli, recordDev } from "./helpers";
 
 /** The original's files, committed as fixtures (CI has no ../shared); PHOENIX_REFERENCE_CONFIGS points elsewhere. */
 const FIXTURES = path.join(ROOT, "test", "fixtures", "phoenix-configs");
@@ -34,20 +33,7 @@ const ALLOWED_DIFFERENCES: { resource: RegExp; path: string; why: string }[] = [
 const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
 /** Runs the CLI in-process and captures what it prints. */
-const cli = (...argv: string[]): { status: number; stdout: string; stderr: string } => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const { log, error } = console;
-    console.log = (...a: unknown[]) => void out.push(a.join(" "));
-    console.error = (...a: unknown[]) => void err.push(a.join(" "));
-    try {
-        const status = main(argv);
-        return { status, stdout: out.join("\n"), stderr: err.join("\n") };
-    } finally {
-        console.log = log;
-        console.error = error;
-    }
-};
+const cli = importCli;
 
 const readAll = (dir: string): Map<string, string> => new Map(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]));
 

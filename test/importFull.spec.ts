@@ -7,11 +7,10 @@ import * as path from "path";
 import { loadCatalog } from "../catalog/load";
 import { readinessWaves, resolveSelection } from "../catalog/graph";
 import { makePlan } from "../plan/plan";
-import { main } from "../tools/importPhoenix";
 import { importPhoenix } from "../tools/phoenix/importer";
 import { gpuIndexes } from "../tools/phoenix/lxc";
 import { STANDIN_GGUF } from "../tools/phoenix/aiServers";
-import { ROOT } from "./helpers";
+import { ROOT, importCli } from "./helpers";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures", "phoenix-configs");
 const FULL = path.join(ROOT, "guests-full");
@@ -20,19 +19,7 @@ const REGENERATE = "npm run import-phoenix -- --from test/fixtures/phoenix-confi
 const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
 /** Runs the CLI in-process and captures what it prints. */
-const cli = (...argv: string[]): { status: number; stdout: string; stderr: string } => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const { log, error } = console;
-    console.log = (...a: unknown[]) => void out.push(a.join(" "));
-    console.error = (...a: unknown[]) => void err.push(a.join(" "));
-    try {
-        return { status: main(argv), stdout: out.join("\n"), stderr: err.join("\n") };
-    } finally {
-        console.log = log;
-        console.error = error;
-    }
-};
+const cli = importCli;
 
 type Notes = { kind: string; key: string; detail: string }[];
 const notesOf = (r: ReturnType<typeof importPhoenix>, id: number): Notes => r.guests.find((g) => g.id === id)!.notes;

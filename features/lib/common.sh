@@ -247,6 +247,31 @@ require_port() {
   fi
 }
 
+#######################################
+# The listening address of a server feature: HOST (default 0.0.0.0, all
+# addresses: the guest firewall decides who reaches it) and PORT (default
+# DEFAULT_PORT), checked. Also checks EXTRA_ARGS (further server arguments, one line).
+# Arguments: DEFAULT_PORT.
+#######################################
+server_params() {
+  HOST=${HOST:-0.0.0.0}
+  [[ "${HOST}" =~ ^[0-9A-Fa-f.:]+$ ]] || fatal "HOST '${HOST}' is not an IP address"
+  PORT=${PORT:-$1}
+  require_port PORT
+  EXTRA_ARGS=${EXTRA_ARGS:-}
+  [[ "${EXTRA_ARGS}" != *$'\n'* ]] || fatal "EXTRA_ARGS must be on one line"
+}
+
+# Points the symlink LINK (with PHOENIX_ROOT) at TARGET unless it already does.
+ensure_link() {
+  local target=$1 link="${PHOENIX_ROOT:-}$2"
+  if [[ "$(readlink "${link}" 2>/dev/null || true)" != "${target}" ]]; then
+    mkdir -p "$(dirname "${link}")"
+    ln -sfn "${target}" "${link}"
+    info "$2 -> ${target}"
+  fi
+}
+
 # Fails unless the variable NAME is unset, empty or a SHA-256 hex digest; sets it (lower case, empty when unset).
 require_sha256() {
   local value=${!1:-}
