@@ -156,11 +156,20 @@ export const startScript = (id: number, timeoutSeconds: number): string =>
         `echo '${id}: network up'`,
     ].join("\n");
 
-export const templateScript = (id: number): string =>
+/**
+ * Shuts the container down and converts it. A template's own device passthrough (its GPUs) is removed first: Proxmox
+ * copies every devN entry into a clone (pve-container src/PVE/API2/LXC.pm:2120, "copy everything else") and the
+ * provider only overwrites the clone's dev0..devN-1 with the clone's own list, so a clone would keep its template's
+ * other GPUs (and show a diff on every read). Clones state their own devices.
+ */
+export const templateScript = (id: number, devices = 0): string =>
     [
         "set -eu",
         `if pct config ${id} | grep -q '^template: 1'; then echo '${id}: already a template'; exit 0; fi`,
         `pct shutdown ${id} --timeout 120 || pct stop ${id}`,
+        ...(devices > 0
+            ? [`pct set ${id} --delete ${Array.from({ length: devices }, (_, i) => `dev${i}`).join(",")}`, `echo '${id}: removed its device passthrough: its clones state their own'`]
+            : []),
         `pct template ${id}`,
         `echo '${id}: converted to a template'`,
     ].join("\n");
@@ -207,7 +216,8 @@ export class LxcGuest extends PhoenixGuest {
                 dependsOn: [...laneWait, ...hostPrep],
                 deleteBeforeReplace: true,
                 protect: spec.protect,
-                ignoreChanges: ["started", "template"],
+                // A template's devices are removed when it is converted (templateScript): not a diff to undo.
+                ignoreChanges: spec.template && spec.gpuDevices.length > 0 ? ["started", "template", "devicePassthroughs"] : ["started", "template"],
             },
         );
         this.machine = this.container;
@@ -239,7 +249,8 @@ export class LxcGuest extends PhoenixGuest {
 
     protected override finish(prev: pulumi.Resource[], gate: pulumi.Resource[]): void {
         if (!this.spec.template) return this.settle(prev, gate);
-        const template = this.nodeCommand("template", { create: templateScript(this.guestId) }, [...prev, ...gate], { guarded: false });
+        const devices = (this.spec as LxcSpec).gpuDevices.length;
+        const template = this.nodeCommand("template", { create: templateScript(this.guestId, devices) }, [...prev, ...gate], { guarded: false });
         this.steps.push(template);
         this.settle([template], []);
     }

@@ -129,6 +129,17 @@ describe("the full installation under the mock engine (Pulumi.full.yaml)", () =>
         }
     });
 
+    it("removes a template's devices when converting it, so that a clone has only its own GPUs", () => {
+        const convert = (id: number) => String(inputs(rec, `${id}-template`).create);
+        assert.match(convert(901), /\npct shutdown 901 --timeout 120 \|\| pct stop 901\npct set 901 --delete dev0,dev1,dev2,dev3,dev4\n.*\npct template 901\n/);
+        assert.match(convert(911), /\npct set 911 --delete dev0,dev1,dev2,dev3\n/);
+        assert.ok(!convert(900).includes("--delete"), "900 has no devices");
+        // The removal is the conversion's, not a diff for the provider to undo; non-templates keep the diff.
+        assert.deepEqual(find(rec, "901-ct").ignoreChanges, ["started", "template", "devicePassthroughs"]);
+        assert.deepEqual(find(rec, "801-ct").ignoreChanges, ["started", "template"]);
+        assert.deepEqual(find(rec, "900-ct").ignoreChanges, ["started", "template"]);
+    });
+
     it("registers each GPU guest's features in catalog order, after its start, with the node's driver and its GPUs", () => {
         const features = (id: number) => rec.registrations.filter((r) => r.parent.endsWith(`::${id}`) && /-feature-/.test(r.name)).map((r) => r.name);
         assert.deepEqual(features(901), ["901-feature-nvidia"]);
