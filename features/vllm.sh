@@ -168,7 +168,7 @@ write_api_key() {
 }
 
 serve_args() {
-  local -a args=("${VENV}/bin/vllm" serve "${MODEL}" --host "${HOST}" --port "${PORT}" --download-dir "${DOWNLOAD_DIR}")
+  local -a args=("${VENV}/bin/vllm" serve "${MODEL}" --host "${HOST}" --port "${PORT}")
   local -a extra=()
   [[ -n "${MODEL_REVISION}" ]] && args+=(--revision "${MODEL_REVISION}")
   [[ -n "${SERVED_MODEL_NAME}" ]] && args+=(--served-model-name "${SERVED_MODEL_NAME}")
@@ -195,7 +195,9 @@ Type=simple
 User=vllm
 Group=vllm
 Environment=HOME=${SERVICE_HOME}
-# The model was downloaded by the feature: a restart never depends on the Hub.
+# The model (weights, configuration, tokenizer) was downloaded by the feature into this cache: a restart never
+# depends on the Hub.
+Environment=HF_HUB_CACHE=${DOWNLOAD_DIR}
 Environment=HF_HUB_OFFLINE=1
 EnvironmentFile=-${KEY_FILE}
 ExecStart=$(serve_args)

@@ -28,8 +28,9 @@ setup() {
   assert_called "hf-download Qwen/Qwen2.5-7B-Instruct-AWQ  ${PHOENIX_ROOT}/var/lib/vllm/models$"
   assert_called "chown -R vllm:vllm ${PHOENIX_ROOT}/var/lib/vllm/models$"
   assert_file_mode "${UNIT}" 644
-  assert_file_contains "${UNIT}" 'ExecStart="/opt/vllm/bin/vllm" "serve" "Qwen/Qwen2.5-7B-Instruct-AWQ" "--host" "0.0.0.0" "--port" "8000" "--download-dir" "/var/lib/vllm/models" "--served-model-name" "qwen2.5-7b-awq" "--dtype" "auto" "--max-model-len" "4096" "--quantization" "awq_marlin" "--gpu-memory-utilization" "0.5" "--tensor-parallel-size" "2" "--trust-remote-code"'
+  assert_file_contains "${UNIT}" 'ExecStart="/opt/vllm/bin/vllm" "serve" "Qwen/Qwen2.5-7B-Instruct-AWQ" "--host" "0.0.0.0" "--port" "8000" "--served-model-name" "qwen2.5-7b-awq" "--dtype" "auto" "--max-model-len" "4096" "--quantization" "awq_marlin" "--gpu-memory-utilization" "0.5" "--tensor-parallel-size" "2" "--trust-remote-code"'
   assert_file_contains "${UNIT}" "User=vllm"
+  assert_file_contains "${UNIT}" "Environment=HF_HUB_CACHE=/var/lib/vllm/models"
   assert_file_contains "${UNIT}" "Environment=HF_HUB_OFFLINE=1"
   assert_called 'systemctl daemon-reload$'
   assert_called 'systemctl enable vllm.service$'
