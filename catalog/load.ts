@@ -2,9 +2,10 @@
 // defaults. Every problem is collected with its file, line, column and field; nothing is registered unless all pass.
 import * as fs from "fs";
 import * as path from "path";
-import { type Catalog, type GuestSpec, type LxcSpec, type ResolvedStep, type VmSpec, RUNTIME_CA_ENV, ipOf } from "./model";
-import { CatalogError, type Problem } from "./problems";
-import { Defaults, type DefaultsFile, type FeatureEntrySpec, Guest, type GuestFile } from "./schema";
+import { type Catalog, type ConfigKeyRef, type GuestSpec, type LxcSpec, type ResolvedStep, type VmSpec, RUNTIME_CA_ENV, ipOf } from "./model";
+import { CatalogError, type Problem, showValue } from "./problems";
+import { paramFormatProblem } from "./paramFormats";
+import { Defaults, type DefaultsFile, type FeatureEntrySpec, Guest, type GuestFile, MAX_DESCRIPTION } from "./schema";
 import { ScriptLibrary, type ScriptInfo, envName } from "./scripts";
 import { YamlSource } from "./yamlSource";
 import { zodProblems } from "./zodProblems";
@@ -23,6 +24,8 @@ export interface LoadOptions {
     node: string;
     /** Where relative paths start. Default: the project root (this file's parent's parent). */
     baseDir?: string;
+    /** How a file is read and parsed (shown name, absolute path). Default: a new YamlSource; tests reuse unchanged ones. */
+    readSource?: (shownFile: string, absolutePath: string) => YamlSource;
 }
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
@@ -42,40 +45,42 @@ export const loadCatalog = (opts: LoadOptions): Catalog => {
     }
     const problems: Problem[] = [];
 
-    const defaults = loadDefaults(dir, shown(DEFAULTS_FILE), problems);
+    const readSource = opts.readSource ?? ((shownFile: string, absolutePath: string) => new YamlSource(shownFile, absolutePath));
+    const defaults = loadDefaults(dir, shown(DEFAULTS_FILE), readSource, problems);
     const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && f !== DEFAULTS_FILE).sort();
     const parsed: Parsed[] = [];
     // IDs of guest files that exist but failed validation: references to them are not reported again as unknown.
     const invalidIds = new Set<number>();
     for (const f of files) {
-        const source = new YamlSource(shown(f), path.join(dir, f));
+        const source = readSource(shown(f), path.join(dir, f));
         problems.push(...source.problems);
-        const rawId = (source.data as { id?: unknown } | undefined)?.id;
         if (source.problems.length > 0) {
-            if (typeof rawId === "number") invalidIds.add(rawId);
+            idsOfBrokenFile(f, source).forEach((id) => invalidIds.add(id));
             continue;
         }
         const result = Guest.safeParse(source.data, { reportInput: true });
         if (result.success) parsed.push({ source, guest: result.data });
         else {
             problems.push(...zodProblems(result.error.issues, source, Guest));
-            if (typeof rawId === "number") invalidIds.add(rawId);
+            idsOfBrokenFile(f, source).forEach((id) => invalidIds.add(id));
         }
     }
     if (files.length === 0) problems.push({ file: opts.dir, line: 1, col: 1, field: "(catalog)", message: "no guest files (*.yaml) found" });
     if (!defaults) throw new CatalogError(problems);
 
     const byId = new Map<number, Parsed>();
+    const duplicateIds = new Set<number>();
     for (const p of parsed) {
         const first = byId.get(p.guest.id);
         if (first) {
             problems.push(p.source.problemAt(["id"], `${p.guest.id} is already used by ${first.source.file} (${first.guest.kind}); IDs are unique across containers and VMs`));
+            duplicateIds.add(p.guest.id);
             invalidIds.add(p.guest.id);
         } else byId.set(p.guest.id, p);
     }
     // Which guest an ambiguous or invalid ID means is unknown: leave cross-references to the problems already reported.
     if (invalidIds.size > 0) {
-        invalidIds.forEach((id) => byId.delete(id));
+        duplicateIds.forEach((id) => byId.delete(id));
         problems.push(...[...byId.values()].flatMap((p) => checkReferences(p, byId, invalidIds)));
         throw new CatalogError(problems);
     }
@@ -94,6 +99,7 @@ export const loadCatalog = (opts: LoadOptions): Catalog => {
         if (p.guest.application) {
             g.application = resolveStep(p, ["application"], "application", { name: p.guest.application.script, ...p.guest.application, after: [] }, g, guests, scripts, defaults, problems)[0];
         }
+        g.configKeys = configKeysOf(p);
     }
 
     const graph = indexGuests([...guests.values()].map((g) => ({
@@ -110,13 +116,25 @@ export const loadCatalog = (opts: LoadOptions): Catalog => {
     return { dir, defaults, guests, graph, scripts };
 };
 
-const loadDefaults = (dir: string, shownFile: string, problems: Problem[]): DefaultsFile | undefined => {
+/**
+ * The guest IDs a file that failed to load may stand for, so references to them are not reported as unknown guests
+ * (one broken file is one problem, not one per reference): its `id` if it could be read, else an `id:` line of its
+ * text, and the `<id>-` prefix of its name (the catalog's naming convention).
+ */
+const idsOfBrokenFile = (file: string, source: YamlSource): number[] => {
+    const read = (source.data as { id?: unknown } | undefined)?.id;
+    const line = /^id:\s*(\d{1,9})\s*(#.*)?$/m.exec(source.text)?.[1];
+    const prefix = /^(\d{1,9})-/.exec(file)?.[1];
+    return [...new Set([read, line, prefix].filter((v) => v !== undefined).map(Number).filter(Number.isSafeInteger))];
+};
+
+const loadDefaults = (dir: string, shownFile: string, readSource: NonNullable<LoadOptions["readSource"]>, problems: Problem[]): DefaultsFile | undefined => {
     const file = path.join(dir, DEFAULTS_FILE);
     if (!fs.existsSync(file)) {
         problems.push({ file: shownFile, line: 1, col: 1, field: "(file)", message: "missing: the catalog needs its shared defaults (storage, network, images)" });
         return undefined;
     }
-    const source = new YamlSource(shownFile, file);
+    const source = readSource(shownFile, file);
     problems.push(...source.problems);
     if (source.problems.length > 0) return undefined;
     const result = Defaults.safeParse(source.data, { reportInput: true });
@@ -135,7 +153,7 @@ const resolveGuest = (g: GuestFile, file: string, d: DefaultsFile, defaultNode: 
         nameservers: g.network.nameservers ?? d.network.nameservers,
         searchDomain: g.network.searchDomain ?? d.network.searchDomain,
     };
-    const common = { file, node: g.node ?? defaultNode, network, features: [] as ResolvedStep[], application: undefined };
+    const common = { file, node: g.node ?? defaultNode, network, features: [] as ResolvedStep[], application: undefined, configKeys: [] };
     if (g.kind === "lxc") {
         const os = g.osTemplate ?? d.osTemplate;
         const gpuDevices = gpuDevicePaths(g.gpus, d.nodes[common.node]);
@@ -195,6 +213,14 @@ const checkReferences = ({ source, guest: g }: Parsed, byId: Map<number, Parsed>
     }
     if (g.kind === "lxc" && !g.unprivileged && !g.privilegedReason) {
         problems.push(source.problemAt(["unprivileged"], "a privileged container needs privilegedReason: say why it cannot run unprivileged"));
+    }
+    if (g.kind === "lxc" && g.unprivileged && g.privilegedReason !== undefined) {
+        problems.push(source.problemAt(["privilegedReason"], "only a privileged container (unprivileged: false) has a reason to be privileged; remove it", true));
+    }
+    if (g.kind === "lxc" && !g.unprivileged && g.privilegedReason) {
+        // components/lxc.ts containerArgs appends "Privileged because: <reason>" to the description Proxmox stores.
+        const length = (g.description ? g.description.length + 1 : 0) + "Privileged because: ".length + g.privilegedReason.length;
+        if (length > MAX_DESCRIPTION) problems.push(source.problemAt(["privilegedReason"], `with the description it makes a ${length}-character container description; Proxmox keeps at most ${MAX_DESCRIPTION}`));
     }
     const seen = new Map<string, number>();
     g.firewall.rules.forEach((r, i) => {
@@ -259,6 +285,20 @@ const checkUniqueAddresses = (parsed: Parsed[]): Problem[] => {
 
 type StepEntry = Exclude<FeatureEntrySpec, string>;
 
+/** The stack config keys a guest names, each with the field that names it (checked before anything is registered). */
+const configKeysOf = ({ source, guest: g }: Parsed): ConfigKeyRef[] => {
+    const ref = (key: string, path: (string | number)[]): ConfigKeyRef => {
+        const { message: _, ...at } = source.problemAt(path, "");
+        return { key, at };
+    };
+    const secrets = (path: (string | number)[], named: Record<string, string>) => Object.entries(named).map(([name, key]) => ref(key, [...path, "secrets", name]));
+    return [
+        ...g.features.flatMap((f, i) => (typeof f === "string" ? [] : secrets(["features", i], f.secrets))),
+        ...(g.application ? secrets(["application"], g.application.secrets) : []),
+        ...(g.kind === "vm" && g.cloudInit.passwordSecret ? [ref(g.cloudInit.passwordSecret, ["cloudInit", "passwordSecret"])] : []),
+    ];
+};
+
 /** Values Phoenix derives from the catalog for scripts that declare them. */
 const derivedEnv = (script: ScriptInfo, g: GuestSpec, guests: ReadonlyMap<number, GuestSpec>, caFrom: number | undefined, d: DefaultsFile): Record<string, string> => {
     const env: Record<string, string> = {};
@@ -296,33 +336,47 @@ const resolveStep = (
         return [];
     }
     const env: Record<string, string> = {};
+    const refused = new Set<string>(); // given, but in the wrong format: reported once, not again as missing
+    const derived = derivedEnv(script, g, guests, entry.caFrom, d);
     const given = { ...(d.featureParams[entry.name] ?? {}), ...entry.params };
     for (const [param, value] of Object.entries(given)) {
         const name = envName(param);
         const declared = script.params.get(name);
+        const inGuest = param in entry.params;
+        const report = (problem: string, atKey: boolean) =>
+            problems.push(inGuest ? source.problemAt([...at, "params", param], problem, atKey) : source.problemAt(nameField, `defaults.yaml featureParams.${entry.name}.${param}: ${problem}`));
         if (declared && GPU_DERIVED[name]) {
-            const problem = `set by the catalog from the guest's node and gpus (${GPU_DERIVED[name].hint(g.node)}); remove this parameter`;
-            problems.push(param in entry.params ? source.problemAt([...at, "params", param], problem, true) : source.problemAt(nameField, `defaults.yaml featureParams.${entry.name}.${param}: ${problem}`));
+            report(`set by the catalog from the guest's node and gpus (${GPU_DERIVED[name].hint(g.node)}); remove this parameter`, true);
+            continue;
+        }
+        if (name in derived) {
+            // Phoenix sets it from the catalog; a value given here would be silently replaced.
+            report(`Phoenix derives ${name} from the catalog for ${script.name}.sh; remove this parameter`, true);
             continue;
         }
         if (!declared || declared.secret) {
             const accepted = [...script.params.values()].filter((p) => !p.secret && !GPU_DERIVED[p.name]).map((p) => p.name.toLowerCase().replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase()));
-            const inGuest = param in entry.params;
-            const problem = `${declared ? "is a secret: set it under secrets with a stack config key" : `not a parameter of ${script.name}.sh`}; accepted: ${accepted.join(", ") || "none"}`;
-            if (inGuest) problems.push(source.problemAt(kind === "application" ? [...at, "params", param] : [...at, "params", param], problem, true));
-            else problems.push(source.problemAt(nameField, `defaults.yaml featureParams.${entry.name}.${param}: ${problem}`));
+            report(`${declared ? "is a secret: set it under secrets with a stack config key" : `not a parameter of ${script.name}.sh`}; accepted: ${accepted.join(", ") || "none"}`, true);
             continue;
         }
-        env[name] = Array.isArray(value) ? value.join(",") : String(value);
+        const text = Array.isArray(value) ? value.join(",") : String(value);
+        // The script would refuse it on the guest, after everything before it was deployed: refuse it here.
+        const wrong = paramFormatProblem(scripts.formats(), declared.format, text);
+        if (wrong) {
+            report(`${wrong} (${script.name}.sh ${name}, format ${declared.format}), received ${showValue(text)}`, false);
+            refused.add(name);
+            continue;
+        }
+        env[name] = text;
     }
-    Object.assign(env, derivedEnv(script, g, guests, entry.caFrom, d));
+    Object.assign(env, derived);
     for (const [name, key] of Object.entries(entry.secrets)) {
         if (!script.params.get(name)?.secret) problems.push(source.problemAt([...at, "secrets", name], `not a secret of ${script.name}.sh (declared secrets: ${[...script.params.values()].filter((p) => p.secret).map((p) => p.name).join(", ") || "none"}); config key ${key}`, true));
     }
     const runtime = new Set<string>(entry.caFrom !== undefined ? RUNTIME_CA_ENV : []);
     for (const p of script.params.values()) {
         if (!p.required) continue;
-        if (p.secret ? !(p.name in entry.secrets) : !(p.name in env) && !runtime.has(p.name)) {
+        if (p.secret ? !(p.name in entry.secrets) : !(p.name in env) && !runtime.has(p.name) && !refused.has(p.name)) {
             const how = p.secret
                 ? `secrets: { ${p.name}: <stack config key> }`
                 : GPU_DERIVED[p.name] ? GPU_DERIVED[p.name].hint(g.node)

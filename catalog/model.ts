@@ -3,6 +3,7 @@
 import type { DefaultsFile, LxcGuestFile, VmGuestFile } from "./schema";
 import type { ScriptInfo, ScriptLibrary } from "./scripts";
 import type { GuestIndex } from "./graph";
+import type { Problem } from "./problems";
 
 export interface ResolvedNetwork {
     ip: string; // CIDR or "dhcp"
@@ -29,8 +30,16 @@ export interface ResolvedStep {
     after: number[];
 }
 
+/** A stack config key the program reads for a guest, and the catalog field that names it (a problem's location). */
+export interface ConfigKeyRef {
+    key: string; // without the phoenix: namespace
+    at: Omit<Problem, "message">;
+}
+
 type Resolved<T> = Omit<T, "network" | "features" | "application" | "node" | "storage"> & {
     file: string;
+    /** Every stack config key the program will read for this guest (step secrets, the cloud-init password). */
+    configKeys: ConfigKeyRef[];
     node: string;
     storage: string;
     network: ResolvedNetwork;

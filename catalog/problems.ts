@@ -9,6 +9,16 @@ export interface Problem {
     message: string;
 }
 
+/**
+ * A value as a message shows it: JSON-quoted (so a control character cannot forge a line of the report), YAML's
+ * spelling for the numbers JSON has none for, and long values cut (a 10 MB description is not repeated in full).
+ */
+export const showValue = (v: unknown, max = 80): string => {
+    if (typeof v === "number" && !Number.isFinite(v)) return Number.isNaN(v) ? ".nan" : v > 0 ? ".inf" : "-.inf";
+    const text = JSON.stringify(v) ?? String(v);
+    return text.length <= max ? text : `${text.slice(0, max)}... (${typeof v === "string" ? v.length : text.length} characters)`;
+};
+
 export const formatProblem = (p: Problem): string => `${p.file}:${p.line}:${p.col} ${p.field}: ${p.message}`;
 
 export const sortProblems = (problems: Problem[]): Problem[] =>

@@ -1,16 +1,20 @@
 // Feature and application scripts declare their parameters in their header, e.g.
-//   # @param CA_URL required URL of the internal Step-CA
-//   # @param LOCALE default=en_US.UTF-8 System locale
+//   # @param CA_URL required format=https-url URL of the internal Step-CA
+//   # @param LOCALE default=en_US.UTF-8 format=locale System locale
 //   # @secret CA_PASSWORD required Password of the CA keys (read from the file named by CA_PASSWORD_FILE)
-// The catalog checks every guest's params against these lines, so a typo is an error before anything runs.
+// The catalog checks every guest's params against these lines, so a typo is an error before anything runs, and each
+// value against the parameter's format (features/lib/common.sh; `text`, one line, when the header names none).
 import * as fs from "fs";
 import * as path from "path";
+import { type ParamFormat, TEXT_FORMAT, parseFormats } from "./paramFormats";
 
 export interface ScriptParam {
     name: string; // UPPER_SNAKE environment name
     secret: boolean;
     required: boolean;
     default?: string;
+    /** A format of features/lib/common.sh (PHOENIX_FORMAT) or "lines"; `text` when the header names none. */
+    format: string;
     description: string;
 }
 
@@ -23,19 +27,20 @@ export interface ScriptInfo {
     params: Map<string, ScriptParam>;
 }
 
-const HEADER_LINE = /^# @(param|secret) ([A-Z][A-Z0-9_]*) (required|optional|default=\S*) (.*)$/;
+const HEADER_LINE = /^# @(param|secret) ([A-Z][A-Z0-9_]*) (required|optional|default=\S*)(?: format=([a-z0-9-]+))? (.*)$/;
 
 export const parseScriptHeader = (content: string): Map<string, ScriptParam> => {
     const params = new Map<string, ScriptParam>();
     for (const line of content.split("\n")) {
         const m = HEADER_LINE.exec(line);
         if (!m) continue;
-        const [, kind, name, mode, description] = m;
+        const [, kind, name, mode, format, description] = m;
         params.set(name, {
             name,
             secret: kind === "secret",
             required: mode === "required",
             default: mode.startsWith("default=") ? mode.slice("default=".length) : undefined,
+            format: format ?? TEXT_FORMAT,
             description,
         });
     }
@@ -59,7 +64,13 @@ export const runnableText = (common: string, script: string): string => `${commo
 export class ScriptLibrary {
     private readonly cache = new Map<string, ScriptInfo | undefined>();
     private common?: string;
+    private formatTable?: Map<string, ParamFormat>;
     constructor(readonly dir: string) {}
+
+    /** The parameter formats (features/lib/common.sh phoenix_format), read once. */
+    formats(): ReadonlyMap<string, ParamFormat> {
+        return (this.formatTable ??= parseFormats(this.commonLib()));
+    }
 
     /** features/lib/common.sh, read once (on the first script found). */
     private commonLib(): string {

@@ -1,22 +1,55 @@
 // A parsed YAML file that can say where any field is, so every problem points at a line and column.
 import * as fs from "fs";
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { type Alias, isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import { type Problem, fieldPath } from "./problems";
+
+/**
+ * Alias expansions a file may make (the yaml package's default): enough for any catalog, and a bound on a "billion
+ * laughs" file, whose few lines of nested aliases would otherwise expand to gigabytes.
+ */
+export const MAX_ALIAS_COUNT = 100;
 
 export class YamlSource {
     readonly problems: Problem[] = [];
     readonly data: unknown;
+    readonly text: string;
     private readonly doc: Document;
     private readonly lines = new LineCounter();
 
     constructor(readonly file: string, absolutePath: string) {
-        const text = fs.readFileSync(absolutePath, "utf8");
-        this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
-        for (const e of this.doc.errors) {
-            const pos = this.lines.linePos(e.pos[0]);
-            this.problems.push({ file, line: pos.line, col: pos.col, field: "(yaml)", message: e.message.split("\n")[0] });
+        this.text = fs.readFileSync(absolutePath, "utf8");
+        this.doc = parseDocument(this.text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+        // One syntax error usually drags others after it: report the first, and say how many follow.
+        const [first, ...more] = this.doc.errors;
+        if (first) {
+            const pos = this.lines.linePos(first.pos[0]);
+            const after = more.length > 0 ? ` (${more.length} more YAML error${more.length === 1 ? "" : "s"} after it, probably from this one)` : "";
+            this.problems.push({ file, line: pos.line, col: pos.col, field: "(yaml)", message: `${first.message.split("\n")[0]}${after}` });
+            this.data = undefined;
+            return;
         }
-        this.data = this.doc.errors.length > 0 ? undefined : this.doc.toJS();
+        this.data = this.toData();
+    }
+
+    /** The document as plain data; an alias bomb or an alias to no anchor becomes a located problem, not an exception. */
+    private toData(): unknown {
+        try {
+            return this.doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+        } catch (e) {
+            const aliases: Alias[] = [];
+            visit(this.doc, { Alias: (_, node) => void aliases.push(node) });
+            const message = e instanceof Error ? e.message : String(e);
+            const unresolved = /^Unresolved alias.*: (.*)$/.exec(message)?.[1];
+            const at = (unresolved !== undefined ? aliases.find((a) => a.source === unresolved) : aliases[0])?.range?.[0];
+            const pos = at !== undefined ? this.lines.linePos(at) : { line: 1, col: 1 };
+            const what = unresolved !== undefined
+                ? `alias *${unresolved} refers to no anchor &${unresolved} defined before it`
+                : /Excessive alias count/.test(message)
+                  ? `aliases expand to more than ${MAX_ALIAS_COUNT} copies; a catalog file may not expand that far (a "billion laughs" file would need gigabytes)`
+                  : message.split("\n")[0];
+            this.problems.push({ file: this.file, line: pos.line, col: pos.col, field: "(yaml)", message: what });
+            return undefined;
+        }
     }
 
     /** A problem at the field's value, or at its nearest existing parent when the field is missing. */

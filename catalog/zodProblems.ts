@@ -1,7 +1,7 @@
 // Turns zod issues into located, readable problems: "cores: expected number, received "two"",
 // "cpus: unknown key; did you mean cores?".
 import type { z } from "zod";
-import type { Problem } from "./problems";
+import { type Problem, showValue } from "./problems";
 import type { YamlSource } from "./yamlSource";
 
 type Issue = z.core.$ZodIssue;
@@ -12,7 +12,7 @@ const describe = (v: unknown): string => {
     if (v === null) return "null";
     if (Array.isArray(v)) return "a list";
     if (typeof v === "object") return "a mapping";
-    return JSON.stringify(v);
+    return showValue(v);
 };
 
 const distance = (a: string, b: string): number => {
@@ -91,8 +91,19 @@ export const zodProblems = (issues: readonly Issue[], source: YamlSource, schema
                 const custom = issue.message.startsWith("Invalid input") ? `expected ${issue.expected}` : issue.message;
                 return [source.problemAt(path, `${custom}, received ${describe(value)}`)];
             }
-            case "invalid_value":
-                return [source.problemAt(path, `expected ${issue.values.map((v) => JSON.stringify(v)).join(" or ")}, received ${describe(valueAt(data, path))}`)];
+            case "invalid_value": {
+                const expected = issue.message.startsWith("Invalid") ? `expected ${issue.values.map((v) => JSON.stringify(v)).join(" or ")}` : issue.message;
+                return [source.problemAt(path, `${expected}, received ${describe(valueAt(data, path))}`)];
+            }
+            case "invalid_key": {
+                // A record key (a parameter or secret name): the key schema's own message, at the key.
+                const key = path[path.length - 1];
+                const inner = (issue as any).issues?.[0]?.message ?? "unexpected name";
+                return [source.problemAt(path, `${inner}, received ${describe(key)}`, true)];
+            }
+            case "custom":
+                // A refinement's message names what is wrong with the value itself.
+                return [source.problemAt(path, issue.message)];
             default:
                 return [source.problemAt(path, `${issue.message}, received ${describe(valueAt(data, path))}`)];
         }

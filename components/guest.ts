@@ -7,6 +7,7 @@
 // - the catalog's dependsOn gates the application, the health check and everything after them, nothing earlier;
 // - `ready` waits for the last step, which waits for every dependency's readiness through the gated step (or, with
 //   nothing to gate, for that readiness itself), so dependents can rely on it transitively without listing it.
+import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
@@ -20,11 +21,23 @@ export interface CaRoot {
     fingerprint: string;
 }
 
-/** step_ca prints the root certificate PEM, then `PHOENIX_CA_FINGERPRINT=<hex>`; anything else is an error. */
+/**
+ * step_ca prints the root certificate PEM, then `PHOENIX_CA_FINGERPRINT=<hex>`; anything else is an error. The step
+ * receives the CA passwords, so its stdout is a secret in the state; what flows on in plain text is rebuilt from it
+ * by construction: the bytes of one certificate block (base64, re-wrapped) whose SHA-256 is the printed fingerprint,
+ * and that hex. No other line of the output passes, and a password could only pass if its hash were the fingerprint.
+ */
 export const parseCaOutput = (stdout: string | undefined, guestId: number): CaRoot => {
-    const m = /(-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----)[\s\S]*?^PHOENIX_CA_FINGERPRINT=([0-9A-Fa-f:]+)\s*$/m.exec(stdout ?? "");
+    const m = /^-----BEGIN CERTIFICATE-----\n([A-Za-z0-9+/=\n]+?)\n?-----END CERTIFICATE-----$[\s\S]*?^PHOENIX_CA_FINGERPRINT=([0-9A-Fa-f:]+)\s*$/m.exec(stdout ?? "");
     if (!m) throw new Error(`guest ${guestId}: step_ca printed no root certificate followed by a PHOENIX_CA_FINGERPRINT= line`);
-    return { rootPem: `${m[1]}\n`, fingerprint: m[2].toLowerCase().replace(/:/g, "") };
+    const base64 = m[1].replace(/\n/g, "");
+    if (!/^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(base64)) throw new Error(`guest ${guestId}: step_ca's root certificate is not base64`);
+    const fingerprint = m[2].toLowerCase().replace(/:/g, "");
+    const der = Buffer.from(base64, "base64");
+    if (createHash("sha256").update(der).digest("hex") !== fingerprint) {
+        throw new Error(`guest ${guestId}: step_ca's PHOENIX_CA_FINGERPRINT is not the SHA-256 of the certificate it printed`);
+    }
+    return { rootPem: `-----BEGIN CERTIFICATE-----\n${der.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`, fingerprint };
 };
 
 /** A clone starts with its source's firewall file (pct/qm clone copy it); clear it so the catalog's rules are the only ones. */
@@ -262,7 +275,14 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 // runnable includes features/lib/common.sh: a change to the shared helpers re-runs the step too.
                 triggers: [sha256(scriptDigest(step.script.runnable), JSON.stringify(step.env), JSON.stringify(step.secrets))],
             },
-            { ...this.machineBound(), dependsOn, customTimeouts: { create: "30m", update: "30m" } },
+            {
+                ...this.machineBound(),
+                dependsOn,
+                customTimeouts: { create: "30m", update: "30m" },
+                // A step that receives secrets keeps its output encrypted in the state: a script, a tool or `set -x`
+                // could echo one. What is data in it is taken out by a parser that passes nothing else (parseCaOutput).
+                ...(secretNames.length > 0 ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
+            },
         );
     }
 
@@ -282,7 +302,8 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
             seen.set(feature.name, n);
             const role = `feature-${feature.name}${n > 1 ? `-${n}` : ""}`;
             const cmd = track(this.scriptStep(role, shell, feature, [...prev, ...this.readinessOf(feature.after, "after")]));
-            if (feature.name === "step_ca") this.ca = cmd.stdout.apply((out) => parseCaOutput(out, this.guestId));
+            // Only the certificate and its fingerprint leave the secret stdout (see parseCaOutput): plain from here on.
+            if (feature.name === "step_ca") this.ca = pulumi.unsecret(cmd.stdout.apply((out) => parseCaOutput(out, this.guestId)));
             prev = [cmd];
         }
         // dependsOn gates the first step that talks to the dependencies' services and, through the chain, the rest.

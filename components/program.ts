@@ -5,6 +5,7 @@ import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
 import { type Selection, SelectionError, cloneLanes, lanePredecessor, resolveSelection } from "../catalog/graph";
 import type { Catalog } from "../catalog/model";
+import { checkStackConfig } from "./configCheck";
 import { createStackContext } from "./context";
 import { type PhoenixGuest } from "./guest";
 import { LxcGuest } from "./lxc";
@@ -58,6 +59,7 @@ export const program = (): ProgramOutputs => {
     const catalog = orRunError(() => loadCatalog({ dir: settings.catalog, node: settings.node }));
     const selection = orRunError(() => resolveSelection(catalog.graph, settings.guests));
     checkAuthorization(catalog, selection.selected, settings);
+    checkStackConfig(catalog, selection.selected, settings);
     const built = buildGuests(catalog, selection, createStackContext(catalog, settings));
     return {
         selection: { requested: selection.requested, pulledIn: selection.pulledIn, managed: selection.selected },

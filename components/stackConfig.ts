@@ -22,11 +22,29 @@ export interface StackSettings {
     sshPrivateKey: pulumi.Output<string>;
     /** Key for SSH into VMs (default: the node key). */
     guestSshPrivateKey: pulumi.Output<string>;
-    /** Public keys for the VMs' cloud-init user; read (and checked) on first use, so a stack of containers needs none. */
+    /** Public keys for the VMs' cloud-init user; read on first use, so a stack of containers needs none. */
     sshPublicKeys(): pulumi.Output<string[]>;
+    /** What is wrong with phoenix:sshPublicKeys (checked before anything is registered when VMs are selected). */
+    sshPublicKeysProblem(): string | undefined;
     /** A secret from stack config, by key (catalog secrets name their keys). */
     secret(key: string): pulumi.Output<string>;
+    /** Whether a key is set (tested without reading it as plain text: getSecret, never get). */
+    has(key: string): boolean;
 }
+
+export const SSH_PUBLIC_KEYS_FIX = `pulumi config set --secret --path 'sshPublicKeys[0]' "$(cat ~/.ssh/id_ed25519.pub)"`;
+
+/** phoenix:sshPublicKeys as the program needs it: a non-empty list of one-line keys (a line break would be a second key). */
+const sshPublicKeysProblem = (raw: string | undefined): string | undefined => {
+    let keys: unknown;
+    try {
+        keys = raw === undefined ? undefined : JSON.parse(raw);
+    } catch {
+        keys = raw;
+    }
+    const ok = Array.isArray(keys) && keys.length > 0 && keys.every((k) => typeof k === "string" && k.trim() !== "" && !/[\x00-\x1f\x7f]/.test(k));
+    return ok ? undefined : "expected a list of SSH public keys for the VMs' cloud-init user, one line each";
+};
 
 const fail = (key: string, expected: string, got: unknown): never => {
     throw new pulumi.RunError(`stack config phoenix:${key}: expected ${expected}, received ${JSON.stringify(got)}`);
@@ -52,14 +70,12 @@ export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSett
     if (!/^https:\/\/[^/]+(:\d+)?\/?$/.test(endpoint)) fail("endpoint", "the API URL without path, e.g. https://pve.lan:8006/", endpoint);
     const sshPrivateKey = cfg.requireSecret("sshPrivateKey");
     let keys: pulumi.Output<string[]> | undefined;
+    // The raw text of the key, only to check its shape: the value itself stays a secret Output.
+    const keysProblem = () => sshPublicKeysProblem(pulumi.runtime.getConfig(`${cfg.name}:sshPublicKeys`));
     const sshPublicKeys = (): pulumi.Output<string[]> =>
         (keys ??= (cfg.getSecretObject<unknown>("sshPublicKeys") ?? pulumi.secret<unknown>([])).apply((k) => {
-            if (!Array.isArray(k) || k.length === 0 || k.some((x) => typeof x !== "string" || x.trim() === "")) {
-                throw new pulumi.RunError(
-                    "stack config phoenix:sshPublicKeys: expected a list of SSH public keys for the VMs' cloud-init user " +
-                        "(pulumi config set --secret --path 'sshPublicKeys[0]' \"$(cat ~/.ssh/id_ed25519.pub)\")",
-                );
-            }
+            const problem = keysProblem();
+            if (problem) throw new pulumi.RunError(`stack config phoenix:sshPublicKeys: ${problem} (${SSH_PUBLIC_KEYS_FIX})`);
             return k as string[];
         }));
     return {
@@ -78,6 +94,8 @@ export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSett
         sshPrivateKey,
         guestSshPrivateKey: cfg.getSecret("guestSshPrivateKey") ?? sshPrivateKey,
         sshPublicKeys,
+        sshPublicKeysProblem: keysProblem,
         secret: (key: string) => cfg.requireSecret(key),
+        has: (key: string) => cfg.getSecret(key) !== undefined,
     };
 };

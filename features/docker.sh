@@ -19,7 +19,7 @@
 #   { cat features/lib/common.sh; echo; cat features/docker.sh; } | ssh root@vm env DOCKER_USER=ops bash -s
 #
 # Parameters (environment variables):
-# @param DOCKER_USER optional Existing user to add to the docker group
+# @param DOCKER_USER optional format=user-name Existing user to add to the docker group
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -43,9 +43,7 @@ fi
 
 load_params() {
   DOCKER_USER=${DOCKER_USER:-}
-  if [[ -n "${DOCKER_USER}" && ! "${DOCKER_USER}" =~ ^[a-z_][a-z0-9_-]{0,31}$ ]]; then
-    fatal "DOCKER_USER '${DOCKER_USER}' is not a valid user name"
-  fi
+  check_format DOCKER_USER user-name
 }
 
 # Refuses any configuration that makes dockerd listen on TCP.

@@ -25,18 +25,18 @@
 #   { cat features/lib/common.sh; echo; cat features/llamacpp.sh; } | pct exec 917 -- env MODEL_URL=... bash -s
 #
 # Parameters (environment variables):
-# @param LLAMACPP_VERSION default=b6910 llama.cpp release tag (github.com/ggml-org/llama.cpp/releases), built from source
-# @param LLAMACPP_SHA256 optional Expected SHA-256 of the release's source tarball
-# @param CUDA_ARCHITECTURES default=native CMAKE_CUDA_ARCHITECTURES of the build (native: the GPUs this container sees)
-# @param MODEL_URL required https:// URL of the GGUF model file served
-# @param MODEL_SHA256 optional Expected SHA-256 of the model file
-# @param ALIAS optional Model name clients ask for (default: the file name)
-# @param HOST default=0.0.0.0 Address the API listens on
-# @param PORT default=8080 Port of the API
-# @param CONTEXT_SIZE default=4096 llama-server --ctx-size (tokens)
-# @param GPU_LAYERS default=999 llama-server --n-gpu-layers: layers offloaded to the GPUs (999: all)
-# @param EXTRA_ARGS optional Further llama-server arguments separated by spaces, e.g. --flash-attn on
-# @param MODELS_DIR default=/var/lib/llama.cpp/models Where the models are stored
+# @param LLAMACPP_VERSION default=b6910 format=llamacpp-tag llama.cpp release tag (github.com/ggml-org/llama.cpp/releases), built from source
+# @param LLAMACPP_SHA256 optional format=sha256 Expected SHA-256 of the release's source tarball
+# @param CUDA_ARCHITECTURES default=native format=cuda-architectures CMAKE_CUDA_ARCHITECTURES of the build (native: the GPUs this container sees)
+# @param MODEL_URL required format=gguf-url https:// URL of the GGUF model file served
+# @param MODEL_SHA256 optional format=sha256 Expected SHA-256 of the model file
+# @param ALIAS optional format=model-name Model name clients ask for (default: the file name)
+# @param HOST default=0.0.0.0 format=ip-address Address the API listens on
+# @param PORT default=8080 format=port Port of the API
+# @param CONTEXT_SIZE default=4096 format=count llama-server --ctx-size (tokens)
+# @param GPU_LAYERS default=999 format=count llama-server --n-gpu-layers: layers offloaded to the GPUs (999: all)
+# @param EXTRA_ARGS optional format=text Further llama-server arguments separated by spaces, e.g. --flash-attn on
+# @param MODELS_DIR default=/var/lib/llama.cpp/models format=absolute-path Where the models are stored
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -60,23 +60,23 @@ fi
 load_params() {
   require_params MODEL_URL
   LLAMACPP_VERSION=${LLAMACPP_VERSION:-b6910}
-  [[ "${LLAMACPP_VERSION}" =~ ^b[0-9]+$ ]] || fatal "LLAMACPP_VERSION '${LLAMACPP_VERSION}' is not a release tag like b6910"
+  check_format LLAMACPP_VERSION llamacpp-tag
   require_sha256 LLAMACPP_SHA256
   CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES:-native}
-  [[ "${CUDA_ARCHITECTURES}" =~ ^(native|all|all-major|[0-9]+[a-z]*(-real|-virtual)?(;[0-9]+[a-z]*(-real|-virtual)?)*)$ ]] || fatal "CUDA_ARCHITECTURES '${CUDA_ARCHITECTURES}' is not native, all or a list like 86;120"
-  [[ "${MODEL_URL}" =~ ^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+-]*\.gguf(\?[A-Za-z0-9._~=\&%-]*)?$ ]] || fatal "MODEL_URL '${MODEL_URL}' is not an https:// URL of a .gguf file"
+  check_format CUDA_ARCHITECTURES cuda-architectures
+  check_format MODEL_URL gguf-url
   require_sha256 MODEL_SHA256
   MODEL_FILE=${MODEL_URL%%\?*}
   MODEL_FILE=${MODEL_FILE##*/}
   ALIAS=${ALIAS:-}
-  [[ -z "${ALIAS}" || "${ALIAS}" =~ ^[A-Za-z0-9][A-Za-z0-9._:/-]*$ ]] || fatal "ALIAS '${ALIAS}' has characters other than letters, digits and ._:/-"
+  check_format ALIAS model-name
   server_params 8080
   CONTEXT_SIZE=${CONTEXT_SIZE:-4096}
-  [[ "${CONTEXT_SIZE}" =~ ^[0-9]+$ ]] || fatal "CONTEXT_SIZE '${CONTEXT_SIZE}' is not a number of tokens"
+  check_format CONTEXT_SIZE count
   GPU_LAYERS=${GPU_LAYERS:-999}
-  [[ "${GPU_LAYERS}" =~ ^[0-9]+$ ]] || fatal "GPU_LAYERS '${GPU_LAYERS}' is not a number of layers"
+  check_format GPU_LAYERS count
   MODELS_DIR=${MODELS_DIR:-/var/lib/llama.cpp/models}
-  [[ "${MODELS_DIR}" =~ ^/[A-Za-z0-9._/-]+$ ]] || fatal "MODELS_DIR '${MODELS_DIR}' is not an absolute path"
+  check_format MODELS_DIR absolute-path
   PREFIX="/opt/llama.cpp/${LLAMACPP_VERSION}"
 }
 

@@ -21,8 +21,8 @@
 #   { cat features/lib/common.sh; echo; cat features/nfs_volumes.sh; } | ssh root@vm env NFS_VOLUMES=... bash -s
 #
 # Parameters (environment variables):
-# @param NFS_VOLUMES required Newline-separated lines "<server>:<export> <mountpoint> [options]" (options default to defaults,_netdev,nofail)
-# @param NFS_MOUNT_TIMEOUT default=60 Seconds to wait for each mount command before failing
+# @param NFS_VOLUMES required format=lines Newline-separated lines "<server>:<export> <mountpoint> [options]" (options default to defaults,_netdev,nofail)
+# @param NFS_MOUNT_TIMEOUT default=60 format=seconds Seconds to wait for each mount command before failing
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -48,8 +48,9 @@ fi
 
 load_params() {
   [[ -n "${NFS_VOLUMES//[[:space:]]/}" ]] || fatal "required parameter NFS_VOLUMES is not set"
+  check_format NFS_VOLUMES lines
   NFS_MOUNT_TIMEOUT=${NFS_MOUNT_TIMEOUT:-60}
-  [[ "${NFS_MOUNT_TIMEOUT}" =~ ^[1-9][0-9]*$ ]] || fatal "NFS_MOUNT_TIMEOUT must be a positive number of seconds (got '${NFS_MOUNT_TIMEOUT}')"
+  check_format NFS_MOUNT_TIMEOUT seconds
 
   local line n=0 src mp opts extra
   # server (name, IPv4 or [IPv6]) ":" absolute export path

@@ -26,12 +26,12 @@
 #   { cat features/lib/common.sh; echo; cat features/nvidia.sh; } | pct exec 911 -- env NVIDIA_DRIVER_VERSION=580.76.05 NVIDIA_GPUS=0 bash -s
 #
 # Parameters (environment variables):
-# @param NVIDIA_DRIVER_VERSION required Driver version of the node (set by the catalog from defaults.yaml nodes.<node>.nvidiaDriver)
-# @param NVIDIA_GPUS required GPU indexes passed through, comma-separated (set by the catalog from the guest's gpus)
-# @param RUNFILE_URL optional URL of the .run installer (default: NVIDIA's download server for NVIDIA_DRIVER_VERSION)
-# @param RUNFILE_SHA256 optional Expected SHA-256 of the installer (verification is skipped with a warning when unset)
-# @param CUDA_VERSION optional CUDA toolkit to install from NVIDIA's apt repository, e.g. 12.8 (default: none)
-# @param CUDA_REPO_URL optional NVIDIA's CUDA apt repository (default: the one for this distribution, from /etc/os-release)
+# @param NVIDIA_DRIVER_VERSION required format=driver-version Driver version of the node (set by the catalog from defaults.yaml nodes.<node>.nvidiaDriver)
+# @param NVIDIA_GPUS required format=index-list GPU indexes passed through, comma-separated (set by the catalog from the guest's gpus)
+# @param RUNFILE_URL optional format=runfile-url URL of the .run installer (default: NVIDIA's download server for NVIDIA_DRIVER_VERSION)
+# @param RUNFILE_SHA256 optional format=sha256 Expected SHA-256 of the installer (verification is skipped with a warning when unset)
+# @param CUDA_VERSION optional format=cuda-version CUDA toolkit to install from NVIDIA's apt repository, e.g. 12.8 (default: none)
+# @param CUDA_REPO_URL optional format=https-url NVIDIA's CUDA apt repository (default: the one for this distribution, from /etc/os-release)
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -53,15 +53,15 @@ fi
 
 load_params() {
   require_params NVIDIA_DRIVER_VERSION NVIDIA_GPUS
-  [[ "${NVIDIA_DRIVER_VERSION}" =~ ^[0-9]+\.[0-9]+(\.[0-9]+)?$ ]] || fatal "NVIDIA_DRIVER_VERSION '${NVIDIA_DRIVER_VERSION}' is not a driver version like 580.76.05"
-  [[ "${NVIDIA_GPUS}" =~ ^[0-9]+(,[0-9]+)*$ ]] || fatal "NVIDIA_GPUS '${NVIDIA_GPUS}' is not a comma-separated list of GPU indexes like 0,1"
+  check_format NVIDIA_DRIVER_VERSION driver-version
+  check_format NVIDIA_GPUS index-list
   RUNFILE_URL=${RUNFILE_URL:-https://us.download.nvidia.com/XFree86/Linux-x86_64/${NVIDIA_DRIVER_VERSION}/NVIDIA-Linux-x86_64-${NVIDIA_DRIVER_VERSION}.run}
-  [[ "${RUNFILE_URL}" =~ ^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+-]*\.run$ ]] || fatal "RUNFILE_URL '${RUNFILE_URL}' is not an https:// URL of a .run file"
+  check_format RUNFILE_URL runfile-url
   require_sha256 RUNFILE_SHA256
   CUDA_VERSION=${CUDA_VERSION:-}
-  [[ -z "${CUDA_VERSION}" || "${CUDA_VERSION}" =~ ^[0-9]+\.[0-9]+$ ]] || fatal "CUDA_VERSION '${CUDA_VERSION}' is not a CUDA release like 12.8"
+  check_format CUDA_VERSION cuda-version
   CUDA_REPO_URL=${CUDA_REPO_URL:-}
-  [[ -z "${CUDA_REPO_URL}" || "${CUDA_REPO_URL}" =~ ^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/+-]*$ ]] || fatal "CUDA_REPO_URL '${CUDA_REPO_URL}' is not an https:// URL"
+  check_format CUDA_REPO_URL https-url
   IFS=, read -ra GPUS <<<"${NVIDIA_GPUS}"
 }
 

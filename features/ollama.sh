@@ -21,11 +21,11 @@
 #   { cat features/lib/common.sh; echo; cat features/ollama.sh; } | pct exec 914 -- env MODELS=llama3.2:3b bash -s
 #
 # Parameters (environment variables):
-# @param OLLAMA_VERSION default=0.12.10 Ollama release (github.com/ollama/ollama/releases)
-# @param HOST default=0.0.0.0 Address the API listens on
-# @param PORT default=11434 Port of the API
-# @param MODELS optional Models pulled from the Ollama library, comma-separated, e.g. llama3.2:3b,qwen2.5:7b
-# @param MODELS_DIR default=/var/lib/ollama/models Where the models are stored
+# @param OLLAMA_VERSION default=0.12.10 format=ollama-version Ollama release (github.com/ollama/ollama/releases)
+# @param HOST default=0.0.0.0 format=ip-address Address the API listens on
+# @param PORT default=11434 format=port Port of the API
+# @param MODELS optional format=model-list Models pulled from the Ollama library, comma-separated, e.g. llama3.2:3b,qwen2.5:7b
+# @param MODELS_DIR default=/var/lib/ollama/models format=absolute-path Where the models are stored
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -47,17 +47,14 @@ fi
 
 load_params() {
   OLLAMA_VERSION=${OLLAMA_VERSION:-0.12.10}
+  check_format OLLAMA_VERSION ollama-version
   OLLAMA_VERSION=${OLLAMA_VERSION#v}
-  [[ "${OLLAMA_VERSION}" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-rc[0-9]+)?$ ]] || fatal "OLLAMA_VERSION '${OLLAMA_VERSION}' is not a release like 0.12.10"
   server_params 11434
   MODELS=${MODELS:-}
+  check_format MODELS model-list
   IFS=, read -ra MODEL_LIST <<<"${MODELS}"
-  local m
-  for m in "${MODEL_LIST[@]}"; do
-    [[ "${m}" =~ ^[A-Za-z0-9][A-Za-z0-9._/-]*(:[A-Za-z0-9._-]+)?$ ]] || fatal "MODELS entry '${m}' is not a model name like llama3.2:3b"
-  done
   MODELS_DIR=${MODELS_DIR:-/var/lib/ollama/models}
-  [[ "${MODELS_DIR}" =~ ^/[A-Za-z0-9._/-]+$ ]] || fatal "MODELS_DIR '${MODELS_DIR}' is not an absolute path"
+  check_format MODELS_DIR absolute-path
   PREFIX="/opt/ollama/${OLLAMA_VERSION}"
 }
 

@@ -27,12 +27,12 @@
 #   { cat features/lib/common.sh; echo; cat features/step_ca.sh; } | pct exec 103 -- env CA_NAME=... bash -s
 #
 # Parameters (environment variables):
-# @param CA_NAME required Name of the CA (used for the root and intermediate certificate subjects)
-# @param CA_DNS_NAMES required Comma-separated DNS names/IPs of the CA (127.0.0.1 is always added for the local health check)
-# @param CA_ADDRESS default=:9000 Listen address of step-ca ([host]:port)
-# @param CA_PROVISIONER required Name of the JWK provisioner created by the initialisation, e.g. admin@example.com
-# @param CA_ACME default=true true|false: add an ACME provisioner named "acme" if missing
-# @param STEPPATH default=/etc/step-ca Directory of the CA (config, certs, secrets, db), root-owned, mode 700
+# @param CA_NAME required format=text Name of the CA (used for the root and intermediate certificate subjects)
+# @param CA_DNS_NAMES required format=dns-names Comma-separated DNS names/IPs of the CA (127.0.0.1 is always added for the local health check)
+# @param CA_ADDRESS default=:9000 format=listen-address Listen address of step-ca ([host]:port)
+# @param CA_PROVISIONER required format=text Name of the JWK provisioner created by the initialisation, e.g. admin@example.com
+# @param CA_ACME default=true format=bool true|false: add an ACME provisioner named "acme" if missing
+# @param STEPPATH default=/etc/step-ca format=absolute-path Directory of the CA (config, certs, secrets, db), root-owned, mode 700
 # @secret CA_PASSWORD required Password of the CA keys (the caller passes it as a root-only file whose path is in CA_PASSWORD_FILE)
 # @secret CA_PROVISIONER_PASSWORD required Password of the JWK provisioner key (root-only file whose path is in CA_PROVISIONER_PASSWORD_FILE; read only by the initialisation)
 #
@@ -74,32 +74,21 @@ load_params() {
   require_secret_file CA_PASSWORD
   require_secret_file CA_PROVISIONER_PASSWORD
 
+  check_format CA_NAME text
+  check_format CA_DNS_NAMES dns-names
+  check_format CA_PROVISIONER text
   CA_ADDRESS=${CA_ADDRESS:-:9000}
-  local address_re='^[][A-Za-z0-9.:-]*:[0-9]{1,5}$'
-  [[ "${CA_ADDRESS}" =~ ${address_re} ]] || fatal "CA_ADDRESS '${CA_ADDRESS}' is not of the form [host]:port"
+  check_format CA_ADDRESS listen-address
   CA_ACME=${CA_ACME:-true}
-  case "${CA_ACME}" in
-    true | false) ;;
-    *) fatal "CA_ACME must be true or false (got '${CA_ACME}')" ;;
-  esac
-  CA_STEPPATH=${STEPPATH:-/etc/step-ca}
-  [[ "${CA_STEPPATH}" == /* && "${CA_STEPPATH}" != *..* ]] || fatal "STEPPATH '${CA_STEPPATH}' must be an absolute path"
-  CA_STEPPATH=${CA_STEPPATH%/}
+  check_format CA_ACME bool
+  STEPPATH=${STEPPATH:-/etc/step-ca}
+  check_format STEPPATH absolute-path
+  CA_STEPPATH=${STEPPATH}
   STEP_DIR="${PHOENIX_ROOT:-}${CA_STEPPATH}"
   # step reads STEPPATH from the environment.
   export STEPPATH="${STEP_DIR}"
 
-  DNS_NAMES=()
-  local -a raw=()
-  local dns
-  IFS=, read -r -a raw <<<"${CA_DNS_NAMES}"
-  for dns in "${raw[@]}"; do
-    dns=${dns//[[:space:]]/}
-    [[ -n "${dns}" ]] || continue
-    [[ "${dns}" =~ ^[A-Za-z0-9*.:-]+$ ]] || fatal "CA_DNS_NAMES: '${dns}' is not a valid DNS name or IP address"
-    DNS_NAMES+=("${dns}")
-  done
-  ((${#DNS_NAMES[@]} > 0)) || fatal "CA_DNS_NAMES contains no names"
+  IFS=, read -r -a DNS_NAMES <<<"${CA_DNS_NAMES// /}"
   if [[ " ${DNS_NAMES[*]} " != *" 127.0.0.1 "* ]]; then
     DNS_NAMES+=(127.0.0.1)
   fi

@@ -21,10 +21,10 @@
 #   { cat features/lib/common.sh; echo; cat features/traefik.sh; } | pct exec 102 -- env CA_URL=https://10.0.0.10:9000 bash -s
 #
 # Parameters (environment variables):
-# @param CA_URL required URL of the internal Step-CA, e.g. https://10.0.0.10:9000
-# @param TRAEFIK_VERSION default=v3.3.4 Traefik release to install (tag of github.com/traefik/traefik)
-# @param TRAEFIK_SHA256 optional Expected SHA-256 of the release tarball (verification is skipped with a warning when unset)
-# @param ACME_EMAIL optional E-mail of the ACME account (default: admin@<hostname>)
+# @param CA_URL required format=https-url URL of the internal Step-CA, e.g. https://10.0.0.10:9000
+# @param TRAEFIK_VERSION default=v3.3.4 format=release-tag Traefik release to install (tag of github.com/traefik/traefik)
+# @param TRAEFIK_SHA256 optional format=sha256 Expected SHA-256 of the release tarball (verification is skipped with a warning when unset)
+# @param ACME_EMAIL optional format=email E-mail of the ACME account (default: admin@<hostname>)
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -49,16 +49,13 @@ fi
 
 load_params() {
   require_params CA_URL
+  check_format CA_URL https-url
   CA_URL=${CA_URL%/}
-  local url_re='^https://[][A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?$'
-  [[ "${CA_URL}" =~ ${url_re} ]] || fatal "CA_URL '${CA_URL}' is not an https:// URL"
   TRAEFIK_VERSION=${TRAEFIK_VERSION:-v3.3.4}
-  [[ "${TRAEFIK_VERSION}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$ ]] || fatal "TRAEFIK_VERSION '${TRAEFIK_VERSION}' is not a release tag like v3.3.4"
+  check_format TRAEFIK_VERSION release-tag
   TRAEFIK_SHA256=${TRAEFIK_SHA256:-}
-  if [[ -n "${TRAEFIK_SHA256}" ]]; then
-    TRAEFIK_SHA256=${TRAEFIK_SHA256,,}
-    [[ "${TRAEFIK_SHA256}" =~ ^[0-9a-f]{64}$ ]] || fatal "TRAEFIK_SHA256 is not a SHA-256 hex digest"
-  fi
+  check_format TRAEFIK_SHA256 sha256
+  TRAEFIK_SHA256=${TRAEFIK_SHA256,,}
   if [[ -z "${ACME_EMAIL:-}" ]]; then
     local host=${PHOENIX_HOSTNAME:-}
     if [[ -z "${host}" ]]; then
@@ -66,7 +63,7 @@ load_params() {
     fi
     ACME_EMAIL="admin@${host}"
   fi
-  [[ "${ACME_EMAIL}" =~ ^[^[:space:]\"@]+@[^[:space:]\"@]+$ ]] || fatal "ACME_EMAIL '${ACME_EMAIL}' is not an e-mail address"
+  check_format ACME_EMAIL email
 }
 
 installed_version() {

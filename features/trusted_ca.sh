@@ -18,9 +18,9 @@
 #   { cat features/lib/common.sh; echo; cat features/trusted_ca.sh; } | pct exec 101 -- env CA_ROOT_PEM=... CA_FINGERPRINT=... bash -s
 #
 # Parameters (environment variables):
-# @param CA_ROOT_PEM required PEM text of the internal root CA certificate (step_ca.sh stdout)
-# @param CA_FINGERPRINT required Expected SHA-256 fingerprint of the root (hex; case and colons are ignored)
-# @param CA_CERT_NAME default=phoenix_root_ca File name (without .crt) below /usr/local/share/ca-certificates
+# @param CA_ROOT_PEM required format=lines PEM text of the internal root CA certificate (step_ca.sh stdout)
+# @param CA_FINGERPRINT required format=fingerprint Expected SHA-256 fingerprint of the root (hex; case and colons are ignored)
+# @param CA_CERT_NAME default=phoenix_root_ca format=file-name File name (without .crt) below /usr/local/share/ca-certificates
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -46,10 +46,11 @@ normalize_fingerprint() {
 
 load_params() {
   require_params CA_ROOT_PEM CA_FINGERPRINT
+  check_format CA_ROOT_PEM lines
+  check_format CA_FINGERPRINT fingerprint
   CA_CERT_NAME=${CA_CERT_NAME:-phoenix_root_ca}
-  [[ "${CA_CERT_NAME}" =~ ^[A-Za-z0-9_.-]+$ ]] || fatal "CA_CERT_NAME '${CA_CERT_NAME}' may only contain letters, digits, '_', '.' and '-'"
+  check_format CA_CERT_NAME file-name
   EXPECTED_FP=$(normalize_fingerprint "${CA_FINGERPRINT}")
-  [[ "${EXPECTED_FP}" =~ ^[0-9a-f]{64}$ ]] || fatal "CA_FINGERPRINT '${CA_FINGERPRINT}' is not a SHA-256 fingerprint (64 hex digits)"
   [[ "${CA_ROOT_PEM}" == *"-----BEGIN CERTIFICATE-----"* && "${CA_ROOT_PEM}" == *"-----END CERTIFICATE-----"* ]] ||
     fatal "CA_ROOT_PEM is not a PEM certificate (no BEGIN/END CERTIFICATE lines)"
 }

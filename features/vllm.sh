@@ -25,20 +25,20 @@
 #   { cat features/lib/common.sh; echo; cat features/vllm.sh; } | pct exec 910 -- env MODEL=Qwen/Qwen2.5-7B-Instruct-AWQ bash -s
 #
 # Parameters (environment variables):
-# @param MODEL required Hugging Face model served, e.g. Qwen/Qwen2.5-7B-Instruct-AWQ
-# @param MODEL_REVISION optional Revision of the model repository (a commit hash pins its files; default: main when first downloaded)
-# @param SERVED_MODEL_NAME optional Model name clients ask for (default: MODEL)
-# @param VLLM_VERSION default=0.10.2 vLLM release installed from PyPI into /opt/vllm
-# @param HOST default=0.0.0.0 Address the API listens on
-# @param PORT default=8000 Port of the API
-# @param DTYPE optional vllm serve --dtype (auto, half, bfloat16 ...)
-# @param MAX_MODEL_LEN optional vllm serve --max-model-len (tokens)
-# @param QUANTIZATION optional vllm serve --quantization (awq_marlin, fp8 ...)
-# @param GPU_MEMORY_UTILIZATION optional vllm serve --gpu-memory-utilization: share of each GPU's memory the server takes (0 < x <= 1)
-# @param TENSOR_PARALLEL_SIZE default=1 vllm serve --tensor-parallel-size: GPUs the model is split over
-# @param TRUST_REMOTE_CODE default=false vllm serve --trust-remote-code: run Python code from the model repository
-# @param EXTRA_ARGS optional Further vllm serve arguments separated by spaces, e.g. --enforce-eager
-# @param DOWNLOAD_DIR default=/var/lib/vllm/models Directory of the downloaded models (Hugging Face cache layout)
+# @param MODEL required format=hf-model Hugging Face model served, e.g. Qwen/Qwen2.5-7B-Instruct-AWQ
+# @param MODEL_REVISION optional format=git-ref Revision of the model repository (a commit hash pins its files; default: main when first downloaded)
+# @param SERVED_MODEL_NAME optional format=model-name Model name clients ask for (default: MODEL)
+# @param VLLM_VERSION default=0.10.2 format=pypi-version vLLM release installed from PyPI into /opt/vllm
+# @param HOST default=0.0.0.0 format=ip-address Address the API listens on
+# @param PORT default=8000 format=port Port of the API
+# @param DTYPE optional format=dtype vllm serve --dtype (auto, half, bfloat16 ...)
+# @param MAX_MODEL_LEN optional format=positive-int vllm serve --max-model-len (tokens)
+# @param QUANTIZATION optional format=quantization vllm serve --quantization (awq_marlin, fp8 ...)
+# @param GPU_MEMORY_UTILIZATION optional format=fraction vllm serve --gpu-memory-utilization: share of each GPU's memory the server takes (0 < x <= 1)
+# @param TENSOR_PARALLEL_SIZE default=1 format=positive-int vllm serve --tensor-parallel-size: GPUs the model is split over
+# @param TRUST_REMOTE_CODE default=false format=bool vllm serve --trust-remote-code: run Python code from the model repository
+# @param EXTRA_ARGS optional format=text Further vllm serve arguments separated by spaces, e.g. --enforce-eager
+# @param DOWNLOAD_DIR default=/var/lib/vllm/models format=absolute-path Directory of the downloaded models (Hugging Face cache layout)
 # @secret API_KEY optional Key clients must send (Authorization: Bearer); /health stays open
 # @secret HF_TOKEN optional Hugging Face token, for gated models
 #
@@ -63,28 +63,28 @@ fi
 
 load_params() {
   require_params MODEL
-  [[ "${MODEL}" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || fatal "MODEL '${MODEL}' is not a Hugging Face model id like Qwen/Qwen2.5-7B-Instruct"
+  check_format MODEL hf-model
   MODEL_REVISION=${MODEL_REVISION:-}
-  [[ -z "${MODEL_REVISION}" || "${MODEL_REVISION}" =~ ^[A-Za-z0-9][A-Za-z0-9._/-]*$ ]] || fatal "MODEL_REVISION '${MODEL_REVISION}' is not a commit, branch or tag"
+  check_format MODEL_REVISION git-ref
   SERVED_MODEL_NAME=${SERVED_MODEL_NAME:-}
-  [[ -z "${SERVED_MODEL_NAME}" || "${SERVED_MODEL_NAME}" =~ ^[A-Za-z0-9][A-Za-z0-9._:/-]*$ ]] || fatal "SERVED_MODEL_NAME '${SERVED_MODEL_NAME}' has characters other than letters, digits and ._:/-"
+  check_format SERVED_MODEL_NAME model-name
   VLLM_VERSION=${VLLM_VERSION:-0.10.2}
-  [[ "${VLLM_VERSION}" =~ ^[0-9]+\.[0-9]+\.[0-9]+([.a-z0-9]*)?$ ]] || fatal "VLLM_VERSION '${VLLM_VERSION}' is not a release like 0.10.2"
+  check_format VLLM_VERSION pypi-version
   server_params 8000
   DTYPE=${DTYPE:-}
-  [[ -z "${DTYPE}" || "${DTYPE}" =~ ^[a-z0-9]+$ ]] || fatal "DTYPE '${DTYPE}' is not a dtype like auto or bfloat16"
+  check_format DTYPE dtype
   MAX_MODEL_LEN=${MAX_MODEL_LEN:-}
-  [[ -z "${MAX_MODEL_LEN}" || "${MAX_MODEL_LEN}" =~ ^[1-9][0-9]*$ ]] || fatal "MAX_MODEL_LEN '${MAX_MODEL_LEN}' is not a positive integer"
+  check_format MAX_MODEL_LEN positive-int
   QUANTIZATION=${QUANTIZATION:-}
-  [[ -z "${QUANTIZATION}" || "${QUANTIZATION}" =~ ^[a-z0-9_-]+$ ]] || fatal "QUANTIZATION '${QUANTIZATION}' is not a method like awq_marlin or fp8"
+  check_format QUANTIZATION quantization
   GPU_MEMORY_UTILIZATION=${GPU_MEMORY_UTILIZATION:-}
-  [[ -z "${GPU_MEMORY_UTILIZATION}" || "${GPU_MEMORY_UTILIZATION}" =~ ^(0?\.[0-9]*[1-9][0-9]*|1(\.0*)?)$ ]] || fatal "GPU_MEMORY_UTILIZATION '${GPU_MEMORY_UTILIZATION}' is not a share of the GPU's memory (0 < x <= 1)"
+  check_format GPU_MEMORY_UTILIZATION fraction
   TENSOR_PARALLEL_SIZE=${TENSOR_PARALLEL_SIZE:-1}
-  [[ "${TENSOR_PARALLEL_SIZE}" =~ ^[1-9][0-9]*$ ]] || fatal "TENSOR_PARALLEL_SIZE '${TENSOR_PARALLEL_SIZE}' is not a positive integer"
+  check_format TENSOR_PARALLEL_SIZE positive-int
   TRUST_REMOTE_CODE=${TRUST_REMOTE_CODE:-false}
-  [[ "${TRUST_REMOTE_CODE}" =~ ^(true|false)$ ]] || fatal "TRUST_REMOTE_CODE '${TRUST_REMOTE_CODE}' is not true or false"
+  check_format TRUST_REMOTE_CODE bool
   DOWNLOAD_DIR=${DOWNLOAD_DIR:-/var/lib/vllm/models}
-  [[ "${DOWNLOAD_DIR}" =~ ^/[A-Za-z0-9._/-]+$ ]] || fatal "DOWNLOAD_DIR '${DOWNLOAD_DIR}' is not an absolute path"
+  check_format DOWNLOAD_DIR absolute-path
   API_KEY_FILE=${API_KEY_FILE:-}
   HF_TOKEN_FILE=${HF_TOKEN_FILE:-}
 }

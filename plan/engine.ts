@@ -2,6 +2,7 @@
 // parent, dependencies (all and per property), inputs and options. One recorder serves the offline plan and the tests.
 // For the simulated `pulumi up`, each create can take a modelled time and one can fail; the recording then also says
 // when the SDK sent each registration and when it was answered.
+import { createHash } from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT_ROOT } from "../catalog/load";
@@ -78,9 +79,10 @@ export const isSecretValue = (v: unknown): boolean => typeof v === "object" && v
 export const unwrapSecrets = (v: any): any =>
     isSecretValue(v) ? unwrapSecrets(v.value) : Array.isArray(v) ? v.map(unwrapSecrets) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)])) : v;
 
-/** A fake step_ca result, so the CA data flow is exercised offline. */
-export const MOCK_CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBmockPhoenixRootCA\n-----END CERTIFICATE-----";
-export const MOCK_CA_FINGERPRINT = "8f1c0ffee0d15ea5e0000000000000000000000000000000000000000000cafe";
+/** A fake step_ca result, so the CA data flow is exercised offline: a PEM block and the SHA-256 of its bytes, as step prints. */
+const MOCK_CA_DER = Buffer.from("Phoenix mock root CA: stands in for the certificate step_ca prints on a real node.");
+export const MOCK_CA_PEM = `-----BEGIN CERTIFICATE-----\n${MOCK_CA_DER.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----`;
+export const MOCK_CA_FINGERPRINT = createHash("sha256").update(MOCK_CA_DER).digest("hex");
 const MOCK_COMMAND_STDOUT = `${MOCK_CA_PEM}\nPHOENIX_CA_FINGERPRINT=${MOCK_CA_FINGERPRINT}`;
 
 /** State the provider would compute: ids, vmIds, addresses and command output. */
@@ -281,13 +283,14 @@ const switchOffSdkDebugAids = (): (() => void) => {
  * either it keeps every resource of the run it registered.
  */
 const forgetModule = (file: string): void => {
-    const mod = require.cache[file];
-    if (!mod) return;
     delete require.cache[file];
+    // By id, not identity: a program that threw while loading (a catalog error) is already out of the cache, but
+    // the modules it loaded first still name it.
     for (const m of Object.values(require.cache)) {
         if (!m) continue;
-        if (m.children.includes(mod)) m.children.splice(m.children.indexOf(mod), 1);
-        if (m.parent === mod) m.parent = undefined;
+        const i = m.children.findIndex((c) => c.id === file);
+        if (i >= 0) m.children.splice(i, 1);
+        if (m.parent?.id === file) m.parent = undefined;
     }
 };
 

@@ -65,7 +65,7 @@ describe("catalog", () => {
                 "guests/101-nginx-phoenix.yaml:9:1 corez: unknown key; did you mean cores?",
             ]],
             ["a value of the wrong type", edit("101-nginx-phoenix.yaml", "cores: 4", "cores: four"), [
-                'guests/101-nginx-phoenix.yaml:9:8 cores: expected number, received "four"',
+                'guests/101-nginx-phoenix.yaml:9:8 cores: expected CPU cores, a whole number 1..512, received "four"',
             ]],
             ["a YAML syntax error", edit("101-nginx-phoenix.yaml", "cores: 4", "cores: [4"), [
                 "guests/101-nginx-phoenix.yaml:10:1 (yaml): Flow sequence in block collection must be sufficiently indented and end with a ]",
@@ -103,14 +103,11 @@ describe("catalog", () => {
             ["a malformed hostname", edit("102-traefik-internal.yaml", "name: Traefik-Internal", "name: Traefik_Internal"), [
                 'guests/102-traefik-internal.yaml:5:7 name: expected a hostname: letters, digits and inner hyphens, labels of at most 63 characters, received "Traefik_Internal"',
             ]],
+            // Once, in the broken file: the clones of 900 are not reported as cloning an unknown guest (the file name says 900).
             ["an ID below 100", edit("900-copy-base.yaml", "id: 900", "id: 99"), [
-                "guests/101-nginx-phoenix.yaml:7:12 cloneFrom: unknown guest 900; known guests: 101, 102, 103, 1001, 1002, 9000",
-                "guests/102-traefik-internal.yaml:7:12 cloneFrom: unknown guest 900; known guests: 101, 102, 103, 1001, 1002, 9000",
-                "guests/103-step-ca.yaml:8:12 cloneFrom: unknown guest 900; known guests: 101, 102, 103, 1001, 1002, 9000",
                 "guests/900-copy-base.yaml:6:5 id: expected a guest ID between 100 and 999999999 (Proxmox reserves 0..99), received 99",
             ]],
             ["an ID above 999999999", edit("102-traefik-internal.yaml", "id: 102", "id: 1000000000"), [
-                "guests/1001-portainer.yaml:8:13 dependsOn[0]: unknown guest 102; known guests: 101, 103, 900, 1001, 1002, 9000",
                 "guests/102-traefik-internal.yaml:4:5 id: expected a guest ID between 100 and 999999999, received 1000000000",
             ]],
             ["a dependency cycle, named", edit("103-step-ca.yaml", "protect: true", "protect: true\ndependsOn: [101]"), [
@@ -167,7 +164,7 @@ describe("catalog", () => {
             ...edit("9000-ubuntu-cloud-template.yaml", "memoryMb: 4096", "memoryMB: 4096"),
         });
         assert.deepEqual(problems, [
-            "guests/101-nginx-phoenix.yaml:9:8 cores: Too small: expected number to be >=1, received 0",
+            "guests/101-nginx-phoenix.yaml:9:8 cores: expected CPU cores, a whole number 1..512, received 0",
             "guests/9000-ubuntu-cloud-template.yaml:4:1 memoryMb: required (expected number)",
             "guests/9000-ubuntu-cloud-template.yaml:10:1 memoryMB: unknown key; did you mean memoryMb?",
         ]);

@@ -19,9 +19,31 @@ describe("data flow between guests", () => {
             }
         });
 
-        it("parses step_ca's stdout: the root PEM, then PHOENIX_CA_FINGERPRINT", () => {
-            const out = `${MOCK_CA_PEM}\nPHOENIX_CA_FINGERPRINT=AB:CD:EF:01\n`;
-            assert.deepEqual(parseCaOutput(out, 103), { rootPem: `${MOCK_CA_PEM}\n`, fingerprint: "abcdef01" });
+        it("parses step_ca's stdout: the root PEM, then PHOENIX_CA_FINGERPRINT (any case, colons allowed)", () => {
+            const colons = MOCK_CA_FINGERPRINT.toUpperCase().match(/../g)!.join(":");
+            const out = `${MOCK_CA_PEM}\nPHOENIX_CA_FINGERPRINT=${colons}\n`;
+            assert.deepEqual(parseCaOutput(out, 103), { rootPem: `${MOCK_CA_PEM}\n`, fingerprint: MOCK_CA_FINGERPRINT });
+        });
+
+        it("passes on only the certificate and its fingerprint: whatever else the step prints, a password included, stays behind", () => {
+            const password = "hunter2-CA-password";
+            const noisy = `${password}\nstep: initialising ${password}\n${MOCK_CA_PEM}\n${password}\nPHOENIX_CA_FINGERPRINT=${MOCK_CA_FINGERPRINT}\ntrailing ${password}\n`;
+            const ca = parseCaOutput(noisy, 103);
+            assert.deepEqual(ca, { rootPem: `${MOCK_CA_PEM}\n`, fingerprint: MOCK_CA_FINGERPRINT });
+            assert.ok(!JSON.stringify(ca).includes(password));
+            // A "certificate" that is the password itself (base64) does not hash to a fingerprint the script computed.
+            const smuggled = `-----BEGIN CERTIFICATE-----\n${Buffer.from(password).toString("base64")}\n-----END CERTIFICATE-----\nPHOENIX_CA_FINGERPRINT=${MOCK_CA_FINGERPRINT}\n`;
+            assert.throws(() => parseCaOutput(smuggled, 103), /^Error: guest 103: step_ca's PHOENIX_CA_FINGERPRINT is not the SHA-256 of the certificate it printed$/);
+            const notBase64 = `-----BEGIN CERTIFICATE-----\npassword: ${password}\n-----END CERTIFICATE-----\nPHOENIX_CA_FINGERPRINT=${MOCK_CA_FINGERPRINT}\n`;
+            assert.throws(() => parseCaOutput(notBase64, 103), /step_ca printed no root certificate/);
+        });
+
+        it("keeps the output of a step that receives secrets encrypted in the state; the others' stays readable", async () => {
+            const rec = await recordDev();
+            // (the provider itself adds `connection`, which holds the SSH key)
+            const secretOutputs = (name: string) => find(rec, name).additionalSecretOutputs.filter((o) => o !== "connection");
+            assert.deepEqual(secretOutputs("103-feature-step_ca"), ["stdout", "stderr"]);
+            for (const name of ["103-feature-base_setup", "103-app", "103-health", "101-feature-trusted_ca"]) assert.deepEqual(secretOutputs(name), [], name);
         });
 
         it("fails clearly when step_ca printed something else", () => {

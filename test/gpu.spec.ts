@@ -83,7 +83,7 @@ describe("GPU containers in the catalog", () => {
     it("reports a GPU declared twice for a node, and a malformed driver version, in defaults.yaml", () => {
         const dir = fullCopy({ "defaults.yaml": replaced("      - { index: 1 }\n    nvidiaDriver: 580.76.05", "      - { index: 0 }\n    nvidiaDriver: latest") });
         assert.deepEqual(problemsOf(dir), [
-            "defaults.yaml:24:18 nodes.phoenix.gpus[1].index: GPU 0 is declared twice, received 0",
+            "defaults.yaml:24:18 nodes.phoenix.gpus[1].index: GPU 0 is declared twice",
             'defaults.yaml:25:19 nodes.phoenix.nvidiaDriver: expected an NVIDIA driver version such as 580.76.05, received "latest"',
         ]);
     });

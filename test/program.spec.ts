@@ -107,7 +107,7 @@ describe("program", () => {
         const lines = rec.error.message.split("\n");
         assert.equal(lines[0], "The guest catalog has 3 problems:");
         assert.match(lines[1], /101-nginx-phoenix\.yaml:3:1 memoryMb: required \(expected number\)$/);
-        assert.match(lines[2], /101-nginx-phoenix\.yaml:9:8 cores: expected number, received "many"$/);
+        assert.match(lines[2], /101-nginx-phoenix\.yaml:9:8 cores: expected CPU cores, a whole number 1..512, received "many"$/);
         assert.match(lines[3], /101-nginx-phoenix\.yaml:10:1 memory: unknown key; did you mean memoryMb\?$/);
     });
 

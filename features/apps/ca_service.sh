@@ -20,9 +20,9 @@
 #   { cat features/lib/common.sh; echo; cat features/apps/ca_service.sh; } | pct exec 103 -- bash -s > root_ca.out
 #
 # Parameters (environment variables):
-# @param STEPPATH default=/etc/step-ca Directory of the CA initialised by the step_ca feature
-# @param CA_ADDRESS default=:9000 Listen address of step-ca ([host]:port); the port is probed on 127.0.0.1
-# @param CA_HEALTH_TIMEOUT default=60 Seconds to wait for `step ca health` to succeed
+# @param STEPPATH default=/etc/step-ca format=absolute-path Directory of the CA initialised by the step_ca feature
+# @param CA_ADDRESS default=:9000 format=listen-address Listen address of step-ca ([host]:port); the port is probed on 127.0.0.1
+# @param CA_HEALTH_TIMEOUT default=60 format=seconds Seconds to wait for `step ca health` to succeed
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -39,15 +39,15 @@ if ! declare -F phoenix_common_loaded >/dev/null; then
 fi
 
 load_params() {
-  CA_STEPPATH=${STEPPATH:-/etc/step-ca}
-  [[ "${CA_STEPPATH}" == /* && "${CA_STEPPATH}" != *..* ]] || fatal "STEPPATH '${CA_STEPPATH}' must be an absolute path"
-  STEP_DIR="${PHOENIX_ROOT:-}${CA_STEPPATH%/}"
+  STEPPATH=${STEPPATH:-/etc/step-ca}
+  check_format STEPPATH absolute-path
+  STEP_DIR="${PHOENIX_ROOT:-}${STEPPATH}"
   export STEPPATH="${STEP_DIR}"
   CA_ADDRESS=${CA_ADDRESS:-:9000}
-  [[ "${CA_ADDRESS}" =~ :([0-9]{1,5})$ ]] || fatal "CA_ADDRESS '${CA_ADDRESS}' is not of the form [host]:port"
-  HEALTH_URL="https://127.0.0.1:${BASH_REMATCH[1]}"
+  check_format CA_ADDRESS listen-address
+  HEALTH_URL="https://127.0.0.1:${CA_ADDRESS##*:}"
   CA_HEALTH_TIMEOUT=${CA_HEALTH_TIMEOUT:-60}
-  [[ "${CA_HEALTH_TIMEOUT}" =~ ^[1-9][0-9]*$ ]] || fatal "CA_HEALTH_TIMEOUT must be a positive number of seconds (got '${CA_HEALTH_TIMEOUT}')"
+  check_format CA_HEALTH_TIMEOUT seconds
   ROOT_CRT="${STEP_DIR}/certs/root_ca.crt"
 }
 

@@ -18,8 +18,8 @@
 #   { cat features/lib/common.sh; echo; cat features/apps/nginx_gateway.sh; } | pct exec 101 -- env UPSTREAM_URL=... SERVER_NAMES=... bash -s
 #
 # Parameters (environment variables):
-# @param UPSTREAM_URL required URL requests are proxied to, e.g. http://10.0.0.12:80
-# @param SERVER_NAMES required Space-separated server names (Host headers) served by the gateway
+# @param UPSTREAM_URL required format=http-url URL requests are proxied to, e.g. http://10.0.0.12:80
+# @param SERVER_NAMES required format=server-names Space-separated server names (Host headers) served by the gateway
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -40,17 +40,10 @@ fi
 
 load_params() {
   require_params UPSTREAM_URL SERVER_NAMES
+  check_format UPSTREAM_URL http-url
   UPSTREAM_URL=${UPSTREAM_URL%/}
-  local url_re='^https?://[][A-Za-z0-9._:-]+(/[A-Za-z0-9._~/-]*)?$'
-  [[ "${UPSTREAM_URL}" =~ ${url_re} ]] ||
-    fatal "UPSTREAM_URL '${UPSTREAM_URL}' is not an http(s):// URL"
-  local server
-  NAMES=()
-  for server in ${SERVER_NAMES}; do
-    [[ "${server}" =~ ^[A-Za-z0-9*._-]+$ ]] || fatal "SERVER_NAMES: '${server}' is not a valid server name"
-    NAMES+=("${server}")
-  done
-  ((${#NAMES[@]} > 0)) || fatal "required parameter SERVER_NAMES is empty"
+  check_format SERVER_NAMES server-names
+  read -r -a NAMES <<<"${SERVER_NAMES}"
 }
 
 ensure_nginx() {

@@ -16,7 +16,7 @@
 #   { cat features/lib/common.sh; echo; cat features/apps/traefik_routes.sh; } | pct exec 102 -- env TRAEFIK_DYNAMIC_YAML=... bash -s
 #
 # Parameters (environment variables):
-# @param TRAEFIK_DYNAMIC_YAML required Full content of the Traefik dynamic-configuration file (routers, services, transports)
+# @param TRAEFIK_DYNAMIC_YAML required format=lines Full content of the Traefik dynamic-configuration file (routers, services, transports)
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.
@@ -36,9 +36,7 @@ fi
 
 main() {
   [[ -n "${TRAEFIK_DYNAMIC_YAML//[[:space:]]/}" ]] || fatal "required parameter TRAEFIK_DYNAMIC_YAML is not set"
-  if [[ "${TRAEFIK_DYNAMIC_YAML}" =~ (^|$'\n')$'\t' ]]; then
-    fatal "TRAEFIK_DYNAMIC_YAML is not valid YAML: a line is indented with a tab"
-  fi
+  check_format TRAEFIK_DYNAMIC_YAML lines
   [[ -f "${UNIT_FILE}" ]] || fatal "traefik.service not found (${UNIT_FILE}); apply the traefik feature first"
   [[ -d "${DYNAMIC_DIR}" ]] || fatal "${DYNAMIC_DIR} does not exist; apply the traefik feature first"
 

@@ -88,6 +88,123 @@ require_params() {
   done
 }
 
+# Parameter formats. A script's header names one per parameter (`# @param NAME
+# MODE format=NAME ...`); the script checks its values with check_format, and
+# the catalog checks the values it would pass against the same expressions
+# before anything is deployed (catalog/paramFormats.ts reads the phoenix_format
+# lines below from this file). So they are written in the part of POSIX ERE
+# that JavaScript reads alike: no \d, no (?:), no lookarounds; [:cntrl:] is the
+# only class. None admits a control character, so no value can carry a line
+# break into a file; each also keeps out the separators of where its value goes.
+# phoenix_format NAME 'ERE' 'what a value must look like' (check_format's message).
+declare -A PHOENIX_FORMAT=() PHOENIX_FORMAT_HINT=()
+phoenix_format() {
+  PHOENIX_FORMAT[$1]=$2
+  PHOENIX_FORMAT_HINT[$1]=$3
+}
+phoenix_format text '^[^[:cntrl:]]+$' \
+  'one line of text without control characters'
+phoenix_format bool '^(true|false)$' \
+  'true or false'
+phoenix_format seconds '^[1-9][0-9]{0,4}$' \
+  'a whole number of seconds, 1..99999'
+phoenix_format hostname '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$' \
+  'a DNS name such as ca.internal.example'
+phoenix_format dns-names '^[A-Za-z0-9*.:-]+(, *[A-Za-z0-9*.:-]+)*$' \
+  'comma-separated DNS names or IP addresses'
+phoenix_format server-names '^[A-Za-z0-9*._-]+( [A-Za-z0-9*._-]+)*$' \
+  'space-separated server names'
+phoenix_format packages '^[a-z0-9][a-z0-9+.-]*( [a-z0-9][a-z0-9+.-]*)*$' \
+  'space-separated Debian package names'
+phoenix_format locale '^(C|POSIX|[A-Za-z0-9_@-]+\.[A-Za-z0-9_.@-]+)$' \
+  'a locale with its codeset such as en_US.UTF-8 (or C, POSIX)'
+phoenix_format timezone '^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$' \
+  'a time zone name such as Europe/Berlin'
+phoenix_format user-name '^[a-z_][a-z0-9_-]{0,31}$' \
+  'a user name (lowercase letters, digits, _ and -, at most 32 characters)'
+phoenix_format ssh-public-key '^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( [^[:cntrl:]]*)?$' \
+  'one OpenSSH public key line (type base64 [comment])'
+phoenix_format absolute-path '^(/([A-Za-z0-9_+@-][A-Za-z0-9_.+@-]*|\.[A-Za-z0-9_+@-][A-Za-z0-9_.+@-]*|\.\.[A-Za-z0-9_.+@-]+))+$' \
+  'an absolute path without . or .. segments, //, a trailing / or characters other than letters, digits and _.+@-'
+phoenix_format file-name '^[A-Za-z0-9_-][A-Za-z0-9_.-]*$' \
+  'a file name of letters, digits, _, . and - (not starting with .)'
+phoenix_format listen-address '^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})$' \
+  '[host]:port with a port 1..65535, such as :9000'
+phoenix_format https-url '^https://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[A-Za-z0-9._~/-]*)?$' \
+  'an https:// URL such as https://10.0.0.10:9000'
+phoenix_format http-url '^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[A-Za-z0-9._~/-]*)?$' \
+  'an http:// or https:// URL such as http://10.0.0.12:80'
+phoenix_format release-tag '^v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$' \
+  'a release tag such as v3.3.4'
+phoenix_format sha256 '^[0-9A-Fa-f]{64}$' \
+  'a SHA-256 hex digest (64 hex digits)'
+phoenix_format fingerprint '^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$' \
+  'a SHA-256 fingerprint (64 hex digits, colons allowed between pairs)'
+phoenix_format email '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$' \
+  'an e-mail address such as admin@example.com'
+phoenix_format port '^(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})$' \
+  'a port number 1..65535'
+phoenix_format ip-address '^[0-9A-Fa-f.:]+$' \
+  'an IP address such as 0.0.0.0'
+phoenix_format positive-int '^[1-9][0-9]*$' \
+  'a whole number of at least 1'
+phoenix_format count '^[0-9]+$' \
+  'a whole number'
+phoenix_format driver-version '^[0-9]+\.[0-9]+(\.[0-9]+)?$' \
+  'an NVIDIA driver version such as 580.76.05'
+phoenix_format index-list '^[0-9]+(,[0-9]+)*$' \
+  'comma-separated GPU indexes such as 0,1'
+phoenix_format runfile-url '^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+-]*\.run$' \
+  'an https:// URL of a .run file'
+phoenix_format cuda-version '^[0-9]+\.[0-9]+$' \
+  'a CUDA release such as 12.8'
+phoenix_format cuda-architectures '^(native|all|all-major|[0-9]+[a-z]*(-real|-virtual)?(;[0-9]+[a-z]*(-real|-virtual)?)*)$' \
+  'native, all, all-major or a list such as 86;120'
+phoenix_format hf-model '^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$' \
+  'a Hugging Face model id such as Qwen/Qwen2.5-7B-Instruct'
+phoenix_format git-ref '^[A-Za-z0-9][A-Za-z0-9._/-]*$' \
+  'a commit, branch or tag'
+phoenix_format model-name '^[A-Za-z0-9][A-Za-z0-9._:/-]*$' \
+  'a model name of letters, digits and ._:/-'
+phoenix_format model-list '^[A-Za-z0-9][A-Za-z0-9._/-]*(:[A-Za-z0-9._-]+)?(,[A-Za-z0-9][A-Za-z0-9._/-]*(:[A-Za-z0-9._-]+)?)*$' \
+  'comma-separated model names such as llama3.2:3b,qwen2.5:7b'
+phoenix_format gguf-url '^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+-]*\.gguf(\?[A-Za-z0-9._~=&%-]*)?$' \
+  'an https:// URL of a .gguf file'
+phoenix_format pypi-version '^[0-9]+\.[0-9]+\.[0-9]+([.a-z0-9]*)?$' \
+  'a release such as 0.10.2'
+phoenix_format ollama-version '^v?[0-9]+\.[0-9]+\.[0-9]+(-rc[0-9]+)?$' \
+  'a release such as 0.12.10'
+phoenix_format llamacpp-tag '^b[0-9]+$' \
+  'a release tag such as b6910'
+phoenix_format dtype '^[a-z0-9]+$' \
+  'a dtype such as auto or bfloat16'
+phoenix_format quantization '^[a-z0-9_-]+$' \
+  'a method such as awq_marlin or fp8'
+phoenix_format fraction '^(0?\.[0-9]*[1-9][0-9]*|1(\.0*)?)$' \
+  'a share of the memory of each GPU (0 < x <= 1)'
+
+#######################################
+# Fails unless the value of parameter NAME has the format FORMAT (a key of
+# PHOENIX_FORMAT, or "lines": lines of text, empty lines allowed). An unset or
+# empty value passes: require_params says whether one is needed. The message
+# shows the value escaped (printf %q), so a control character cannot forge a log line.
+# Arguments: NAME, FORMAT.
+#######################################
+check_format() {
+  local name=$1 format=$2 value=${!1:-} line re
+  [[ -n "${value}" ]] || return 0
+  if [[ "${format}" == lines ]]; then
+    while IFS= read -r line; do
+      [[ -z "${line}" || "${line}" =~ ${PHOENIX_FORMAT[text]} ]] ||
+        fatal "${name} must be lines of text without control characters; got $(printf '%q' "${line}")"
+    done <<<"${value}"
+    return 0
+  fi
+  [[ -n "${PHOENIX_FORMAT[${format}]:-}" ]] || fatal "${name}: unknown parameter format '${format}'"
+  re=${PHOENIX_FORMAT[${format}]}
+  [[ "${value}" =~ ${re} ]] || fatal "${name} must be ${PHOENIX_FORMAT_HINT[${format}]}; got $(printf '%q' "${value}")"
+}
+
 # --- files --------------------------------------------------------------------
 
 #######################################
@@ -239,14 +356,6 @@ ensure_unit_active() {
 
 # --- downloads, users, services ----------------------------------------------
 
-# Fails unless the variable NAME holds a TCP port number (1..65535).
-require_port() {
-  local value=${!1}
-  if [[ ! "${value}" =~ ^[0-9]{1,5}$ ]] || ((10#${value} < 1 || 10#${value} > 65535)); then
-    fatal "$1 '${value}' is not a port number"
-  fi
-}
-
 #######################################
 # The listening address of a server feature: HOST (default 0.0.0.0, all
 # addresses: the guest firewall decides who reaches it) and PORT (default
@@ -255,11 +364,11 @@ require_port() {
 #######################################
 server_params() {
   HOST=${HOST:-0.0.0.0}
-  [[ "${HOST}" =~ ^[0-9A-Fa-f.:]+$ ]] || fatal "HOST '${HOST}' is not an IP address"
+  check_format HOST ip-address
   PORT=${PORT:-$1}
-  require_port PORT
+  check_format PORT port
   EXTRA_ARGS=${EXTRA_ARGS:-}
-  [[ "${EXTRA_ARGS}" != *$'\n'* ]] || fatal "EXTRA_ARGS must be on one line"
+  check_format EXTRA_ARGS text
 }
 
 # Points the symlink LINK (with PHOENIX_ROOT) at TARGET unless it already does.
@@ -274,10 +383,9 @@ ensure_link() {
 
 # Fails unless the variable NAME is unset, empty or a SHA-256 hex digest; sets it (lower case, empty when unset).
 require_sha256() {
+  check_format "$1" sha256
   local value=${!1:-}
-  value=${value,,}
-  [[ -z "${value}" || "${value}" =~ ^[0-9a-f]{64}$ ]] || fatal "$1 is not a SHA-256 hex digest (64 hex digits)"
-  printf -v "$1" '%s' "${value}"
+  printf -v "$1" '%s' "${value,,}"
 }
 
 #######################################

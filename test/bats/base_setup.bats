@@ -96,7 +96,7 @@ setup() {
 
   UNATTENDED_UPGRADES=yes run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "UNATTENDED_UPGRADES must be true or false (got 'yes')"
+  assert_output_contains "UNATTENDED_UPGRADES must be true or false; got yes"
 
   ADMIN_SSH_KEY="ssh-ed25519 AAAA x" run_script "${SCRIPT}"
   assert_failure

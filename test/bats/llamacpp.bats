@@ -103,12 +103,12 @@ served_sha() { printf 'stub download of %s\n' "$1" | sha256sum | cut -d' ' -f1; 
 @test "malformed parameters fail before anything runs" {
   MODEL_URL=http://example.com/m.gguf run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "MODEL_URL 'http://example.com/m.gguf' is not an https:// URL of a .gguf file"
+  assert_output_contains "MODEL_URL must be an https:// URL of a .gguf file; got http://example.com/m.gguf"
   LLAMACPP_VERSION=master run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "LLAMACPP_VERSION 'master' is not a release tag like b6910"
+  assert_output_contains "LLAMACPP_VERSION must be a release tag such as b6910; got master"
   MODEL_SHA256=abc run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "MODEL_SHA256 is not a SHA-256 hex digest"
+  assert_output_contains "MODEL_SHA256 must be a SHA-256 hex digest (64 hex digits); got abc"
   [ ! -s "${STUB_LOG}" ]
 }

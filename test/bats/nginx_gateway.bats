@@ -88,10 +88,10 @@ setup() {
 
   SERVER_NAMES="ok.internal evil;}" run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "SERVER_NAMES: 'evil;}' is not a valid server name"
+  assert_output_contains 'SERVER_NAMES must be space-separated server names; got ok.internal\ evil\;\}'
 
   UPSTREAM_URL="10.0.0.12:80" run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "UPSTREAM_URL '10.0.0.12:80' is not an http(s):// URL"
+  assert_output_contains "UPSTREAM_URL must be an http:// or https:// URL such as http://10.0.0.12:80; got 10.0.0.12:80"
   [ ! -s "${STUB_LOG}" ]
 }

@@ -141,16 +141,16 @@ served_sha() {
 @test "malformed parameters fail before anything runs" {
   NVIDIA_DRIVER_VERSION="580; reboot" run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "NVIDIA_DRIVER_VERSION '580; reboot' is not a driver version like 580.76.05"
+  assert_output_contains 'NVIDIA_DRIVER_VERSION must be an NVIDIA driver version such as 580.76.05; got 580\;\ reboot'
   NVIDIA_GPUS="" run_script "${SCRIPT}"
   assert_failure
   assert_output_contains "nvidia.sh: ERROR: required parameter NVIDIA_GPUS is not set"
   RUNFILE_URL=http://example.com/x.run run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "RUNFILE_URL 'http://example.com/x.run' is not an https:// URL of a .run file"
+  assert_output_contains "RUNFILE_URL must be an https:// URL of a .run file; got http://example.com/x.run"
   CUDA_VERSION=latest run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "CUDA_VERSION 'latest' is not a CUDA release like 12.8"
+  assert_output_contains "CUDA_VERSION must be a CUDA release such as 12.8; got latest"
   [ ! -s "${STUB_LOG}" ]
 }
 

@@ -104,9 +104,9 @@ setup() {
   ln -sf "${STUBS_SRC}/pkg/nvidia-smi" "${STUB_BIN}/nvidia-smi"
   MODELS='llama3.2:3b,$(reboot)' run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "MODELS entry '\$(reboot)' is not a model name like llama3.2:3b"
+  assert_output_contains 'MODELS must be comma-separated model names such as llama3.2:3b,qwen2.5:7b; got llama3.2:3b\,\$\(reboot\)'
   OLLAMA_VERSION=latest run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "OLLAMA_VERSION 'latest' is not a release like 0.12.10"
+  assert_output_contains "OLLAMA_VERSION must be a release such as 0.12.10; got latest"
   [ ! -s "${STUB_LOG}" ]
 }

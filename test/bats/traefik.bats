@@ -103,7 +103,7 @@ tarball_sha() {
   assert_output_contains "traefik.sh: ERROR: required parameter CA_URL is not set"
   CA_URL=http://10.0.0.10:9000 run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "CA_URL 'http://10.0.0.10:9000' is not an https:// URL"
+  assert_output_contains "CA_URL must be an https:// URL such as https://10.0.0.10:9000; got http://10.0.0.10:9000"
   [ ! -s "${STUB_LOG}" ]
 }
 

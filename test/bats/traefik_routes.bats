@@ -51,7 +51,7 @@ setup() {
 
   TRAEFIK_DYNAMIC_YAML=$'http:\n\trouters: {}' run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "a line is indented with a tab"
+  assert_output_contains "TRAEFIK_DYNAMIC_YAML must be lines of text without control characters; got \$'\\trouters: {}'"
 
   rm "${PHOENIX_ROOT}/etc/systemd/system/traefik.service"
   run_script "${SCRIPT}"

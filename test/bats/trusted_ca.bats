@@ -78,7 +78,7 @@ setup() {
 
   CA_FINGERPRINT=abc run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "CA_FINGERPRINT 'abc' is not a SHA-256 fingerprint"
+  assert_output_contains "CA_FINGERPRINT must be a SHA-256 fingerprint (64 hex digits, colons allowed between pairs); got abc"
 
   CA_ROOT_PEM="not a pem" run_script "${SCRIPT}"
   assert_failure

@@ -128,13 +128,13 @@ setup() {
 @test "malformed parameters fail before anything runs" {
   MODEL="qwen; rm -rf /" run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "MODEL 'qwen; rm -rf /' is not a Hugging Face model id"
+  assert_output_contains 'MODEL must be a Hugging Face model id such as Qwen/Qwen2.5-7B-Instruct; got qwen\;\ rm\ -rf\ /'
   GPU_MEMORY_UTILIZATION=1.5 run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "GPU_MEMORY_UTILIZATION '1.5' is not a share of the GPU's memory (0 < x <= 1)"
+  assert_output_contains "GPU_MEMORY_UTILIZATION must be a share of the memory of each GPU (0 < x <= 1); got 1.5"
   PORT=80000 run_script "${SCRIPT}"
   assert_failure
-  assert_output_contains "PORT '80000' is not a port number"
+  assert_output_contains "PORT must be a port number 1..65535; got 80000"
   MODEL="" run_script "${SCRIPT}"
   assert_failure
   assert_output_contains "vllm.sh: ERROR: required parameter MODEL is not set"
