@@ -9,7 +9,7 @@ import { ROOT } from "./helpers";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
 import { main, MAX_SCALE } from "../plan/cli";
-import { DEPLOY_PARALLEL } from "../plan/plan";
+import { DEPLOY_PARALLEL, makePlan } from "../plan/plan";
 import { BUNDLED_MODEL, SHARED_MODEL, loadLatencyModel, stepCost } from "../plan/latency";
 import { blockedBy, simulate } from "../plan/simulate";
 import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
@@ -255,11 +255,25 @@ describe("plan: --parallel", () => {
         assert.match(two.out, /^  slot waits +\d+ s/m);
     });
 
-    it("the run under the SDK keeps to the same N (within a few per cent of the simulated makespan)", async () => {
-        await jsonPlan("--scale", "0"); // warm: the first run in a process pays for loading the program
-        const p = await jsonPlan("--scale", "0.5", "--parallel", "4");
-        const measured = p.simulation.measured!.makespan;
-        assert.ok(Math.abs(measured / p.simulation.makespan - 1) < 0.1, `${measured} vs ${p.simulation.makespan}`);
+    it("the run under the SDK keeps to the same N: at most N modelled steps work at once", async () => {
+        // Counted, not timed: each step's own work is the last `seconds` before the engine answered it (the slot and
+        // lock waits come before). Timers fire late on a loaded machine, so each interval is trimmed by a margin at both
+        // ends; without the slots, the dev stack has up to 7 steps working at once. How close the run's makespan stays
+        // to the simulation's is a speed figure: the plan and the benchmark print it.
+        const p = await makePlan({ scale: 2, parallel: 4 });
+        const margin = 5; // model seconds, 10 ms of timer lateness
+        const events = p.recorded.resources
+            .filter((r) => r.seconds > 2 * margin && p.measured!.end.has(r.name))
+            .flatMap((r) => {
+                const end = p.measured!.end.get(r.name)!;
+                return [[end - r.seconds + margin, 1], [end - margin, -1]] as [number, number][];
+            })
+            .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        let working = 0;
+        let most = 0;
+        for (const [, d] of events) most = Math.max(most, (working += d));
+        assert.ok(most <= 4, `${most} steps worked at once`);
+        assert.ok(most >= 3, `${most}: the dev stack keeps several slots busy`);
     });
 });
 
