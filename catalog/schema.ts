@@ -127,7 +127,7 @@ export const FeatureEntry = z.union([
         caFrom: GuestId.optional()
             .describe("Guest whose Step-CA root certificate and fingerprint this step consumes (CA_ROOT_PEM, CA_FINGERPRINT, CA_URL)."),
         after: z.array(GuestId).default([])
-            .describe("Guests that must be ready before this step (by default only the application and later steps wait)."),
+            .describe("Guests that must be ready before this step (dependsOn gates only the guest's first step that can use them)."),
     }),
 ]);
 
@@ -179,7 +179,7 @@ const common = {
     template: z.boolean().default(false).describe("Convert the guest to a Proxmox template after its last step. Default: false."),
     cloneFrom: GuestId.optional().describe("Template guest to clone (same kind). Default: none (create from image/OS template)."),
     fullClone: z.boolean().default(true).describe("Full clone (true) or linked clone (false, needs storage support). Default: true."),
-    dependsOn: z.array(GuestId).default([]).describe("Guests whose services this guest's application and health check need. Default: none."),
+    dependsOn: z.array(GuestId).default([]).describe("Guests whose services this guest needs: they gate its first step that can use them (the application or health check, else the first feature, else the start). Default: none."),
     cores: int(1, 512, "CPU cores").describe("CPU cores."),
     memoryMb: int(16, MAX_MEMORY_MB, "memory in MiB").describe("Memory in MiB (16 MiB to 4 TiB)."),
     diskGb: int(1, MAX_DISK_GB, "a disk size in GiB").describe("Root disk size in GiB (at most 64 TiB)."),

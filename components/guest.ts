@@ -4,9 +4,11 @@
 // Where dependencies attach (the source of the parallelism):
 // - a step that consumes another guest's output takes it as an input (trusted_ca takes the CA's root certificate);
 // - a feature with `after: [N]` waits for guest N to be ready;
-// - the catalog's dependsOn gates the application, the health check and everything after them, nothing earlier;
-// - `ready` waits for the last step, which waits for every dependency's readiness through the gated step (or, with
-//   nothing to gate, for that readiness itself), so dependents can rely on it transitively without listing it.
+// - the catalog's dependsOn gates the first step that can observe the dependencies (gatedStep): the application or
+//   the health check when there is one, otherwise the first feature, otherwise the start; everything after it follows
+//   through the chain, nothing earlier waits;
+// - `ready` waits for the last steps, which come after the gated step, so it includes every dependency's readiness
+//   and dependents can rely on it transitively without listing it.
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
@@ -81,9 +83,9 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     /** Resolves after this guest's last step and after every dependency is ready. */
     ready!: pulumi.Output<number>;
     /**
-     * What a dependent waits for (the resources of ready): this guest's last steps, plus its dependencies' readiness
-     * when no step of its own waits for it. Never the whole transitive closure: the chain implies it, and a list that
-     * grows with every layer of dependencies would cost every dependent step.
+     * What a dependent waits for (the resources of ready): this guest's last steps, which come after its gated step
+     * and so after its dependencies' readiness. Never the whole transitive closure: the chain implies it, and a list
+     * that grows with every layer of dependencies would cost every dependent step.
      */
     readyResources!: pulumi.Resource[];
     /** vmId, resolving only after the guest's last step (template conversion): the input its clones take. */
@@ -287,8 +289,27 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     }
 
     /**
-     * The chain after the guest is up. `up` are the resources after which the guest is running and reachable;
-     * finish() adds the kind's last step (template conversion) when the catalog asks for it.
+     * Which step the catalog's dependsOn gates: the first one that can observe the dependencies' services. An
+     * application or health check talks to them; without either, the first feature runs inside a guest whose
+     * dependencies it may use; without features, the start (a VM is created and started in one step, so for a VM
+     * the start is its creation). Everything later follows through the chain: readiness, a final-form snapshot and a
+     * template conversion (and so every clone) always come after the dependencies, and a declared dependency always
+     * orders something.
+     */
+    protected gatedStep(): "application" | "health" | "feature" | "start" {
+        const s = this.spec;
+        return s.application ? "application" : s.healthCheck ? "health" : s.features.length > 0 ? "feature" : "start";
+    }
+
+    /** The dependencies' readiness when `step` is the gated step, else nothing. */
+    protected gateFor(step: ReturnType<PhoenixGuest["gatedStep"]>): pulumi.Resource[] {
+        return this.gatedStep() === step ? this.dependencyReadiness() : [];
+    }
+
+    /**
+     * The chain after the guest is up. `up` are the resources after which the guest is running and reachable (the
+     * start already waits for the dependencies when it is the gated step); finish() adds the kind's last step
+     * (template conversion) when the catalog asks for it.
      */
     protected provision(tool: "pct" | "qm", shell: GuestShell, up: pulumi.Resource[]): void {
         const spec = this.spec;
@@ -297,23 +318,17 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         let prev = up;
         if (spec.lifecycleSnapshots) prev = [track(this.snapshot(tool, "pre-configured", prev))];
         const seen = new Map<string, number>();
-        for (const feature of spec.features) {
+        spec.features.forEach((feature, i) => {
             const n = (seen.get(feature.name) ?? 0) + 1;
             seen.set(feature.name, n);
             const role = `feature-${feature.name}${n > 1 ? `-${n}` : ""}`;
-            const cmd = track(this.scriptStep(role, shell, feature, [...prev, ...this.readinessOf(feature.after, "after")]));
+            const gate = i === 0 ? this.gateFor("feature") : [];
+            const cmd = track(this.scriptStep(role, shell, feature, [...prev, ...gate, ...this.readinessOf(feature.after, "after")]));
             // Only the certificate and its fingerprint leave the secret stdout (see parseCaOutput): plain from here on.
             if (feature.name === "step_ca") this.ca = pulumi.unsecret(cmd.stdout.apply((out) => parseCaOutput(out, this.guestId)));
             prev = [cmd];
-        }
-        // dependsOn gates the first step that talks to the dependencies' services and, through the chain, the rest.
-        let gate = this.dependencyReadiness();
-        const gated = () => {
-            const g = gate;
-            gate = [];
-            return g;
-        };
-        if (spec.application) prev = [track(this.scriptStep("app", shell, spec.application, [...prev, ...gated()]))];
+        });
+        if (spec.application) prev = [track(this.scriptStep("app", shell, spec.application, [...prev, ...this.gateFor("application")]))];
         if (spec.healthCheck) {
             const h = spec.healthCheck;
             const loop = `${retryLoop(h.command, h.retries, h.interval, `guest ${spec.id}`)}\n`;
@@ -325,19 +340,19 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 secrets: {},
                 after: [],
             };
-            prev = [track(this.scriptStep("health", shell, check, [...prev, ...gated()]))];
+            prev = [track(this.scriptStep("health", shell, check, [...prev, ...this.gateFor("health")]))];
         }
         if (spec.lifecycleSnapshots) {
             const before = this.steps.filter((s): s is command.remote.Command => s instanceof command.remote.Command);
             // Re-taken when an earlier step is replaced (new id) or re-run in place with a new command (e.g. a new CA root).
-            prev = [track(this.snapshot(tool, "final-form", [...prev, ...gated()], before.flatMap((c) => [c.id, c.create])))];
+            prev = [track(this.snapshot(tool, "final-form", prev, before.flatMap((c) => [c.id, c.create])))];
         }
-        this.finish(prev, gated());
+        this.finish(prev);
     }
 
     /** Override to add the kind's final step (e.g. template conversion). Must call settle() with the last resources. */
-    protected finish(prev: pulumi.Resource[], gate: pulumi.Resource[]): void {
-        this.settle(prev, gate);
+    protected finish(prev: pulumi.Resource[]): void {
+        this.settle(prev);
     }
 
     /** What waiting for these guests' readiness means: their ready resources. */
@@ -349,12 +364,9 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         return this.readinessOf(this.spec.dependsOn, "dependency");
     }
 
-    /**
-     * `last`: the guest's last steps; `gate`: its dependencies' readiness if none of its steps waited for it (then
-     * readiness waits for it here).
-     */
-    protected settle(last: pulumi.Resource[], gate: pulumi.Resource[]): void {
-        this.readyResources = uniqueResources([...last, ...gate]);
+    /** `last`: the guest's last steps; they come after its gated step, so after its dependencies' readiness. */
+    protected settle(last: pulumi.Resource[]): void {
+        this.readyResources = uniqueResources(last);
         // The vmId, resolving only once the given resources are done: waiting on it is waiting on them.
         const after = (rs: pulumi.Resource[]): pulumi.Output<number> =>
             pulumi.all([this.vmId, pulumi.all(rs.map((r) => r.urn))]).apply(([id]) => id);

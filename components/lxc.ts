@@ -230,7 +230,8 @@ export class LxcGuest extends PhoenixGuest {
             : [];
         const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(id) }, [this.container])] : [];
         const firewall = this.firewall("containerId", [], fwReset);
-        const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [this.container, ...conf, ...firewall]);
+        // A container with nothing else to gate starts only once its dependencies are ready (gatedStep).
+        const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [this.container, ...conf, ...firewall, ...this.gateFor("start")]);
 
         const shell: GuestShell = {
             connection: this.ctx.nodeConnection,
@@ -247,11 +248,11 @@ export class LxcGuest extends PhoenixGuest {
             : undefined;
     }
 
-    protected override finish(prev: pulumi.Resource[], gate: pulumi.Resource[]): void {
-        if (!this.spec.template) return this.settle(prev, gate);
+    protected override finish(prev: pulumi.Resource[]): void {
+        if (!this.spec.template) return this.settle(prev);
         const devices = (this.spec as LxcSpec).gpuDevices.length;
-        const template = this.nodeCommand("template", { create: templateScript(this.guestId, devices) }, [...prev, ...gate], { guarded: false });
+        const template = this.nodeCommand("template", { create: templateScript(this.guestId, devices) }, prev, { guarded: false });
         this.steps.push(template);
-        this.settle([template], []);
+        this.settle([template]);
     }
 }

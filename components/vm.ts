@@ -216,14 +216,15 @@ export class VmGuest extends PhoenixGuest {
                 sshPublicKeys: settings.sshPublicKeys(),
                 password: spec.cloudInit.passwordSecret ? settings.secret(spec.cloudInit.passwordSecret) : undefined,
             }),
-            { parent: this, dependsOn: laneWait, deleteBeforeReplace: true, protect: spec.protect },
+            // A VM with no in-guest step is gated at its creation, which starts it (or, for a template, converts it).
+            { parent: this, dependsOn: [...laneWait, ...this.gateFor("start")], deleteBeforeReplace: true, protect: spec.protect },
         );
         this.machine = this.vm;
         this.vmId = this.vm.vmId.apply((v) => v ?? id);
 
         // Its firewall would never filter anything, and qm clone would copy it, unmanaged, into every clone.
         if (spec.template) {
-            this.settle([this.vm], this.dependencyReadiness());
+            this.settle([this.vm]);
             return;
         }
 

@@ -226,6 +226,7 @@ export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn:
     const waitsOf = new Map<PlanStep, CrossWait[]>();
     regs.forEach((r, i) => resources[i].guest !== undefined && waitsOf.set(resources[i], crossWaits(r, resources[i], stepOfUrn)));
     const edges = guestEdges(waitsOf);
+    assertDependenciesOrder(edges, dependsOn);
     const kindsOf = new Map(edges.map((e) => [`${e.from}->${e.to}`, e.kinds]));
     const reduced = transitiveReduction(edges).map((e) => ({ ...e, kinds: kindsOf.get(`${e.from}->${e.to}`)! }));
     // A step waiting for several guests' readiness shows only those not already implied by another of them.
@@ -272,6 +273,19 @@ export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn:
         lanes: sources.map((source) => ({ source, clones: clonesOf(source).map((g) => g.id) })),
         resources,
     };
+};
+
+/**
+ * A declared dependency always orders something (components/guest.ts gatedStep): a step of the guest waits for the
+ * dependency's readiness. One that orders nothing is a bug in the components, never a plan to show.
+ */
+export const assertDependenciesOrder = (edges: readonly GuestEdge[], dependsOn: ReadonlyMap<number, readonly number[]>): void => {
+    // A VM gated at its creation that depends on its own clone source waits for the source's readiness as the clone input.
+    const waits = new Set(edges.filter((e) => e.kinds.includes("ready") || e.kinds.includes("clone")).map((e) => `${e.from}->${e.to}`));
+    const unordered = [...dependsOn].flatMap(([id, deps]) => deps.filter((d) => !waits.has(`${id}->${d}`)).map((d) => `${id} -> ${d}`));
+    if (unordered.length > 0) {
+        throw new Error(`declared dependencies that order nothing (no step of the guest waits for the dependency's readiness): ${unordered.join(", ")}`);
+    }
 };
 
 /** Memoised descendants over guest edges (dependent -> dependencies). */

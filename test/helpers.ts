@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { strict as assert } from "assert";
+import { stringify } from "yaml";
 import { loadCatalog } from "../catalog/load";
 import type { GuestSpec } from "../catalog/model";
 import { type Recording, type Registration, isSecretValue, recordProgram, unwrapSecrets } from "../plan/engine";
@@ -107,3 +108,17 @@ export const importCli = (...argv: string[]): { status: number; stdout: string; 
         console.error = error;
     }
 };
+
+/**
+ * A throwaway catalog: the reference defaults.yaml plus the given guests (objects written as YAML files). Returns
+ * the catalog dir, for recordDev({ "phoenix:catalog": dir, "phoenix:selectAll": true }).
+ */
+export const catalogOf = (guests: Record<string, unknown>[]): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-shape-"));
+    fs.copyFileSync(path.join(ROOT, "guests", "defaults.yaml"), path.join(dir, "defaults.yaml"));
+    for (const g of guests) fs.writeFileSync(path.join(dir, `${g.id}-${g.name}.yaml`), stringify(g));
+    return dir;
+};
+
+/** Every resource a registration waits for, by name (explicit, input and replaceWith dependencies), sorted. */
+export const depNames = (rec: Recording, name: string): string[] => names(find(rec, name).dependencies);

@@ -369,9 +369,10 @@ describe("VmGuest readiness on an edited catalog (the VM template 9000 depending
         assert.equal(rec.error, undefined, rec.error?.message);
     });
 
-    it("a template has no step to gate, so its readiness itself waits for its dependencies: 1002 gates on 9000-vm and 103-health", () => {
-        assert.deepEqual(names(find(rec, "1002-health").dependencies), ["1001-health", "1002-feature-docker", "1002-vm", "103-health", "9000-vm"]);
-        assert.ok(!names(find(rec, "9000-vm").dependencies).includes("103-health"), "the template VM itself does not wait for 103");
+    it("a VM template is created (as a template) only once its dependencies are ready, so it is never cloned before them", () => {
+        assert.deepEqual(names(find(rec, "9000-vm").dependencies), ["103-health", "9000-image", "9000-vendor-data"], "the creation is the gated step");
+        assert.deepEqual(names(find(rec, "1002-health").dependencies), ["1001-health", "1002-feature-docker", "1002-vm", "9000-vm"], "9000's readiness is its VM, which implies 103");
+        assert.deepEqual(names(find(rec, "1001-vm").propertyDependencies.clone), ["9000-vm"], "the clone takes the template's id, resolving after 103");
     });
 });
 
