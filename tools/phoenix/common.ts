@@ -69,9 +69,20 @@ export const mapNetwork = (raw: Obj, ctx: ImportContext, kind: "lxc" | "vm", not
     });
 };
 
-/** start_at_boot / boot_order / boot_delay. Containers got up and down delays, VMs only the up delay. */
-export const mapBoot = (raw: Obj, kind: "lxc" | "vm"): { startOnBoot?: boolean; startup?: Obj } => {
-    const order = num(raw.boot_order);
+/**
+ * start_at_boot / boot_order / boot_delay. Containers got up and down delays, VMs only the up delay. The original's
+ * own tests ordered guests by `execution_order` (its code read boot_order): both are Proxmox's startup order, the
+ * order in which the node starts guests at boot and in a bulk start; neither orders provisioning (dependsOn does).
+ */
+export const mapBoot = (raw: Obj, kind: "lxc" | "vm", notes: Note[]): { startOnBoot?: boolean; startup?: Obj } => {
+    const boot = num(raw.boot_order);
+    const execution = num(raw.execution_order);
+    if (execution !== undefined) {
+        notes.push(boot === undefined
+            ? note("changed", "execution_order", `startup.order: ${execution} (Proxmox starts guests in ascending order at node boot and in a bulk start; provisioning order comes from dependsOn)`)
+            : note("dropped", "execution_order", `${execution}: boot_order ${boot} is the startup order`));
+    }
+    const order = boot ?? execution;
     const delay = num(raw.boot_delay) ?? 0;
     return {
         startOnBoot: typeof raw.start_at_boot === "boolean" ? raw.start_at_boot : undefined,

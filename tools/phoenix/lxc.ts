@@ -15,7 +15,7 @@ const HANDLED = [
     "clone_from_ctid", "template_snapshot_name", "features", "application_script", "pct_options", "lxc_options", "apparmor_profile",
     "apparmor_manages_nesting", "enable_lifecycle_snapshots", "firewall", "mount_points", "id_maps", "zfs_volumes", "volumes",
     "dependencies", "traefik_service", "health_check", "health_checks", "start_at_boot", "boot_order", "boot_delay", "bootstrap_ca_url",
-    "vllm_engine_config",
+    "vllm_engine_config", "execution_order",
 ];
 
 /** The host directories the original chowned to root:root on every run (apply_secure_permissions, hard-coded IDs). */
@@ -237,7 +237,7 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
         unprivileged: unprivileged === false ? false : undefined,
         osTemplate: osFile && cloneFrom === undefined && osFile !== defaultOs ? { file: osFile } : undefined,
         network: mapNetwork(raw, ctx, "lxc", notes),
-        ...mapBoot(raw, "lxc"),
+        ...mapBoot(raw, "lxc", notes),
         pctFeatures: mapPctOptions(raw, notes),
         gpus,
         apparmorProfile,

@@ -12,7 +12,7 @@ import { fillOriginalDefaults } from "./originalDefaults";
 const HANDLED = [
     "vmid", "name", "is_template", "clone_from_vmid", "template_image", "template_snapshot_name", "cores", "memory_mb", "disk_size_gb",
     "storage_pool", "network_bridge", "start_at_boot", "boot_order", "boot_delay", "features", "snapshots", "volumes", "firewall",
-    "network_config", "user_config", "dependencies", "traefik_service",
+    "network_config", "user_config", "dependencies", "traefik_service", "execution_order",
 ];
 
 /** The NFS volume through which the original staged 103's CA files (root, fingerprint, provisioner password). */
@@ -117,7 +117,7 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
         diskGb,
         storage: storage && storage !== (ctx.defaults.storage as Obj).vm ? storage : undefined,
         network,
-        ...mapBoot(raw, "vm"),
+        ...mapBoot(raw, "vm", notes),
         image: imageOf(raw, ctx),
         cloudInit: user || passwordSecret ? compact({ user, passwordSecret }) : undefined,
         nfsVolumes: nfsVolumes.length > 0 ? nfsVolumes : undefined,
