@@ -12,6 +12,7 @@ import { zodProblems } from "./zodProblems";
 import { findCycle, indexGuests } from "./graph";
 import { traefikDynamicConfig } from "./traefik";
 import { GPU_DERIVED, checkGpus, gpuDerivedEnv, gpuDevicePaths } from "./gpus";
+import { type RouteProblem, checkRoutes, routeHost } from "./routes";
 
 export const DEFAULTS_FILE = "defaults.yaml";
 
@@ -35,7 +36,18 @@ interface Parsed {
     guest: GuestFile;
 }
 
+/** The catalog, or a CatalogError with every problem. */
 export const loadCatalog = (opts: LoadOptions): Catalog => {
+    const { catalog, problems } = readCatalog(opts);
+    if (problems.length > 0) throw new CatalogError(problems);
+    return catalog;
+};
+
+/**
+ * The catalog as far as it resolves, with its problems (the importer repairs routes from it); throws a CatalogError
+ * only when no catalog can be built (no defaults, unparsable guests, ambiguous IDs).
+ */
+export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Problem[]; routeProblems: RouteProblem[] } => {
     const baseDir = opts.baseDir ?? PROJECT_ROOT;
     const dir = path.resolve(baseDir, opts.dir);
     const shown = (f: string) => path.join(opts.dir, f);
@@ -102,6 +114,17 @@ export const loadCatalog = (opts: LoadOptions): Catalog => {
         g.configKeys = configKeysOf(p);
     }
 
+    // Steps that did not resolve (a missing script) leave what the guest listens on unknown: not checked.
+    const incomplete = new Set([...byId.values()].filter((p) => {
+        const g = guests.get(p.guest.id)!;
+        const stated = p.guest.features.length + (g.kind === "vm" && g.nfsVolumes.length > 0 && !p.guest.features.includes("nfs_volumes") ? 1 : 0) + (p.guest.application ? 1 : 0);
+        return g.features.length + (g.application ? 1 : 0) !== stated;
+    }).map((p) => p.guest.id));
+    const { routes, problems: routeProblems } = checkRoutes(guests, defaults.network.searchDomain, incomplete);
+    // Routes are checked between valid guests: on a broken catalog (a guest missing, a wrong address) their hops
+    // would only repeat the problem elsewhere. The importer still reads them (readCatalog) to repair what it imports.
+    if (problems.length === 0) problems.push(...routeProblems.map((r) => byId.get(r.guest)!.source.problemAt(r.at, r.message)));
+
     const graph = indexGuests([...guests.values()].map((g) => ({
         id: g.id,
         kind: g.kind,
@@ -112,8 +135,7 @@ export const loadCatalog = (opts: LoadOptions): Catalog => {
     const cycle = findCycle(graph);
     if (cycle) problems.push(byId.get(cycle[0])!.source.problemAt(["dependsOn"], `dependency cycle ${cycle.join(" -> ")}`));
 
-    if (problems.length > 0) throw new CatalogError(problems);
-    return { dir, defaults, guests, graph, scripts };
+    return { catalog: { dir, defaults, guests, graph, scripts, routes }, problems, routeProblems };
 };
 
 /**
@@ -299,6 +321,14 @@ const configKeysOf = ({ source, guest: g }: Parsed): ConfigKeyRef[] => {
     ];
 };
 
+/** What each value derived below comes from, for the message when it cannot be derived. */
+const DERIVED_FROM: Record<string, string> = {
+    GUEST_ADDRESS: "a static network.ip",
+    SERVER_NAMES: "routes (traefikService)",
+    CA_URL: "caFrom on the step or on the guest's trusted_ca feature",
+    TRAEFIK_DYNAMIC_YAML: "routes (traefikService)",
+};
+
 /** Values Phoenix derives from the catalog for scripts that declare them. */
 const derivedEnv = (script: ScriptInfo, g: GuestSpec, guests: ReadonlyMap<number, GuestSpec>, caFrom: number | undefined, d: DefaultsFile): Record<string, string> => {
     const env: Record<string, string> = {};
@@ -307,7 +337,13 @@ const derivedEnv = (script: ScriptInfo, g: GuestSpec, guests: ReadonlyMap<number
     if (declares("DOCKER_USER") && g.kind === "vm") env.DOCKER_USER = g.cloudInit.user;
     Object.assign(env, gpuDerivedEnv(declares, g.kind === "lxc" ? g.gpus : [], d.nodes[g.node]));
     if (declares("TRAEFIK_DYNAMIC_YAML")) env.TRAEFIK_DYNAMIC_YAML = traefikDynamicConfig(guests.values(), d.network.searchDomain);
-    const ca = caFrom !== undefined ? guests.get(caFrom) : undefined;
+    if (declares("SERVER_NAMES")) {
+        env.SERVER_NAMES = [...guests.values()].filter((x) => x.traefikService).sort((a, b) => a.id - b.id).map((x) => routeHost(x.traefikService!.name, d.network.searchDomain)).join(" ");
+    }
+    if (declares("GUEST_ADDRESS") && ipOf(g)) env.GUEST_ADDRESS = ipOf(g)!;
+    // A step without its own caFrom uses the CA its guest trusts (its trusted_ca feature's caFrom).
+    const caId = caFrom ?? g.features.find((f) => f.caFrom !== undefined)?.caFrom;
+    const ca = caId !== undefined ? guests.get(caId) : undefined;
     if (declares("CA_URL") && ca && ipOf(ca)) {
         const caStep = ca.features.find((s) => s.name === "step_ca");
         const port = (caStep?.env.CA_ADDRESS ?? ":9000").split(":").pop();
@@ -380,6 +416,7 @@ const resolveStep = (
             const how = p.secret
                 ? `secrets: { ${p.name}: <stack config key> }`
                 : GPU_DERIVED[p.name] ? GPU_DERIVED[p.name].hint(g.node)
+                : DERIVED_FROM[p.name] ? `${DERIVED_FROM[p.name]} (Phoenix derives ${p.name} from it)`
                 : p.name.startsWith("CA_") && script.params.has("CA_ROOT_PEM") ? "caFrom: <CA guest ID>" : `params: { ${p.name.toLowerCase().replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())}: ... }`;
             problems.push(source.problemAt(nameField, `${script.name}.sh requires ${p.name} (${p.description}); set ${how}`));
         }

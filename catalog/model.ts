@@ -4,6 +4,7 @@ import type { DefaultsFile, LxcGuestFile, VmGuestFile } from "./schema";
 import type { ScriptInfo, ScriptLibrary } from "./scripts";
 import type { GuestIndex } from "./graph";
 import type { Problem } from "./problems";
+import type { Route } from "./routes";
 
 export interface ResolvedNetwork {
     ip: string; // CIDR or "dhcp"
@@ -60,6 +61,8 @@ export type GuestSpec = LxcSpec | VmSpec;
 
 export interface Catalog {
     dir: string;
+    /** Every route's request path (catalog/routes.ts), checked. */
+    routes: Route[];
     defaults: DefaultsFile;
     guests: ReadonlyMap<number, GuestSpec>;
     graph: GuestIndex;

@@ -4,6 +4,11 @@
 //   # @secret CA_PASSWORD required Password of the CA keys (read from the file named by CA_PASSWORD_FILE)
 // The catalog checks every guest's params against these lines, so a typo is an error before anything runs, and each
 // value against the parameter's format (features/lib/common.sh; `text`, one line, when the header names none).
+// Scripts that run a network service also declare what it listens on, and scripts that use the internal CA how:
+//   # @listens 443 https websecure entry point (the port, or a parameter holding [host:]port; http or https, where
+//                                              https means a certificate from the internal CA)
+//   # @ca http-01 Obtains its certificate by ACME (api: talks to CA_URL; http-01: also answers the CA on port 80)
+// catalog/routes.ts checks every route against them.
 import * as fs from "fs";
 import * as path from "path";
 import { type ParamFormat, TEXT_FORMAT, parseFormats } from "./paramFormats";
@@ -18,6 +23,16 @@ export interface ScriptParam {
     description: string;
 }
 
+/** A service a script runs: `port` is a number, or the name of the parameter holding `[host]:port`. */
+export interface ScriptListener {
+    port: number | string;
+    scheme: "http" | "https";
+    description: string;
+}
+
+/** How a script uses the internal CA at CA_URL: its API only, or also ACME http-01 answered on the guest's port 80. */
+export type CaUse = "api" | "http-01";
+
 export interface ScriptInfo {
     name: string;
     path: string; // absolute
@@ -25,6 +40,8 @@ export interface ScriptInfo {
     /** What runs in the guest on stdin of `bash -s`: features/lib/common.sh, "\n", then content (see runnableText). */
     runnable: string;
     params: Map<string, ScriptParam>;
+    listens: ScriptListener[];
+    ca?: CaUse;
 }
 
 const HEADER_LINE = /^# @(param|secret) ([A-Z][A-Z0-9_]*) (required|optional|default=\S*)(?: format=([a-z0-9-]+))? (.*)$/;
@@ -45,6 +62,21 @@ export const parseScriptHeader = (content: string): Map<string, ScriptParam> => 
         });
     }
     return params;
+};
+
+const LISTENS_LINE = /^# @listens (\d{1,5}|[A-Z][A-Z0-9_]*) (http|https) (.*)$/;
+const CA_LINE = /^# @ca (api|http-01) (.*)$/;
+
+export const parseScriptServices = (content: string): { listens: ScriptListener[]; ca?: CaUse } => {
+    const listens: ScriptListener[] = [];
+    let ca: CaUse | undefined;
+    for (const line of content.split("\n")) {
+        const l = LISTENS_LINE.exec(line);
+        if (l) listens.push({ port: /^\d+$/.test(l[1]) ? Number(l[1]) : l[1], scheme: l[2] as "http" | "https", description: l[3] });
+        const c = CA_LINE.exec(line);
+        if (c) ca = c[1] as CaUse;
+    }
+    return { listens, ca };
 };
 
 /** camelCase catalog parameter -> UPPER_SNAKE environment name (caDnsNames -> CA_DNS_NAMES). */
@@ -97,7 +129,7 @@ export class ScriptLibrary {
                 key,
                 content === undefined
                     ? undefined
-                    : { name: key, path: file, content, runnable: runnableText(this.commonLib(), content), params: parseScriptHeader(content) },
+                    : { name: key, path: file, content, runnable: runnableText(this.commonLib(), content), params: parseScriptHeader(content), ...parseScriptServices(content) },
             );
         }
         return this.cache.get(key);

@@ -130,6 +130,8 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
      * Options for everything that lives on or in the machine: replaced when the machine is replaced (a new container
      * or VM with the same ID starts blank, so its firewall and every step must run again), and not deleted one by one
      * when the machine itself is deleted. Resources created before the machine (downloads, host directories) are not bound.
+     * Bound resources also wait for the machine: the SDK adds replaceWith to their dependencies, so no step lists the
+     * machine again (every declared edge is one test-covered edge; test/lxc.spec.ts and program.spec.ts check these).
      */
     protected machineBound(): pulumi.CustomResourceOptions {
         return this.machine ? { parent: this, replaceWith: [this.machine], deletedWith: this.machine } : { parent: this };
@@ -335,7 +337,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
             const check: ResolvedStep = {
                 kind: "application",
                 name: "health",
-                script: { name: "health", path: "", content: loop, runnable: loop, params: new Map() },
+                script: { name: "health", path: "", content: loop, runnable: loop, params: new Map(), listens: [] },
                 env: {},
                 secrets: {},
                 after: [],
@@ -345,7 +347,8 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         if (spec.lifecycleSnapshots) {
             const before = this.steps.filter((s): s is command.remote.Command => s instanceof command.remote.Command);
             // Re-taken when an earlier step is replaced (new id) or re-run in place with a new command (e.g. a new CA root).
-            prev = [track(this.snapshot(tool, "final-form", prev, before.flatMap((c) => [c.id, c.create])))];
+            // Those ids are inputs, so it is taken after every earlier step: no dependsOn repeats them.
+            prev = [track(this.snapshot(tool, "final-form", [], before.flatMap((c) => [c.id, c.create])))];
         }
         this.finish(prev);
     }

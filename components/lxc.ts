@@ -226,12 +226,12 @@ export class LxcGuest extends PhoenixGuest {
         // Raw lines: replaced as a whole when they change, the old lines removed first.
         const lines = rawConfigLines(spec);
         const conf = lines.length > 0
-            ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines), delete: rawConfigRemoveScript(id, lines), triggers: lines }, [this.container], { deleteBeforeReplace: true })]
+            ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines), delete: rawConfigRemoveScript(id, lines), triggers: lines }, [], { deleteBeforeReplace: true })]
             : [];
-        const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(id) }, [this.container])] : [];
+        const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(id) }, [])] : [];
         const firewall = this.firewall("containerId", [], fwReset);
         // A container with nothing else to gate starts only once its dependencies are ready (gatedStep).
-        const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [this.container, ...conf, ...firewall, ...this.gateFor("start")]);
+        const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [...conf, ...firewall, ...this.gateFor("start")]);
 
         const shell: GuestShell = {
             connection: this.ctx.nodeConnection,

@@ -6,6 +6,7 @@ import { CatalogError } from "../catalog/problems";
 import { type Selection, SelectionError, cloneLanes, lanePredecessor, resolveSelection } from "../catalog/graph";
 import type { Catalog } from "../catalog/model";
 import { checkStackConfig } from "./configCheck";
+import type { Route } from "../catalog/routes";
 import { createStackContext } from "./context";
 import { type PhoenixGuest } from "./guest";
 import { LxcGuest } from "./lxc";
@@ -24,6 +25,8 @@ const orRunError = <T>(f: () => T): T => {
 export interface ProgramOutputs {
     selection: { requested: number[]; pulledIn: Selection["pulledIn"]; managed: number[] };
     guests: Record<string, { kind: string; dependsOn: number[]; vmId: pulumi.Output<number>; ip: string | undefined; node: string; ready: pulumi.Output<number> }>;
+    /** The request path of each route whose guests the stack manages (catalog/routes.ts, checked before any resource). */
+    routes: Route[];
 }
 
 export const buildGuests = (catalog: Catalog, selection: Selection, ctx: ReturnType<typeof createStackContext>): Map<number, PhoenixGuest> => {
@@ -69,5 +72,6 @@ export const program = (): ProgramOutputs => {
                 return [String(id), { kind: spec.kind, dependsOn: spec.dependsOn, vmId: g.vmId, ip: g.ip, node: g.node, ready: g.ready }];
             }),
         ),
+        routes: catalog.routes.filter((r) => r.hops.every((h) => h.guest === undefined || built.has(h.guest))),
     };
 };

@@ -233,12 +233,12 @@ export class VmGuest extends PhoenixGuest {
             // The catalog rejects this already (network.ip); kept so the component never builds an SSH step without a host.
             throw new pulumi.ResourceError(`guest ${id}: a VM with features, application or health check needs a static network.ip (they run over SSH)`, this, true);
         }
-        const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(spec.id) }, [this.vm])] : [];
+        const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(spec.id) }, [])] : [];
         const firewall = this.firewall("vmId", inGuest ? [sshFromNodeRule(settings.nodeSsh.address)] : [], fwReset);
         const wait = this.nodeCommand(
             "wait",
             { create: this.vendorDataFileId.apply((v) => waitScript(id, this.ip, spec.agentTimeoutSeconds, v)) },
-            [this.vm],
+            [],
         );
         const shell: GuestShell = this.ip
             ? { connection: guestConnection(this.ip, spec.cloudInit.user, settings), runScript: guestRunScript }

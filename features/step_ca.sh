@@ -33,6 +33,7 @@
 # @param CA_PROVISIONER required format=text Name of the JWK provisioner created by the initialisation, e.g. admin@example.com
 # @param CA_ACME default=true format=bool true|false: add an ACME provisioner named "acme" if missing
 # @param STEPPATH default=/etc/step-ca format=absolute-path Directory of the CA (config, certs, secrets, db), root-owned, mode 700
+# @listens CA_ADDRESS https step-ca: the CA's API and ACME directory (its certificate is signed by the CA itself)
 # @secret CA_PASSWORD required Password of the CA keys (the caller passes it as a root-only file whose path is in CA_PASSWORD_FILE)
 # @secret CA_PROVISIONER_PASSWORD required Password of the JWK provisioner key (root-only file whose path is in CA_PROVISIONER_PASSWORD_FILE; read only by the initialisation)
 #

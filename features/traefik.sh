@@ -25,6 +25,9 @@
 # @param TRAEFIK_VERSION default=v3.3.4 format=release-tag Traefik release to install (tag of github.com/traefik/traefik)
 # @param TRAEFIK_SHA256 optional format=sha256 Expected SHA-256 of the release tarball (verification is skipped with a warning when unset)
 # @param ACME_EMAIL optional format=email E-mail of the ACME account (default: admin@<hostname>)
+# @listens 80 http web entry point: ACME http-01 challenges, forwarded by the gateway
+# @listens 443 https websecure entry point: every route, with certificates from the internal CA
+# @ca api ACME client of the internal CA (its challenges reach the web entry point through the gateway)
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.

@@ -31,6 +31,7 @@
 # @param VLLM_VERSION default=0.10.2 format=pypi-version vLLM release installed from PyPI into /opt/vllm
 # @param HOST default=0.0.0.0 format=ip-address Address the API listens on
 # @param PORT default=8000 format=port Port of the API
+# @listens PORT http the OpenAI-compatible API of vLLM (plain HTTP; Traefik serves it over TLS)
 # @param DTYPE optional format=dtype vllm serve --dtype (auto, half, bfloat16 ...)
 # @param MAX_MODEL_LEN optional format=positive-int vllm serve --max-model-len (tokens)
 # @param QUANTIZATION optional format=quantization vllm serve --quantization (awq_marlin, fp8 ...)

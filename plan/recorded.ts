@@ -6,6 +6,7 @@
 import { type Kind, indexGuests, readinessWaves, transitiveReduction } from "../catalog/graph";
 import type { Recording, Registration } from "./engine";
 import { type LatencyModel, stepCost } from "./latency";
+import type { Route } from "../catalog/routes";
 
 /** How a step waits on another guest. */
 export type WaitKind =
@@ -78,6 +79,8 @@ export interface RecordedPlan {
     reduced: GuestEdge[];
     waves: number[][];
     lanes: { source: number; clones: number[] }[];
+    /** Each route's request path, as the program states it (checked by the catalog before any resource). */
+    routes: Route[];
     /** Every registered resource (components and provider too), for the simulation. */
     resources: PlanStep[];
 }
@@ -271,6 +274,7 @@ export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn:
         reduced,
         waves,
         lanes: sources.map((source) => ({ source, clones: clonesOf(source).map((g) => g.id) })),
+        routes: ((rec.outputs as { routes?: Route[] } | undefined)?.routes) ?? [],
         resources,
     };
 };

@@ -5,6 +5,7 @@ import { DEPLOY_PARALLEL, type FailureReport, type PlanResult } from "./plan";
 import type { CrossWait, GuestEdge, PlanGuest, PlanStep, WaitKind } from "./recorded";
 import { PROJECT_ROOT } from "./stackFile";
 import { renderGpus } from "./gpus";
+import { formatRoute } from "../catalog/routes";
 
 /** Model seconds are whole numbers in the latency model; measured ones keep one decimal. */
 const round = (x: number): number => Math.round(x * 10) / 10;
@@ -130,6 +131,13 @@ export const renderText = (p: PlanResult): string => {
     }
     out.push("");
 
+    if (r.routes.length > 0) {
+        out.push("Routes (each hop checked before any resource: a listener, and both guests' firewalls)");
+        const width = Math.max(...r.routes.map((x) => x.host.length));
+        for (const route of r.routes) out.push(`  ${pad(route.host, width)}  ${formatRoute(route)}`);
+        out.push("");
+    }
+
     out.push("Dependency graph (dependent --> dependency; clone lanes not shown)", "```mermaid", renderMermaid(p), "```", "");
 
     const model = modelPath(p);
@@ -207,6 +215,7 @@ export const planJson = (p: PlanResult): unknown => {
             })),
         })),
         edges: r.reduced.map((e) => ({ from: e.from, to: e.to, kinds: e.kinds })),
+        routes: r.routes,
         simulation: {
             model: modelPath(p),
             /** null: unlimited. */

@@ -51,7 +51,7 @@ describe("catalog", () => {
 
     it("removes identical duplicate firewall rules from the reference data (103 had three identical out:80 rules)", () => {
         const c = loadCatalog({ dir: "guests", node: "pve", baseDir: ROOT });
-        assert.equal(c.guests.get(103)!.firewall.rules.length, 5);
+        assert.equal(c.guests.get(103)!.firewall.rules.length, 6);
         assert.equal(c.guests.get(1002)!.firewall.rules.length, 5);
         assert.deepEqual(c.guests.get(900)!.firewall.rules[1], {
             type: "in", action: "ACCEPT", proto: "tcp", dport: "22", source: "10.0.0.0/24", comment: "Allow SSH from internal network", enabled: true,
@@ -122,11 +122,11 @@ describe("catalog", () => {
             ["a firewall rule matching the same traffic as an earlier one", { "900-copy-base.yaml": (s) => `${s}    - { type: in, action: ACCEPT, proto: icmp, source: 10.0.0.0/24, comment: again }\n` }, [
                 "guests/900-copy-base.yaml:27:7 firewall.rules[2]: matches the same traffic as rules[0]; remove the duplicate",
             ]],
-            ["a required script parameter that is missing", edit("101-nginx-phoenix.yaml", "    upstreamUrl: http://10.0.0.12:80\n", ""), [
-                "guests/101-nginx-phoenix.yaml:39:11 application.script: apps/nginx_gateway.sh requires UPSTREAM_URL (URL requests are proxied to, e.g. http://10.0.0.12:80); set params: { upstreamUrl: ... }",
+            ["a required script parameter that is missing", edit("101-nginx-phoenix.yaml", "  params:\n    upstreamUrl: https://10.0.0.12:443 # Traefik's websecure entry point\n", ""), [
+                "guests/101-nginx-phoenix.yaml:39:11 application.script: apps/nginx_gateway.sh requires UPSTREAM_URL (Traefik's websecure entry point, e.g. https://10.0.0.12:443); set params: { upstreamUrl: ... }",
             ]],
-            ["a parameter the script does not take", edit("101-nginx-phoenix.yaml", "    upstreamUrl: http://10.0.0.12:80\n", "    upstreamUrl: http://10.0.0.12:80\n    upstream: x\n"), [
-                "guests/101-nginx-phoenix.yaml:42:5 application.params.upstream: not a parameter of apps/nginx_gateway.sh; accepted: upstreamUrl, serverNames",
+            ["a parameter the script does not take", edit("101-nginx-phoenix.yaml", "    upstreamUrl: https://10.0.0.12:443 # Traefik's websecure entry point\n", "    upstreamUrl: https://10.0.0.12:443\n    upstream: x\n"), [
+                "guests/101-nginx-phoenix.yaml:42:5 application.params.upstream: not a parameter of apps/nginx_gateway.sh; accepted: upstreamUrl, serverNames, caUrl, caRootFile, challengeUrl, certDir, acmeWebroot",
             ]],
             ["a secret given as a plain parameter", edit("103-step-ca.yaml", "      caProvisioner: admin@thinkheads.ai\n", "      caProvisioner: admin@thinkheads.ai\n      caPassword: hunter2\n"), [
                 "guests/103-step-ca.yaml:32:7 features[1].params.caPassword: is a secret: set it under secrets with a stack config key; accepted: caName, caDnsNames, caAddress, caProvisioner, caAcme, steppath",

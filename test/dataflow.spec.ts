@@ -64,10 +64,10 @@ describe("data flow between guests", () => {
 
         it("has one router and service per guest with a traefikService, https backends verified by the internal CA", () => {
             const doc = parse(traefikDynamicConfig(catalog.guests.values(), "internal.thinkheads.ai"));
-            assert.deepEqual(Object.keys(doc.http.routers), ["nginx", "ca", "portainer", "portainer-agent"]);
+            assert.deepEqual(Object.keys(doc.http.routers), ["ca", "portainer"]);
             assert.deepEqual(doc.http.routers.ca, { rule: "Host(`ca.internal.thinkheads.ai`)", entryPoints: ["websecure"], service: "ca", tls: { certResolver: "internal" } });
             assert.deepEqual(doc.http.services.ca, { loadBalancer: { servers: [{ url: "https://10.0.0.10:9000" }], serversTransport: "internal-ca" } });
-            assert.deepEqual(doc.http.services["portainer-agent"].loadBalancer.servers, [{ url: "https://10.0.0.102:9001" }]);
+            assert.deepEqual(doc.http.services.portainer, { loadBalancer: { servers: [{ url: "https://10.0.0.111:9443" }], serversTransport: "internal-ca" } });
         });
 
         it("hands the generated file to 102's application script", async () => {

@@ -134,7 +134,8 @@ describe("import-phoenix on the original's configuration", () => {
         const duplicates = Object.fromEntries(result.guests.map((g) => [g.id, g.notes.filter((n) => n.kind === "duplicate").map((n) => n.key)]).filter(([, d]) => (d as string[]).length > 0));
         assert.deepEqual(duplicates, { 101: ["firewall.rules[3]"], 103: ["firewall.rules[2]", "firewall.rules[3]"], 1002: ["firewall.rules[2]"] });
         const catalog = loadCatalog({ dir: sevenCopy(out), node: "pve" });
-        assert.deepEqual([101, 103, 1002].map((id) => catalog.guests.get(id)!.firewall.rules.length), [6, 5, 5]);
+        // 101 and 103 also get the rules the route check adds (LAN to the gateway; Portainer to the CA).
+        assert.deepEqual([101, 103, 1002].map((id) => catalog.guests.get(id)!.firewall.rules.length), [7, 6, 5]);
         assert.match(run.stdout, /duplicate firewall\.rules\[3\]: out ACCEPT tcp to 10\.0\.0\.12 port 80 .*matches the same traffic as firewall\.rules\[2\]: removed/);
     });
 
@@ -323,7 +324,11 @@ describe("import-phoenix on the original's configuration", () => {
         assert.deepEqual(dropped(101).filter((n) => n.key === "firewall.rules").map((n) => n.detail), ["not a list (an object): nothing imported from it"]);
         assert.deepEqual(dropped(101).filter((n) => n.key === "mount_points").map((n) => n.detail), ["not a list (a string): nothing imported from it"]);
         assert.deepEqual(dropped(1002).filter((n) => n.key === "firewall.rules").map((n) => n.detail), ["not a list (a string): nothing imported from it"]);
-        assert.equal((r.guests.find((g) => g.id === 101)!.guest.firewall as Json)?.rules, undefined);
+        // Nothing of the original's; only what the route check needs for the gateway's hops.
+        assert.deepEqual(((r.guests.find((g) => g.id === 101)!.guest.firewall as Json).rules as Json[]).map((x) => x.comment), [
+            "the CA validates nginx_gateway's ACME http-01 challenge on 101",
+            "LAN clients reach the gateway",
+        ]);
         // The reference files have no such values: none of these notes there.
         assert.ok(!result.guests.some((g) => g.notes.some((n) => /^not a list/.test(n.detail))));
     });

@@ -160,7 +160,7 @@ describe("LxcGuest", () => {
             assert.deepEqual(rules, spec(id).firewall.rules);
         }
         assert.deepEqual(inputs(rec, "103-fw-rules").rules.map((r: any) => `${r.type} ${r.dest ?? r.source}:${r.dport}`), [
-            "out 10.0.0.153:443", "out 10.0.0.153:80", "in 10.0.0.12:9000", "in 10.0.0.153:9000", "out 10.0.0.13:53",
+            "out 10.0.0.153:443", "out 10.0.0.153:80", "in 10.0.0.12:9000", "in 10.0.0.153:9000", "out 10.0.0.13:53", "in 10.0.0.111:9000",
         ]);
     });
 

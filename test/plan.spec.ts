@@ -653,7 +653,7 @@ describe("plan: the recorder (plan/engine.ts)", () => {
     it("resolves the program's outputs in their own key order while letting go of each value once resolved", async () => {
         const sc = readStackConfig("dev");
         const rec = await recordProgram({ config: sc.config, secretKeys: sc.secretKeys });
-        assert.deepEqual(Object.keys(rec.outputs!), ["selection", "guests"]);
+        assert.deepEqual(Object.keys(rec.outputs!), ["selection", "guests", "routes"]);
         assert.deepEqual(Object.keys((rec.outputs as any).guests), ["101", "102", "103", "900", "1001", "1002", "9000"]);
         assert.deepEqual(Object.keys((rec.outputs as any).guests["103"]), ["kind", "dependsOn", "vmId", "ip", "node", "ready"]);
         assert.equal((rec.outputs as any).guests["103"].vmId, 103);

@@ -57,10 +57,10 @@ describe("validation: every bad input refused before anything is registered", ()
         it("script parameters the script would write into a file: a line break in one, a separator of its file in another", async () => {
             const lines = await refusal({
                 ...replacing("103-step-ca.yaml", ["caName: ThinkHeads Internal CA", 'caName: "ThinkHeads CA\\nExecStartPre=/bin/sh"'], ['caAddress: ":9000"', 'caAddress: ":99999"']),
-                ...replacing("101-nginx-phoenix.yaml", ["serverNames: nginx.internal.thinkheads.ai portainer.internal.thinkheads.ai", 'serverNames: "nginx.internal; include /etc/shadow"']),
+                ...replacing("101-nginx-phoenix.yaml", ["upstreamUrl: https://10.0.0.12:443 #", 'upstreamUrl: "https://10.0.0.12:443; include /etc/shadow" #']),
             });
             assert.deepEqual(lines, catalogLines(3,
-                `guests/101-nginx-phoenix.yaml:42:18 application.params.serverNames: expected space-separated server names (apps/nginx_gateway.sh SERVER_NAMES, format server-names), received "nginx.internal; include /etc/shadow"`,
+                `guests/101-nginx-phoenix.yaml:41:18 application.params.upstreamUrl: expected an https:// URL such as https://10.0.0.10:9000 (apps/nginx_gateway.sh UPSTREAM_URL, format https-url), received "https://10.0.0.12:443; include /etc/shadow"`,
                 `guests/103-step-ca.yaml:28:15 features[1].params.caName: expected one line of text without control characters (step_ca.sh CA_NAME, format text), received "ThinkHeads CA\\nExecStartPre=/bin/sh"`,
                 `guests/103-step-ca.yaml:30:18 features[1].params.caAddress: expected [host]:port with a port 1..65535, such as :9000 (step_ca.sh CA_ADDRESS, format listen-address), received ":99999"`));
         });
@@ -116,7 +116,7 @@ describe("validation: every bad input refused before anything is registered", ()
         it("an alias bomb (billion laughs)", async () => {
             const bomb = 'lol1: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\nlol2: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nlol3: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nlol4: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n';
             assert.deepEqual(await refusal({ "101-nginx-phoenix.yaml": (s) => s + bomb }), catalogLines(1,
-                `guests/101-nginx-phoenix.yaml:53:11 (yaml): aliases expand to more than 100 copies; a catalog file may not expand that far (a "billion laughs" file would need gigabytes)`));
+                `guests/101-nginx-phoenix.yaml:54:11 (yaml): aliases expand to more than 100 copies; a catalog file may not expand that far (a "billion laughs" file would need gigabytes)`));
         });
 
         it("an alias to an anchor that does not exist", async () => {

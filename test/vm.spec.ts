@@ -39,8 +39,9 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "1001-feature-trusted_ca": [CMD, ["1001-feature-base_setup", "103-feature-step_ca"]],
         "1001-feature-step_cli": [CMD, ["1001-feature-trusted_ca"]],
         "1001-feature-docker": [CMD, ["1001-feature-step_cli"]],
-        // dependsOn: [102] gates the health check: 102's readiness, which includes 103's (102 depends on 103).
-        "1001-health": [CMD, ["1001-feature-docker", "102-app"]],
+        // dependsOn: [102] gates the application (Portainer): 102's readiness, which includes 103's (102 depends on 103).
+        "1001-app": [CMD, ["1001-feature-docker", "102-app"]],
+        "1001-health": [CMD, ["1001-app"]],
     },
     1002: {
         // 1001-vm: the clone lane (one clone of 9000 at a time).
@@ -166,8 +167,8 @@ describe("VmGuest", () => {
         assert.deepEqual(find(rec, "1001-vm").dependencies.filter((u) => /::100[12]-/.test(u)), []);
     });
 
-    it("gates only the health check on dependsOn: 1001 on 102's readiness, 1002 on 1001's; the VM, wait and first features are not gated", () => {
-        assert.ok(find(rec, "1001-health").dependencies.includes(urnOf(rec, "102-app")));
+    it("gates only the application or health check on dependsOn: 1001's on 102's readiness, 1002's on 1001's; the VM, wait and first features are not gated", () => {
+        assert.ok(find(rec, "1001-app").dependencies.includes(urnOf(rec, "102-app")));
         assert.ok(find(rec, "1002-health").dependencies.includes(urnOf(rec, "1001-health")));
         for (const id of [1001, 1002]) {
             for (const early of [`${id}-vm`, `${id}-wait`, `${id}-feature-nfs_volumes`, `${id}-feature-base_setup`]) {
@@ -188,11 +189,12 @@ describe("VmGuest", () => {
             const chain: string[] = [];
             for (let r = find(rec, `${id}-health`); ; ) {
                 chain.unshift(r.name);
-                const prev = r.dependencies.map((u) => rec.registrations.find((x) => x.urn === u)!).find((x) => x.name.startsWith(`${id}-feature-`));
+                const prev = r.dependencies.map((u) => rec.registrations.find((x) => x.urn === u)!).find((x) => x.name.startsWith(`${id}-feature-`) || x.name === `${id}-app`);
                 if (!prev) break;
                 r = prev;
             }
-            assert.deepEqual(chain.map((n) => n.slice(String(id).length + 1)), ["feature-nfs_volumes", "feature-base_setup", "feature-trusted_ca", "feature-step_cli", "feature-docker", "health"]);
+            const app = id === 1001 ? ["app"] : []; // 1001 runs Portainer
+            assert.deepEqual(chain.map((n) => n.slice(String(id).length + 1)), ["feature-nfs_volumes", "feature-base_setup", "feature-trusted_ca", "feature-step_cli", "feature-docker", ...app, "health"]);
         }
     });
 
@@ -418,7 +420,8 @@ describe("VM catalog rules", () => {
 
     it("rejects in-guest steps on a VM without a static address (they run over SSH to it)", () => {
         assert.deepEqual(problemsOf("1001-portainer.yaml", (s) => s.replace("ip: 10.0.0.111/24", "ip: dhcp")), [
-            '1001-portainer.yaml:13:7 network.ip: a VM with features, nfsVolumes, healthCheck needs a static address ("10.0.0.20/24"): its steps run over SSH to that address',
+            '1001-portainer.yaml:13:7 network.ip: a VM with features, nfsVolumes, application, healthCheck needs a static address ("10.0.0.20/24"): its steps run over SSH to that address',
+            "1001-portainer.yaml:27:24 application.script: apps/portainer.sh requires GUEST_ADDRESS (This guest's address, the certificate's subject (Phoenix derives it)); set a static network.ip (Phoenix derives GUEST_ADDRESS from it)",
         ]);
     });
 

@@ -22,6 +22,7 @@
 # Parameters (environment variables):
 # @param STEPPATH default=/etc/step-ca format=absolute-path Directory of the CA initialised by the step_ca feature
 # @param CA_ADDRESS default=:9000 format=listen-address Listen address of step-ca ([host]:port); the port is probed on 127.0.0.1
+# @listens CA_ADDRESS https step-ca, which this script starts and checks (its certificate is signed by the CA itself)
 # @param CA_HEALTH_TIMEOUT default=60 format=seconds Seconds to wait for `step ca health` to succeed
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are

@@ -180,6 +180,8 @@ phoenix_format dtype '^[a-z0-9]+$' \
   'a dtype such as auto or bfloat16'
 phoenix_format quantization '^[a-z0-9_-]+$' \
   'a method such as awq_marlin or fp8'
+phoenix_format image '^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$' \
+  'a container image such as portainer/portainer-ce:2.21.5'
 phoenix_format fraction '^(0?\.[0-9]*[1-9][0-9]*|1(\.0*)?)$' \
   'a share of the memory of each GPU (0 < x <= 1)'
 
@@ -492,6 +494,98 @@ export_root() {
   fi
   printf 'PHOENIX_CA_FINGERPRINT=%s\n' "${fp}" >&3
   info "exported root certificate (sha256 ${fp})"
+}
+
+# 1 when acme_certificate issued a certificate in this run.
+# shellcheck disable=SC2034 # read by the scripts
+CERT_CHANGED=0
+
+#######################################
+# Makes CRT and KEY (mode 600) a certificate from the internal CA at CA_URL
+# (trusted through CA_ROOT_FILE) for NAME...: the first is the subject, all are
+# SANs (DNS names or IP addresses). Issued by ACME (provisioner "acme", http-01):
+# MODE is --webroot=DIR (a web server on port 80 serves DIR) or --standalone
+# (step listens on port 80 itself). Issued only when missing, for other names
+# (CRT.names lists the current ones) or when it needs renewal; otherwise left.
+# Globals: CA_URL, CA_ROOT_FILE; sets CERT_CHANGED.
+# Arguments: CRT KEY MODE NAME...
+#######################################
+acme_certificate() {
+  local crt=$1 key=$2 mode=$3 subject=$4 name
+  shift 3
+  local want="$*"
+  CERT_CHANGED=0
+  if [[ -s "${crt}" && -s "${key}" && "$(cat "${crt}.names" 2>/dev/null)" == "${want}" ]]; then
+    if ! step certificate needs-renewal "${crt}" >/dev/null 2>&1; then
+      info "certificate ${crt} for ${want} is current, skipping"
+      return 0
+    fi
+    info "certificate ${crt} needs renewal: issuing a new one"
+  fi
+  local -a args=(ca certificate "${subject}" "${crt}.new" "${key}.new" --provisioner acme "${mode}"
+    --ca-url "${CA_URL}" --root "${CA_ROOT_FILE}" --force)
+  for name in "$@"; do
+    args+=(--san "${name}")
+  done
+  info "requesting a certificate for ${want} from ${CA_URL} (ACME http-01, ${mode})"
+  (
+    umask 077
+    step "${args[@]}"
+  ) || fatal "step ca certificate for ${want} failed (is ${CA_URL} reachable, and does it reach this guest on port 80?)"
+  chmod 600 "${key}.new"
+  mv -f "${key}.new" "${key}"
+  mv -f "${crt}.new" "${crt}"
+  printf '%s\n' "${want}" >"${crt}.names"
+  # shellcheck disable=SC2034 # read by the scripts
+  CERT_CHANGED=1
+}
+
+#######################################
+# Installs and starts UNIT.timer with UNIT.service, which renews CRT and KEY
+# with `step ca renew` (mTLS with the certificate itself) once
+# `step certificate needs-renewal` says so, then runs RELOAD (an absolute
+# command line). Checked hourly; certificates of the internal CA live 24 h.
+# Globals: CA_URL, CA_ROOT_FILE. Arguments: UNIT CRT KEY RELOAD
+#######################################
+install_cert_renewal() {
+  local unit=$1 crt=$2 key=$3 reload=$4 dir="${PHOENIX_ROOT:-}/etc/systemd/system" changed=0
+  mkdir -p "${dir}"
+  write_file "${dir}/${unit}.service" 644 <<UNIT
+# Managed by Phoenix (${SCRIPT_NAME}); local edits are overwritten.
+[Unit]
+Description=Renew ${crt} from the internal CA (Phoenix)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecCondition=/usr/bin/step certificate needs-renewal ${crt}
+ExecStart=/usr/bin/step ca renew --force --ca-url ${CA_URL} --root ${CA_ROOT_FILE} ${crt} ${key}
+ExecStartPost=${reload}
+UNIT
+  ((FILE_CHANGED)) && changed=1
+  write_file "${dir}/${unit}.timer" 644 <<UNIT
+# Managed by Phoenix (${SCRIPT_NAME}); local edits are overwritten.
+[Unit]
+Description=Renew ${crt} from the internal CA, hourly check (Phoenix)
+
+[Timer]
+OnCalendar=hourly
+RandomizedDelaySec=10min
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+UNIT
+  ((FILE_CHANGED)) && changed=1
+  if ((changed)); then
+    info "wrote ${unit}.service and ${unit}.timer"
+    systemctl daemon-reload || fatal "systemctl daemon-reload failed"
+  else
+    info "${unit}.timer unchanged, skipping"
+  fi
+  enable_unit "${unit}.timer"
+  ensure_unit_active "${unit}.timer"
 }
 
 # The marker the scripts test before sourcing this file.

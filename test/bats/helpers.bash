@@ -86,6 +86,7 @@ stub_installed() {
     case "${pkg}" in
       step-cli) ln -sf "${STUBS_SRC}/pkg/step" "${STUB_BIN}/step" ;;
       nginx) ln -sf "${STUBS_SRC}/pkg/nginx" "${STUB_BIN}/nginx" ;;
+      docker-ce) ln -sf "${STUBS_SRC}/pkg/docker" "${STUB_BIN}/docker" ;;
     esac
   done
 }
@@ -136,7 +137,7 @@ refute_called() {
 }
 
 # Calls that change the system; none may appear on an idempotent re-run.
-CHANGING_CALLS='(apt-get|curl|tar|update-ca-certificates|mount|locale-gen|update-locale|useradd|usermod|chown|systemctl (enable|start|restart|reload|daemon-reload)|step ca (init|provisioner add)|nvidia-installer|python3|pip|hf-download|cmake|ollama pull)( |$)'
+CHANGING_CALLS='(apt-get|curl|tar|update-ca-certificates|mount|locale-gen|update-locale|useradd|usermod|chown|systemctl (enable|start|restart|reload|daemon-reload)|step ca (init|provisioner add|certificate)|docker (run|rm|restart)|nvidia-installer|python3|pip|hf-download|cmake|ollama pull)( |$)'
 
 assert_no_changing_calls() {
   refute_called "${CHANGING_CALLS}"

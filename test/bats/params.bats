@@ -52,6 +52,7 @@ declare -gA EXAMPLE=(
   [dtype]='bfloat16'
   [quantization]='awq_marlin'
   [fraction]='0.9'
+  [image]='portainer/portainer-ce:2.21.5'
 )
 
 # Appended to a valid value: a line break (a second config line), a control

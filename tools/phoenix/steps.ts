@@ -78,11 +78,8 @@ const APPLICATIONS: Record<string, (ctx: ImportContext) => { script: string; par
     }),
     "phoenix_hypervisor_lxc_101.sh": (ctx) => ({
         script: "nginx_gateway",
-        params: {
-            upstreamUrl: `http://${ctx.traefikIp ?? "TRAEFIK-ADDRESS"}:80`,
-            serverNames: `nginx.${ctx.domain} portainer.${ctx.domain}`,
-        },
-        why: "nginx_gateway installs the gateway site; its upstream (the Traefik guest, port 80) and server names were hard-coded in the original's generate_nginx_gateway_config.sh",
+        params: { upstreamUrl: `https://${ctx.traefikIp ?? "TRAEFIK-ADDRESS"}:443` },
+        why: "nginx_gateway installs the gateway site: TLS on 443 with a certificate from the internal CA, proxied to Traefik's websecure entry point (the original's generate_nginx_gateway_config.sh hard-coded http://<Traefik>:80, where no route listened); its server names are every route's host, derived from the catalog",
     }),
     "phoenix_hypervisor_lxc_102.sh": () => ({
         script: "traefik_routes",

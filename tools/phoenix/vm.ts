@@ -12,8 +12,27 @@ import { fillOriginalDefaults } from "./originalDefaults";
 const HANDLED = [
     "vmid", "name", "is_template", "clone_from_vmid", "template_image", "template_snapshot_name", "cores", "memory_mb", "disk_size_gb",
     "storage_pool", "network_bridge", "start_at_boot", "boot_order", "boot_delay", "features", "snapshots", "volumes", "firewall",
-    "network_config", "user_config", "dependencies", "traefik_service", "execution_order",
+    "network_config", "user_config", "dependencies", "traefik_service", "execution_order", "portainer_role",
 ];
+
+/** portainer_role (deployed by the original's `sync all`): the server becomes the portainer application. */
+const mapPortainerRole = (raw: Obj, notes: Note[]): Obj | undefined => {
+    const role = raw.portainer_role;
+    if (role === undefined || role === "none") {
+        if (role === "none") notes.push(note("dropped", "portainer_role", "none"));
+        return undefined;
+    }
+    if (role === "primary") {
+        notes.push(note("changed", "portainer_role",
+            "primary -> application portainer: the Portainer server on :9443 with a certificate from the internal CA (the original deployed it in `phoenix sync all`, with a self-signed certificate Traefik could not verify)"));
+        notes.push(note("added", "application.secrets",
+            "PORTAINER_ADMIN_PASSWORD: the stack secret portainerAdminPassword, Portainer's first admin (pulumi config set --secret portainerAdminPassword <password>)"));
+        return { script: "portainer", secrets: { PORTAINER_ADMIN_PASSWORD: "portainerAdminPassword" } };
+    }
+    notes.push(note("dropped", "portainer_role",
+        `${String(role)}: Phoenix does not deploy the Portainer agent (an extension point, like the Docker stacks); the server reaches an agent directly on 9001, not through Traefik`));
+    return undefined;
+};
 
 /** The NFS volume through which the original staged 103's CA files (root, fingerprint, provisioner password). */
 const isCaStaging = (v: Obj): boolean => str(v.mount_point) === "/etc/step-ca/certs" || /\/\.step-ca\/?$/.test(str(v.path) ?? "");
@@ -122,6 +141,7 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
         cloudInit: user || passwordSecret ? compact({ user, passwordSecret }) : undefined,
         nfsVolumes: nfsVolumes.length > 0 ? nfsVolumes : undefined,
         features,
+        application: mapPortainerRole(raw, notes),
         healthCheck: mapHealthCheck(raw, ctx, "vm", false, features, notes),
         traefikService: mapTraefikService(raw, "vm", true, notes),
         firewall: template && cloneFrom === undefined && raw.firewall === undefined ? undefined : mapFirewall(raw.firewall, "vm", notes),

@@ -1,0 +1,129 @@
+// npm run mutate-edges: proves that every dependency edge the components declare is load-bearing. Each mutant
+// removes one edge from components/ (a dependsOn entry, or an output passed as an input replaced by a plain value);
+// the whole mocha suite then runs on a copy of the project and must fail. It prints, per edge, the first test that
+// caught it, and exits 1 if any mutant survives or no longer applies (the code changed: update the list below).
+// Slow (one suite run per edge, minutes), so not part of npm test; nothing in components/ knows about it. Tests
+// that time the run under the SDK are left out: on a loaded machine they fail whatever the code. Arguments, if any,
+// select the edges whose name contains one of them (npm run mutate-edges -- "lxc: start").
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+interface Mutant {
+    /** The edge, as the report names it. */
+    edge: string;
+    file: string;
+    /** Text that must occur exactly once in the file, and what replaces it. */
+    find: string;
+    replace: string;
+}
+
+const G = "components/guest.ts";
+const L = "components/lxc.ts";
+const V = "components/vm.ts";
+
+export const MUTANTS: Mutant[] = [
+    // Bound to the machine: replaceWith (the SDK adds it to the dependencies) orders every bound step after it.
+    { edge: "every bound step -> its machine (replaceWith)", file: G, find: "{ parent: this, replaceWith: [this.machine], deletedWith: this.machine }", replace: "{ parent: this, deletedWith: this.machine }" },
+    { edge: "fw-options/fw-rules -> fw-reset", file: G, find: "{ ...this.machineBound(), dependsOn, deleteBeforeReplace: true }", replace: "{ ...this.machineBound(), deleteBeforeReplace: true }" },
+    { edge: "fw-options -> machine (vmId/containerId input)", file: G, find: "                [scope]: this.vmId,\n", replace: "                [scope]: this.guestId,\n" },
+    { edge: "fw-rules -> machine (vmId/containerId input)", file: G, find: "{ nodeName: this.node, [scope]: this.vmId, rules:", replace: "{ nodeName: this.node, [scope]: this.guestId, rules:" },
+    { edge: "snap-pre-configured -> start/wait (up)", file: G, find: 'this.snapshot(tool, "pre-configured", prev)', replace: 'this.snapshot(tool, "pre-configured", [])' },
+    { edge: "feature -> previous step", file: G, find: "feature, [...prev, ...gate, ...this.readinessOf", replace: "feature, [...gate, ...this.readinessOf" },
+    { edge: "first feature -> dependencies' ready (gated step)", file: G, find: 'const gate = i === 0 ? this.gateFor("feature") : [];', replace: "const gate: pulumi.Resource[] = [];" },
+    { edge: "feature with after: -> that guest's ready", file: G, find: '...this.readinessOf(feature.after, "after")', replace: "" },
+    { edge: "trusted_ca/traefik -> CA's step_ca (CA root input)", file: G, find: 'const ca = consumesCa ? this.other(step.caFrom!, "CA").ca : undefined;', replace: "const ca = undefined as pulumi.Output<CaRoot> | undefined;" },
+    { edge: "app -> previous step", file: G, find: 'spec.application, [...prev, ...this.gateFor("application")]', replace: 'spec.application, [...this.gateFor("application")]' },
+    { edge: "app -> dependencies' ready (gated step)", file: G, find: '...this.gateFor("application")', replace: "" },
+    { edge: "health -> previous step", file: G, find: 'check, [...prev, ...this.gateFor("health")]', replace: 'check, [...this.gateFor("health")]' },
+    { edge: "health -> dependencies' ready (gated step)", file: G, find: '...this.gateFor("health")', replace: "" },
+    { edge: "snap-final-form -> every earlier step (triggers input: their ids and commands)", file: G, find: "before.flatMap((c) => [c.id, c.create])", replace: "[]" },
+    { edge: "ready -> the guest's last steps", file: G, find: "this.readyResources = uniqueResources(last);", replace: "this.readyResources = [];" },
+    { edge: "clone -> source's last step (cloneSourceId input)", file: G, find: "this.cloneSourceId = after(last);", replace: "this.cloneSourceId = this.vmId;" },
+    { edge: "lxc: ct -> os-template (templateFileId input)", file: L, find: "download ? download.id :", replace: "download ? `${os.storage}:vztmpl/${os.file}` :" },
+    { edge: "lxc: ct -> host-dirs/subids", file: L, find: "dependsOn: [...laneWait, ...hostPrep],", replace: "dependsOn: [...laneWait]," },
+    { edge: "lxc: ct -> previous clone of its source (lane)", file: L, find: "dependsOn: [...laneWait, ...hostPrep],", replace: "dependsOn: [...hostPrep]," },
+    { edge: "lxc: ct -> clone source (clone.vmId input)", file: L, find: "source ? { vmId: source.cloneSourceId, node: source.node } : undefined),", replace: "source ? { vmId: source.guestId, node: source.node } : undefined)," },
+    { edge: "lxc: start -> lxc-conf", file: L, find: "[...conf, ...firewall, ...this.gateFor(\"start\")]", replace: "[...firewall, ...this.gateFor(\"start\")]" },
+    { edge: "lxc: start -> firewall", file: L, find: "[...conf, ...firewall, ...this.gateFor(\"start\")]", replace: "[...conf, ...this.gateFor(\"start\")]" },
+    { edge: "lxc: start -> dependencies' ready (gated step)", file: L, find: "[...conf, ...firewall, ...this.gateFor(\"start\")]", replace: "[...conf, ...firewall]" },
+    { edge: "lxc: fw-options/fw-rules -> fw-reset", file: L, find: 'this.firewall("containerId", [], fwReset);', replace: 'this.firewall("containerId", [], []);' },
+    { edge: "lxc: template -> last step", file: L, find: "{ create: templateScript(this.guestId, devices) }, prev,", replace: "{ create: templateScript(this.guestId, devices) }, []," },
+    { edge: "vm: vm -> image (importFrom input)", file: V, find: "importFrom = image.id;", replace: "importFrom = pulumi.output(`${spec.image.storage}:import/${spec.image.fileName}`);" },
+    { edge: "vm: vm -> vendor-data (vendorDataFileId input)", file: V, find: "this.vendorDataFileId = vendorData.id;", replace: "this.vendorDataFileId = pulumi.output(`local:snippets/phoenix-${id}-vendor-data.yaml`);" },
+    { edge: "vm: clone's vm/wait -> template's vendor-data (restated)", file: V, find: "this.vendorDataFileId = source.vendorDataFileId;", replace: "this.vendorDataFileId = pulumi.output(`local:snippets/phoenix-${source.guestId}-vendor-data.yaml`);" },
+    { edge: "vm: vm -> clone source (clone.vmId input)", file: V, find: "clone: source ? { vmId: source.cloneSourceId, node: source.node } : undefined,", replace: "clone: source ? { vmId: source.guestId, node: source.node } : undefined," },
+    { edge: "vm: vm -> previous clone of its source (lane)", file: V, find: 'dependsOn: [...laneWait, ...this.gateFor("start")]', replace: 'dependsOn: [...this.gateFor("start")]' },
+    { edge: "vm: vm -> dependencies' ready (gated step: no in-guest steps)", file: V, find: 'dependsOn: [...laneWait, ...this.gateFor("start")]', replace: "dependsOn: [...laneWait]" },
+    { edge: "vm: fw-options/fw-rules -> fw-reset", file: V, find: "inGuest ? [sshFromNodeRule(settings.nodeSsh.address)] : [], fwReset);", replace: "inGuest ? [sshFromNodeRule(settings.nodeSsh.address)] : [], []);" },
+    { edge: "vm: first in-guest step -> wait", file: V, find: 'this.provision("qm", shell, [wait, ...firewall]);', replace: 'this.provision("qm", shell, [...firewall]);' },
+    { edge: "vm: first in-guest step -> firewall (SSH rule)", file: V, find: 'this.provision("qm", shell, [wait, ...firewall]);', replace: 'this.provision("qm", shell, [wait]);' },
+    { edge: "vm: template ready -> its vm", file: V, find: "this.settle([this.vm]);", replace: "this.settle([]);" },
+];
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** A copy of the tracked files (node_modules linked), so mutating it never touches the working tree. */
+const copyProject = (): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-mutants-"));
+    const files = spawnSync("git", ["ls-files", "-z"], { cwd: ROOT, encoding: "utf8" }).stdout.split("\0").filter(Boolean);
+    for (const f of files) {
+        fs.mkdirSync(path.join(dir, path.dirname(f)), { recursive: true });
+        fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
+    }
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+    return dir;
+};
+
+/** Runs the mocha suite in `dir`, stopping at the first failure: undefined when it passes, else that test's title. */
+const firstFailure = (dir: string): string | undefined => {
+    const report = path.join(dir, "mocha-report.json");
+    const args = ["mocha", "--bail", "--grep", "under the SDK", "--invert", "--reporter", "json", "--reporter-option", `output=${report}`];
+    const r = spawnSync("npx", args, { cwd: dir, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    if (r.status === 0) return undefined;
+    try {
+        const failure = (JSON.parse(fs.readFileSync(report, "utf8")) as { failures: { fullTitle: string }[] }).failures[0];
+        if (failure) return failure.fullTitle;
+    } catch {
+        // no report: the suite did not even load
+    }
+    return `suite failed (exit ${r.status}): ${(r.stdout + r.stderr).trim().split("\n").slice(-3).join(" ")}`;
+};
+
+const main = (only: string[]): number => {
+    const mutants = only.length === 0 ? MUTANTS : MUTANTS.filter((m) => only.some((o) => m.edge.includes(o)));
+    const dir = copyProject();
+    try {
+        const baseline = firstFailure(dir);
+        if (baseline) {
+            console.error(`the unmutated suite fails: ${baseline}`);
+            return 1;
+        }
+        let bad = 0;
+        for (const m of mutants) {
+            const file = path.join(dir, m.file);
+            const original = fs.readFileSync(file, "utf8");
+            const count = original.split(m.find).length - 1;
+            if (count !== 1) {
+                console.log(`STALE     ${m.edge}: ${JSON.stringify(m.find)} occurs ${count} times in ${m.file}`);
+                bad++;
+                continue;
+            }
+            fs.writeFileSync(file, original.replace(m.find, m.replace));
+            const caught = firstFailure(dir);
+            fs.writeFileSync(file, original);
+            if (caught) console.log(`caught    ${m.edge}\n          by ${caught}`);
+            else {
+                console.log(`SURVIVED  ${m.edge}`);
+                bad++;
+            }
+        }
+        console.log(`\n${mutants.length - bad} of ${mutants.length} edges load-bearing`);
+        return bad === 0 ? 0 : 1;
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+};
+
+if (require.main === module) process.exit(main(process.argv.slice(2)));
