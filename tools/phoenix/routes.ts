@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { readCatalog } from "../../catalog/load";
+import { CatalogError } from "../../catalog/problems";
 import type { ImportResult, Obj } from "./model";
 import { note } from "./model";
 import { renderCatalog } from "./render";
@@ -19,8 +20,9 @@ const checkImport = (result: ImportResult, featuresDir: string | undefined) => {
     try {
         for (const [file, text] of renderCatalog(result)) fs.writeFileSync(path.join(dir, file), text);
         return readCatalog({ dir, node: "import-check", ...(featuresDir ? { featuresDir } : {}) }).routeProblems;
-    } catch {
-        return undefined; // a catalog that does not even parse: the catalog check reports it
+    } catch (e) {
+        if (e instanceof CatalogError) return undefined; // a catalog that does not even parse: the catalog check reports it
+        throw e;
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
