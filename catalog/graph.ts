@@ -2,7 +2,7 @@
 // import, so it is tested on its own and shared by the program, the offline plan and the importer.
 
 export type Kind = "lxc" | "vm";
-export type EdgeReason = "dependsOn" | "cloneFrom" | "consumes";
+export type EdgeReason = "dependsOn" | "cloneFrom" | "consumes" | "copy";
 
 export interface GraphGuest {
     id: number;
@@ -11,6 +11,10 @@ export interface GraphGuest {
     cloneFrom?: number;
     /** Guests whose outputs or readiness one of this guest's steps consumes (feature caFrom / after). */
     consumes?: readonly number[];
+    /** A copy of a template provisioned only once the previous copy is done (they would clash while running). */
+    provisionAfter?: number;
+    /** For a template's copy on another node: the template (managing a template manages all its copies). */
+    copyOf?: number;
 }
 
 export interface Edge {
@@ -34,6 +38,7 @@ export const edgesOf = (g: GraphGuest): Edge[] => {
     if (g.cloneFrom !== undefined) add(g.cloneFrom, "cloneFrom");
     g.dependsOn.forEach((d) => add(d, "dependsOn"));
     (g.consumes ?? []).forEach((d) => add(d, "consumes"));
+    if (g.provisionAfter !== undefined) add(g.provisionAfter, "copy");
     return edges;
 };
 
@@ -101,9 +106,12 @@ export const resolveSelection = (index: GuestIndex, request: readonly number[] |
     const chosen = new Set(requested);
     const pulledIn: PulledIn[] = [];
     const queue = [...requested];
+    const copies = new Map<number, number[]>();
+    for (const g of index.values()) if (g.copyOf !== undefined) copies.set(g.copyOf, [...(copies.get(g.copyOf) ?? []), g.id]);
     while (queue.length > 0) {
         const g = index.get(queue.shift()!)!;
-        for (const e of edgesOf(g)) {
+        const copyEdges = (copies.get(g.id) ?? []).map((c): Edge => ({ from: g.id, to: c, reason: "copy" }));
+        for (const e of [...edgesOf(g), ...copyEdges]) {
             if (chosen.has(e.to) || !index.has(e.to)) continue;
             chosen.add(e.to);
             pulledIn.push({ id: e.to, by: g.id, reason: e.reason });

@@ -13,6 +13,7 @@ import { findCycle, indexGuests } from "./graph";
 import { traefikDynamicConfig } from "./traefik";
 import { GPU_DERIVED, checkGpus, gpuDerivedEnv, gpuDevicePaths } from "./gpus";
 import { type RouteProblem, checkRoutes, routeHost } from "./routes";
+import { ClusterCheck, copyIds } from "./cluster";
 
 export const DEFAULTS_FILE = "defaults.yaml";
 
@@ -23,6 +24,8 @@ export interface LoadOptions {
     featuresDir?: string;
     /** Proxmox node for guests that name none (stack config phoenix:node). */
     node: string;
+    /** Every node the stack declares (phoenix:nodes); a guest on any other is an error. Default: not checked. */
+    nodes?: readonly string[];
     /** Where relative paths start. Default: the project root (this file's parent's parent). */
     baseDir?: string;
     /** How a file is read and parsed (shown name, absolute path). Default: a new YamlSource; tests reuse unchanged ones. */
@@ -99,7 +102,8 @@ export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Pr
 
     const guests = new Map<number, GuestSpec>();
     for (const p of byId.values()) guests.set(p.guest.id, resolveGuest(p.guest, p.source.file, defaults, opts.node));
-    for (const p of byId.values()) problems.push(...checkReferences(p, byId, invalidIds));
+    const copies = copyIds(byId.values()); // references to a template's copies are reported by the cluster check
+    for (const p of byId.values()) problems.push(...checkReferences(p, byId, new Set(copies.keys())));
     for (const p of byId.values()) if (p.guest.kind === "lxc") problems.push(...checkGpus(p.source, p.guest.gpus, guests.get(p.guest.id)!.node, defaults));
     problems.push(...checkUniqueAddresses([...byId.values()]));
     // Steps need the whole catalog (CA URLs, Traefik routes), so they are resolved after every guest is known.
@@ -124,12 +128,18 @@ export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Pr
     // Routes are checked between valid guests: on a broken catalog (a guest missing, a wrong address) their hops
     // would only repeat the problem elsewhere. The importer still reads them (readCatalog) to repair what it imports.
     if (problems.length === 0) problems.push(...routeProblems.map((r) => byId.get(r.guest)!.source.problemAt(r.at, r.message)));
+    // After the routes (between the guests the files declare): adds the templates' copies on other nodes.
+    const cluster = new ClusterCheck(byId, guests, defaults, { nodes: opts.nodes, defaultsSource: () => readSource(shown(DEFAULTS_FILE), path.join(dir, DEFAULTS_FILE)) });
+    cluster.run(copies);
+    problems.push(...cluster.problems);
 
     const graph = indexGuests([...guests.values()].map((g) => ({
         id: g.id,
         kind: g.kind,
         dependsOn: g.dependsOn.filter((d) => guests.has(d)),
-        cloneFrom: g.cloneFrom !== undefined && guests.has(g.cloneFrom) ? g.cloneFrom : undefined,
+        cloneFrom: g.cloneSource,
+        provisionAfter: g.provisionAfter,
+        copyOf: g.copyOf,
         consumes: [...g.features, ...(g.application ? [g.application] : [])].flatMap((s) => [...(s.caFrom !== undefined ? [s.caFrom] : []), ...s.after]).filter((d) => guests.has(d)),
     })));
     const cycle = findCycle(graph);

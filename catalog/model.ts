@@ -42,6 +42,12 @@ type Resolved<T> = Omit<T, "network" | "features" | "application" | "node" | "st
     /** Every stack config key the program will read for this guest (step secrets, the cloud-init password). */
     configKeys: ConfigKeyRef[];
     node: string;
+    /** For a copy of a template on another node (the template's `nodes`): the template's own ID. */
+    copyOf?: number;
+    /** For a clone: the guest actually cloned, the copy of `cloneFrom` on this guest's node if there is one. */
+    cloneSource?: number;
+    /** For a copy of a container template with a fixed address: the copy provisioned before it (they would clash). */
+    provisionAfter?: number;
     storage: string;
     network: ResolvedNetwork;
     features: ResolvedStep[];

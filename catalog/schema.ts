@@ -169,11 +169,27 @@ const TraefikService = z
     })
     .describe("Expose this guest through the Traefik guest (routes are generated from the catalog).");
 
+const Ha = z
+    .strictObject({
+        state: z.enum(["started", "ignored"]).default("started")
+            .describe("started: HA keeps the guest running (restart, then relocation); ignored: HA leaves it alone (maintenance). Default: started."),
+        maxRestart: z.number().int().min(0).max(10).default(1).describe("Restarts on the same node before relocating. Default: 1."),
+        maxRelocate: z.number().int().min(0).max(10).default(1).describe("Relocations to another node before giving up. Default: 1."),
+        nodes: z.record(NodeName, z.number().int().min(0).max(1000)).optional()
+            .describe("Preferred nodes with their priority (higher first), e.g. { pve1: 2, pve2: 1 }; the guest's own node must have the highest. Default: any node."),
+        strict: z.boolean().default(false).describe("Run only on the nodes listed in ha.nodes. Default: false."),
+        replicated: z.boolean().default(false)
+            .describe("The guest's disks are replicated to the other nodes (Proxmox storage replication, set up outside Phoenix), so HA may recover it from local storage. Default: false."),
+    })
+    .describe("Put the guest under Proxmox HA once its health check has passed: restarted on failure, recovered on another node when its node fails.");
+
 const common = {
     id: GuestId.describe("Proxmox VM/CT ID, fixed (never random)."),
     name: Hostname.describe("Guest name; also the hostname."),
     description: textBlock(MAX_DESCRIPTION, "a description").optional().describe("Shown in the Proxmox UI (at most 8192 characters)."),
     node: NodeName.optional().describe("Proxmox node. Default: stack config phoenix:node."),
+    nodes: z.record(NodeName, GuestId).optional()
+        .describe("A template kept on several nodes, one ID per node, e.g. { pve1: 900, pve2: 901 } (with this guest's own node and ID): each node's clones use their local copy."),
     tags: z.array(Tag).default([]).describe("Proxmox tags. Default: none."),
     protect: z.boolean().default(false).describe("Protect the guest from deletion by pulumi (stateful guests). Default: false."),
     template: z.boolean().default(false).describe("Convert the guest to a Proxmox template after its last step. Default: false."),
@@ -194,6 +210,7 @@ const common = {
     lifecycleSnapshots: z.boolean().default(false)
         .describe("Take snapshots pre-configured (before features) and final-form (after the health check). Default: false."),
     traefikService: TraefikService.optional(),
+    ha: Ha.optional(),
 };
 
 /** A GPU's index on its node: the N of /dev/nvidia<N> (nvidia-smi's index). */
@@ -379,6 +396,11 @@ export const Defaults = z
             .describe("Hardware by Proxmox node name (the guests' node, default stack config phoenix:node): GPUs and NVIDIA driver."),
         featureParams: z.record(ScriptName, Params).default({})
             .describe("Default parameters per feature name, overridden by a guest's own params."),
+        datastores: z.record(StorageId, z.strictObject({
+            shared: z.boolean().default(false).describe("The same storage on every node it is on (NFS, Ceph, ...): Proxmox's shared flag. Default: false."),
+            nodes: z.array(NodeName).min(1).optional().describe("Nodes the datastore is on (Proxmox's nodes restriction). Default: every node."),
+        })).default({})
+            .describe("How datastores are shared across the cluster's nodes (for cross-node clones, migrations and HA). A datastore not listed is local to each node and on every node."),
     })
     .describe("Shared defaults for every guest in the catalog.");
 
@@ -389,3 +411,4 @@ export type DefaultsFile = z.output<typeof Defaults>;
 export type FirewallRuleSpec = z.output<typeof FirewallRule>;
 export type FeatureEntrySpec = z.output<typeof FeatureEntry>;
 export type NodeHardwareSpec = z.output<typeof NodeHardware>;
+export type HaSpec = z.output<typeof Ha>;

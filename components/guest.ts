@@ -14,7 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
 import type { GuestSpec, ResolvedStep } from "../catalog/model";
-import type { FirewallRuleSpec } from "../catalog/schema";
+import type { FirewallRuleSpec, HaSpec } from "../catalog/schema";
 import type { StackContext } from "./context";
 import { envAssignments, retryLoop, secretEnvelope, sha256, shq } from "./shell";
 
@@ -146,15 +146,16 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     }
 
     /**
-     * A file the node downloads (an OS template or a cloud image). Same file name on replacement: deleted first.
-     * Kept on destroy (other guests may use it later), so a replacement or a re-create finds the old file: replace it.
+     * A file the node downloads (an OS template or a cloud image), once per place (the first guest that needs it
+     * downloads it, the others on that node or shared datastore take its id). Same file name on replacement: deleted
+     * first. Kept on destroy (other guests may use it later), so a replacement or a re-create finds the old file: replace it.
      */
     protected download(
         role: string,
         contentType: "vztmpl" | "import",
         file: { storage: string; url: string; fileName: string; checksum?: string; checksumAlgorithm?: string },
     ): proxmox.download.File {
-        return new proxmox.download.File(
+        return this.ctx.files.once(file.storage, this.node, `${contentType}/${file.fileName}`, () => new proxmox.download.File(
             `${this.guestId}-${role}`,
             {
                 nodeName: this.node,
@@ -168,10 +169,10 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 overwriteUnmanaged: true,
             },
             { parent: this, deleteBeforeReplace: true, retainOnDelete: true },
-        );
+        ));
     }
 
-    /** A command run on the Proxmox node (pct/qm operations the provider has no argument for). */
+    /** A command run on the guest's Proxmox node (pct/qm operations the provider has no argument for). */
     protected nodeCommand(
         role: string,
         args: { create: pulumi.Input<string>; delete?: pulumi.Input<string>; triggers?: pulumi.Input<unknown>[] },
@@ -182,7 +183,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         return new command.remote.Command(
             `${this.guestId}-${role}`,
             {
-                connection: this.ctx.nodeConnection,
+                connection: this.ctx.nodeConnection(this.node),
                 create: guard ? pulumi.output(args.create).apply((c) => `${guard}\n${c}`) : args.create,
                 delete: args.delete,
                 triggers: args.triggers,
@@ -358,6 +359,44 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         this.settle(prev);
     }
 
+    /**
+     * Proxmox HA for the guest (catalog `ha`), once its last step (the health check) is done: HA starts, restarts and
+     * relocates a guest, which must not happen while it is being provisioned. The HA resource goes before the machine
+     * (Proxmox refuses to delete an HA-managed container without purge), so it is replaced with it but not deleted
+     * with it. Preferred nodes become a node-affinity rule (Proxmox VE 9) or an HA group (Proxmox VE 8).
+     */
+    private highAvailability(last: pulumi.Resource[]): void {
+        const ha = this.spec.ha;
+        if (!ha) return;
+        const id = this.guestId;
+        const name = `phoenix-${id}`;
+        const comment = `Phoenix: ${this.spec.name}`;
+        const opts: pulumi.CustomResourceOptions = { parent: this, replaceWith: [this.machine] };
+        const viaGroup = ha.nodes !== undefined && this.ctx.settings.haAffinity === "groups";
+        const group = viaGroup ? new proxmox.Hagroup(`${id}-ha-group`, { group: name, comment, nodes: { ...ha.nodes }, restricted: ha.strict, noFailback: false }, opts) : undefined;
+        const resource = new proxmox.Haresource(
+            `${id}-ha`,
+            {
+                resourceId: `${this.spec.kind === "lxc" ? "ct" : "vm"}:${id}`,
+                state: ha.state,
+                maxRestart: ha.maxRestart,
+                maxRelocate: ha.maxRelocate,
+                comment,
+                ...(group ? { group: group.group } : {}),
+            },
+            { ...opts, dependsOn: [...last, ...this.haPrerequisites(ha)] },
+        );
+        if (ha.nodes !== undefined && !viaGroup) {
+            // The rule names HA resources, so it follows the resource (Proxmox wants them HA-managed first).
+            new proxmox.Harule(`${id}-ha-rule`, { rule: name, type: "node-affinity", comment, resources: [resource.resourceId], nodes: { ...ha.nodes }, strict: ha.strict }, opts);
+        }
+    }
+
+    /** What must be on the other nodes before HA may start the guest there (none by default). */
+    protected haPrerequisites(_ha: HaSpec): pulumi.Resource[] {
+        return [];
+    }
+
     /** What waiting for these guests' readiness means: their ready resources. */
     protected readinessOf(ids: number[], why: string): pulumi.Resource[] {
         return uniqueResources(ids.flatMap((d) => this.other(d, why).readyResources));
@@ -369,6 +408,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
 
     /** `last`: the guest's last steps; they come after its gated step, so after its dependencies' readiness. */
     protected settle(last: pulumi.Resource[]): void {
+        this.highAvailability(last);
         this.readyResources = uniqueResources(last);
         // The vmId, resolving only once the given resources are done: waiting on it is waiting on them.
         const after = (rs: pulumi.Resource[]): pulumi.Output<number> =>

@@ -11,8 +11,13 @@ import { type GuestArgs, type GuestShell, PhoenixGuest, firewallResetScript } fr
 import { shq } from "./shell";
 
 /** The container's arguments, value by value from the catalog (pure: tested without the engine). */
-export const containerArgs = (spec: LxcSpec, templateFileId: pulumi.Input<string> | undefined, clone?: { vmId: pulumi.Input<number>; node: string }): proxmox.ContainerLegacyArgs => ({
-    nodeName: spec.node,
+export const containerArgs = (
+    spec: LxcSpec,
+    templateFileId: pulumi.Input<string> | undefined,
+    clone?: { vmId: pulumi.Input<number>; node: string },
+    nodeName: pulumi.Input<string> = spec.node,
+): proxmox.ContainerLegacyArgs => ({
+    nodeName,
     vmId: spec.id,
     // The policy pack reads why a container is privileged from here: the catalog's reason travels with the guest.
     description: spec.unprivileged ? spec.description : [spec.description, `Privileged because: ${spec.privilegedReason}`].filter(Boolean).join("\n"),
@@ -182,8 +187,10 @@ export class LxcGuest extends PhoenixGuest {
         const spec = args.spec;
         const id = spec.id;
 
-        const source = spec.cloneFrom !== undefined ? this.other(spec.cloneFrom, "clone source") : undefined;
+        const source = spec.cloneSource !== undefined ? this.other(spec.cloneSource, "clone source") : undefined;
         const laneWait = args.lanePredecessor !== undefined ? [this.other(args.lanePredecessor, "lane").machine] : [];
+        // A copy of a template with a fixed address waits until the copy before it is a template (stopped for good).
+        const copyWait = spec.provisionAfter !== undefined ? this.other(spec.provisionAfter, "previous copy").readyResources : [];
         const os = spec.osTemplate;
         const download = !source && os.url ? this.download("os-template", "vztmpl", { ...os, url: os.url, fileName: os.file }) : undefined;
         const templateFileId = download ? download.id : `${spec.osTemplate.storage}:vztmpl/${spec.osTemplate.file}`;
@@ -210,14 +217,20 @@ export class LxcGuest extends PhoenixGuest {
 
         this.container = new proxmox.ContainerLegacy(
             `${id}-ct`,
-            containerArgs(spec, templateFileId, source ? { vmId: source.cloneSourceId, node: source.node } : undefined),
+            containerArgs(spec, templateFileId, source ? { vmId: source.cloneSourceId, node: source.node } : undefined, this.ctx.placement.nodeOf(spec)),
             {
                 parent: this,
-                dependsOn: [...laneWait, ...hostPrep],
+                dependsOn: [...laneWait, ...copyWait, ...hostPrep],
                 deleteBeforeReplace: true,
                 protect: spec.protect,
-                // A template's devices are removed when it is converted (templateScript): not a diff to undo.
-                ignoreChanges: spec.template && spec.gpuDevices.length > 0 ? ["started", "template", "devicePassthroughs"] : ["started", "template"],
+                // A template's devices are removed when it is converted (templateScript): not a diff to undo. clone only
+                // matters when the container is made: a moved template is no reason to re-create its clones.
+                ignoreChanges: [
+                    "started",
+                    "template",
+                    ...(spec.template && spec.gpuDevices.length > 0 ? ["devicePassthroughs"] : []),
+                    ...(source ? ["clone"] : []),
+                ],
             },
         );
         this.machine = this.container;
@@ -234,7 +247,7 @@ export class LxcGuest extends PhoenixGuest {
         const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [...conf, ...firewall, ...this.gateFor("start")]);
 
         const shell: GuestShell = {
-            connection: this.ctx.nodeConnection,
+            connection: this.ctx.nodeConnection(this.node),
             runScript: (env) => [this.templateGuard(), `pct exec ${id} -- env ${env} bash -s`].filter(Boolean).join("\n"),
         };
         this.provision("pct", shell, [start]);

@@ -34,7 +34,7 @@ export const buildGuests = (catalog: Catalog, selection: Selection, ctx: ReturnT
     const built = new Map<number, PhoenixGuest>();
     for (const id of selection.selected) {
         const spec = catalog.guests.get(id)!;
-        const lane = lanePredecessor(lanes, spec.cloneFrom, id);
+        const lane = lanePredecessor(lanes, spec.cloneSource, id);
         built.set(id, spec.kind === "lxc" ? new LxcGuest({ spec, ctx, built, lanePredecessor: lane }) : new VmGuest({ spec, ctx, built, lanePredecessor: lane }));
     }
     for (const g of built.values()) g.doneBuilding();
@@ -59,7 +59,7 @@ export const checkAuthorization = (catalog: Catalog, ids: readonly number[], set
 
 export const program = (): ProgramOutputs => {
     const settings = readStackSettings();
-    const catalog = orRunError(() => loadCatalog({ dir: settings.catalog, node: settings.node }));
+    const catalog = orRunError(() => loadCatalog({ dir: settings.catalog, node: settings.node, nodes: [...settings.nodes.keys()] }));
     const selection = orRunError(() => resolveSelection(catalog.graph, settings.guests));
     checkAuthorization(catalog, selection.selected, settings);
     checkStackConfig(catalog, selection.selected, settings);

@@ -1,24 +1,17 @@
 // Everything the program reads from stack config, read in one place and validated before any resource exists.
 // Pulumi.yaml declares each key with its type, default and description; secrets stay Outputs end to end.
 import * as pulumi from "@pulumi/pulumi";
+import { type ClusterSettings, readClusterSettings } from "./clusterConfig";
 
-export interface NodeSsh {
-    address: string;
-    port: number;
-    user: string;
-    hostKey?: string;
-}
-
-export interface StackSettings {
+/** Nodes and their SSH access, allowReplace and the HA affinity API: see clusterConfig.ts. */
+export interface StackSettings extends ClusterSettings {
     /** Requested guest IDs, or "all". */
     guests: number[] | "all";
     catalog: string;
-    node: string;
     endpoint: string;
     insecure: boolean;
     /** How the provider logs in: an API token, or user and password (bind mounts need root@pam, which tokens never are). */
     auth: { kind: "token"; apiToken: pulumi.Output<string> } | { kind: "password"; username: string; password: pulumi.Output<string> };
-    nodeSsh: NodeSsh;
     sshPrivateKey: pulumi.Output<string>;
     /** Key for SSH into VMs (default: the node key). */
     guestSshPrivateKey: pulumi.Output<string>;
@@ -46,28 +39,32 @@ const sshPublicKeysProblem = (raw: string | undefined): string | undefined => {
     return ok ? undefined : "expected a list of SSH public keys for the VMs' cloud-init user, one line each";
 };
 
-const fail = (key: string, expected: string, got: unknown): never => {
+export const configError = (key: string, expected: string, got: unknown): never => {
     throw new pulumi.RunError(`stack config phoenix:${key}: expected ${expected}, received ${JSON.stringify(got)}`);
 };
 
+/** Guest IDs from a config list (integers, or digit strings as `pulumi config set --path` may store them). */
+export const guestIds = (key: string, raw: unknown[]): number[] =>
+    raw.map((v) => (typeof v === "number" && Number.isInteger(v) ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : configError(key, "guest IDs (integers)", v)));
+
 const parseGuests = (raw: unknown): number[] => {
-    if (!Array.isArray(raw) || raw.length === 0) return fail("guests", "a non-empty list of guest IDs, e.g. [103, 101]", raw);
-    return raw.map((v) => (typeof v === "number" && Number.isInteger(v) ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : fail("guests", "guest IDs (integers)", v)));
+    if (!Array.isArray(raw) || raw.length === 0) return configError("guests", "a non-empty list of guest IDs, e.g. [103, 101]", raw);
+    return guestIds("guests", raw);
 };
 
 const readAuth = (cfg: pulumi.Config): StackSettings["auth"] => {
     const kind = cfg.get("auth") ?? "token";
     if (kind === "token") return { kind, apiToken: cfg.requireSecret("apiToken") };
     if (kind === "password") return { kind, username: cfg.get("username") ?? "root@pam", password: cfg.requireSecret("password") };
-    return fail("auth", '"token" (phoenix:apiToken) or "password" (phoenix:username, phoenix:password)', kind);
+    return configError("auth", '"token" (phoenix:apiToken) or "password" (phoenix:username, phoenix:password)', kind);
 };
 
 export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSettings => {
     const selectAll = cfg.getBoolean("selectAll") ?? false;
     const rawGuests = cfg.getObject<unknown>("guests");
-    if (rawGuests === undefined && !selectAll) fail("guests", 'a list of guest IDs (pulumi config set --path "phoenix:guests[0]" 103), or phoenix:selectAll true', undefined);
+    if (rawGuests === undefined && !selectAll) configError("guests", 'a list of guest IDs (pulumi config set --path "phoenix:guests[0]" 103), or phoenix:selectAll true', undefined);
     const endpoint = cfg.require("endpoint");
-    if (!/^https:\/\/[^/]+(:\d+)?\/?$/.test(endpoint)) fail("endpoint", "the API URL without path, e.g. https://pve.lan:8006/", endpoint);
+    if (!/^https:\/\/[^/]+(:\d+)?\/?$/.test(endpoint)) configError("endpoint", "the API URL without path, e.g. https://pve.lan:8006/", endpoint);
     const sshPrivateKey = cfg.requireSecret("sshPrivateKey");
     let keys: pulumi.Output<string[]> | undefined;
     // The raw text of the key, only to check its shape: the value itself stays a secret Output.
@@ -81,16 +78,10 @@ export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSett
     return {
         guests: selectAll ? "all" : parseGuests(rawGuests),
         catalog: cfg.get("catalog") ?? "guests",
-        node: cfg.require("node"),
         endpoint,
         insecure: cfg.getBoolean("insecure") ?? false,
         auth: readAuth(cfg),
-        nodeSsh: {
-            address: cfg.require("nodeAddress"),
-            port: cfg.getNumber("sshPort", { min: 1, max: 65535 }) ?? 22,
-            user: cfg.get("sshUser") ?? "root",
-            hostKey: cfg.get("nodeHostKey"),
-        },
+        ...readClusterSettings(cfg),
         sshPrivateKey,
         guestSshPrivateKey: cfg.getSecret("guestSshPrivateKey") ?? sshPrivateKey,
         sshPublicKeys,

@@ -13,12 +13,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type * as command from "@pulumi/command";
 import type { VmSpec } from "../catalog/model";
-import { type FirewallRuleSpec, isIpv4 } from "../catalog/schema";
+import { type FirewallRuleSpec, type HaSpec, isIpv4 } from "../catalog/schema";
+import { haCandidates } from "../catalog/cluster";
 import { vendorDataFileName, vendorDataYaml } from "./cloudInit";
 import { TYPE_PREFIX } from "./context";
 import { type GuestArgs, type GuestShell, PhoenixGuest, firewallResetScript } from "./guest";
 import { shq } from "./shell";
-import type { StackSettings } from "./stackConfig";
 
 /** Where the VM's disk and cloud-init vendor data come from, and the cloud-init secrets. */
 export interface VmSources {
@@ -91,6 +91,8 @@ export const vmArgs = (spec: VmSpec, src: VmSources): proxmox.VmLegacyArgs => {
         startup: spec.startup ? { ...spec.startup } : undefined,
         started: boots,
         stopOnDestroy: true,
+        // A node change migrates the VM (online when it runs, with its local disks) instead of re-creating it.
+        migrate: true,
         timeoutClone: 1800,
         timeoutStartVm: 600,
     };
@@ -136,18 +138,15 @@ export const waitScript = (id: number, ip: string | undefined, timeoutSeconds: n
 };
 
 /**
- * SSH into the VM as its cloud-init user, through the node (the VM network may not be routable from where Pulumi
+ * SSH into the VM as its cloud-init user, through its node (the VM network may not be routable from where Pulumi
  * runs). Generous dial limits: sshd may still be starting when the first step runs.
  */
-export const guestConnection = (ip: string, user: string, s: StackSettings): command.types.input.remote.ConnectionArgs => ({
-    host: ip,
-    port: 22,
-    user,
-    privateKey: s.guestSshPrivateKey,
-    dialErrorLimit: 60,
-    perDialTimeout: 15,
-    proxy: { host: s.nodeSsh.address, port: s.nodeSsh.port, user: s.nodeSsh.user, privateKey: s.sshPrivateKey, hostKey: s.nodeSsh.hostKey },
-});
+export const guestConnection = (
+    ip: string,
+    user: string,
+    privateKey: pulumi.Input<string>,
+    jumpHost: command.types.input.remote.ProxyConnectionArgs,
+): command.types.input.remote.ConnectionArgs => ({ host: ip, port: 22, user, privateKey, dialErrorLimit: 60, perDialTimeout: 15, proxy: jumpHost });
 
 /** The cloud-init user is a sudoer; scripts need root. Environment assignments come quoted from envAssignments. */
 export const guestRunScript = (env: string): string => `sudo env ${env} bash -s`;
@@ -171,9 +170,34 @@ export const sshFromNodeRule = (nodeAddress: string): FirewallRuleSpec => ({
 const hasInGuestSteps = (spec: VmSpec): boolean => spec.features.length > 0 || spec.application !== undefined || spec.healthCheck !== undefined;
 
 export class VmGuest extends PhoenixGuest {
+    /** HA may start the VM on another node, which reads its vendor data there at boot: the snippet goes there first. */
+    protected override haPrerequisites(ha: HaSpec): pulumi.Resource[] {
+        const elsewhere = haCandidates(this.spec, ha, this.ctx.settings.nodes.keys()).filter((n) => n !== this.node);
+        return elsewhere.map((n) => this.vendorDataOn(n, false));
+    }
+
+    /**
+     * The family's vendor-data snippet on `node`, one resource per place. `own`: the snippet of a VM built from the
+     * image on its own node; any other (a clone away from its template's node) is kept when that VM goes, since the
+     * other VMs of the family on the node read the same file.
+     */
+    private vendorDataOn(node: string, own: boolean): proxmox.FileLegacy {
+        const storage = this.ctx.catalog.defaults.storage.snippets;
+        const fileName = vendorDataFileName(this.vendorFamily);
+        return this.ctx.files.once(storage, node, `snippets/${fileName}`, () =>
+            new proxmox.FileLegacy(
+                node === this.node ? `${this.guestId}-vendor-data` : `${this.guestId}-vendor-data-${node}`,
+                { nodeName: node, datastoreId: storage, contentType: "snippets", sourceRaw: { fileName, data: vendorDataYaml(this.vendorFamily) } },
+                { parent: this, deleteBeforeReplace: true, ...(own ? {} : { retainOnDelete: true }) },
+            ),
+        );
+    }
+
     readonly vm: proxmox.VmLegacy;
     /** The vendor-data snippet this VM boots with; its clones restate it (a clone's cloud-init drive is regenerated). */
     readonly vendorDataFileId: pulumi.Output<string>;
+    /** The template whose ID names the vendor-data file of this VM, its copies and its clones (the same on every node). */
+    readonly vendorFamily: number;
 
     constructor(args: GuestArgs<VmSpec>, opts?: pulumi.ComponentResourceOptions) {
         super(`${TYPE_PREFIX}VmGuest`, args, opts);
@@ -181,30 +205,22 @@ export class VmGuest extends PhoenixGuest {
         const id = spec.id;
         const settings = this.ctx.settings;
 
-        const source = spec.cloneFrom !== undefined ? this.other(spec.cloneFrom, "clone source") : undefined;
+        const source = spec.cloneSource !== undefined ? this.other(spec.cloneSource, "clone source") : undefined;
         if (source && !(source instanceof VmGuest)) {
-            throw new pulumi.ResourceError(`guest ${id}: clone source ${spec.cloneFrom} is not a VM`, this, true);
+            throw new pulumi.ResourceError(`guest ${id}: clone source ${spec.cloneSource} is not a VM`, this, true);
         }
         // Clones of one template are created one after another (clone lanes): parallel full clones of one disk fail.
         const laneWait = args.lanePredecessor !== undefined ? [this.other(args.lanePredecessor, "lane").machine] : [];
 
         let importFrom: pulumi.Output<string> | undefined;
+        // Proxmox reads the vendor data from the node the VM starts on (at every start), so each VM's node has it.
         if (source) {
-            this.vendorDataFileId = source.vendorDataFileId;
+            this.vendorFamily = source.vendorFamily;
+            this.vendorDataFileId = this.vendorDataOn(this.node, false).id;
         } else {
-            const image = this.download("image", "import", spec.image);
-            const vendorData = new proxmox.FileLegacy(
-                `${id}-vendor-data`,
-                {
-                    nodeName: spec.node,
-                    datastoreId: this.ctx.catalog.defaults.storage.snippets,
-                    contentType: "snippets",
-                    sourceRaw: { fileName: vendorDataFileName(id), data: vendorDataYaml(id) },
-                },
-                { parent: this, deleteBeforeReplace: true },
-            );
-            importFrom = image.id;
-            this.vendorDataFileId = vendorData.id;
+            this.vendorFamily = spec.copyOf ?? id;
+            importFrom = this.download("image", "import", spec.image).id;
+            this.vendorDataFileId = this.vendorDataOn(this.node, true).id;
         }
 
         this.vm = new proxmox.VmLegacy(
@@ -217,7 +233,15 @@ export class VmGuest extends PhoenixGuest {
                 password: spec.cloudInit.passwordSecret ? settings.secret(spec.cloudInit.passwordSecret) : undefined,
             }),
             // A VM with no in-guest step is gated at its creation, which starts it (or, for a template, converts it).
-            { parent: this, dependsOn: [...laneWait, ...this.gateFor("start")], deleteBeforeReplace: true, protect: spec.protect },
+            // clone only matters when the VM is made: a clone that moves to a node with its own copy of the template
+            // (a new source) or whose template moved is the same VM, never to be re-created for it.
+            {
+                parent: this,
+                dependsOn: [...laneWait, ...this.gateFor("start")],
+                deleteBeforeReplace: true,
+                protect: spec.protect,
+                ...(source ? { ignoreChanges: ["clone"] } : {}),
+            },
         );
         this.machine = this.vm;
         this.vmId = this.vm.vmId.apply((v) => v ?? id);
@@ -234,17 +258,17 @@ export class VmGuest extends PhoenixGuest {
             throw new pulumi.ResourceError(`guest ${id}: a VM with features, application or health check needs a static network.ip (they run over SSH)`, this, true);
         }
         const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(spec.id) }, [])] : [];
-        const firewall = this.firewall("vmId", inGuest ? [sshFromNodeRule(settings.nodeSsh.address)] : [], fwReset);
+        const firewall = this.firewall("vmId", inGuest ? [sshFromNodeRule(settings.nodes.get(this.node)!.address)] : [], fwReset);
         const wait = this.nodeCommand(
             "wait",
             { create: this.vendorDataFileId.apply((v) => waitScript(id, this.ip, spec.agentTimeoutSeconds, v)) },
             [],
         );
         const shell: GuestShell = this.ip
-            ? { connection: guestConnection(this.ip, spec.cloudInit.user, settings), runScript: guestRunScript }
+            ? { connection: guestConnection(this.ip, spec.cloudInit.user, settings.guestSshPrivateKey, this.ctx.nodeJumpHost(this.node)), runScript: guestRunScript }
             : {
                   // Never used: a VM without an IP has no in-guest steps (checked above).
-                  connection: this.ctx.nodeConnection,
+                  connection: this.ctx.nodeConnection(this.node),
                   runScript: () => {
                       throw new Error(`guest ${id}: no IP to run in-guest steps on`);
                   },

@@ -63,7 +63,8 @@ load_params() {
     [[ -z "${extra:-}" ]] || fatal "NFS_VOLUMES line ${n}: expected '<server>:<export> <mountpoint> [options]', got '${line}'"
     [[ "${src}" =~ ${src_re} ]] || fatal "NFS_VOLUMES line ${n}: '${src}' is not <server>:/<export>"
     [[ -n "${mp:-}" ]] || fatal "NFS_VOLUMES line ${n}: missing mountpoint for ${src}"
-    [[ "${mp}" =~ ^/[A-Za-z0-9._/-]+$ && "${mp}" != *..* ]] || fatal "NFS_VOLUMES line ${n}: mountpoint '${mp}' must be an absolute path"
+    # The same rule as the catalog's (common.sh absolute-path): no . or .. segment, a dot inside a name is fine.
+    [[ "${mp}" =~ ${PHOENIX_FORMAT[absolute-path]} ]] || fatal "NFS_VOLUMES line ${n}: mountpoint '${mp}' must be ${PHOENIX_FORMAT_HINT[absolute-path]}"
     mp=${mp%/}
     opts=${opts:-${DEFAULT_OPTIONS}}
     [[ "${opts}" =~ ^[A-Za-z0-9_,=.:/-]+$ ]] || fatal "NFS_VOLUMES line ${n}: invalid mount options '${opts}'"

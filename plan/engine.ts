@@ -59,7 +59,17 @@ export interface RunOptions {
     sdkDebugAids?: boolean;
     /** Resources whose create fails, after its latency (an injected failure). The run still settles and returns. */
     fail?: (r: MockedResource) => boolean;
+    /** Answers to the program's provider queries by token, over the defaults (MOCK_INVOKES). */
+    invokes?: Record<string, (inputs: Record<string, any>) => Record<string, unknown>>;
 }
+
+/**
+ * What the mock engine answers when the program asks Proxmox: with no Proxmox to ask, every container is where the
+ * catalog puts it (none exists yet).
+ */
+export const MOCK_INVOKES: Record<string, (inputs: Record<string, any>) => Record<string, unknown>> = {
+    "proxmoxve:index/getContainersLegacy:getContainersLegacy": () => ({ id: "containers", containers: [] }),
+};
 
 /** What the mock engine knows about a resource when asked to create it. */
 export interface MockedResource {
@@ -135,7 +145,9 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
                 );
             },
             call: (args) => {
-                throw new Error(`unexpected invoke ${args.token} under the mock engine`);
+                const answer = opts.invokes?.[args.token] ?? MOCK_INVOKES[args.token];
+                if (!answer) throw new Error(`unexpected invoke ${args.token} under the mock engine`);
+                return answer(args.inputs);
             },
         },
         project,

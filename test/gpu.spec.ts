@@ -71,6 +71,8 @@ describe("GPU containers in the catalog", () => {
             "912-copy-vllm-gpu1.yaml": replaced("gpus: [ 1 ]", "gpus: [ 2 ]"),
             "910-copy-vllm-gpux2.yaml": replaced("gpus: [ 0, 1 ]", "gpus: [ 0, 0 ]"),
             "914-ollama-gpu0.yaml": replaced("gpus: [ 0 ]", "node: pve2\ngpus: [ 0 ]"),
+            // 914 on pve2 clones 901 on phoenix: Proxmox does that only onto shared storage.
+            "defaults.yaml": (t) => `${t}datastores:\n  quickOS-lxc-disks: { shared: true }\n`,
         });
         assert.deepEqual(problemsOf(dir), [
             "910-copy-vllm-gpux2.yaml:17:12 gpus[1]: GPU 0 is listed twice",
@@ -135,8 +137,8 @@ describe("the full installation under the mock engine (Pulumi.full.yaml)", () =>
         assert.match(convert(911), /\npct set 911 --delete dev0,dev1,dev2,dev3\n/);
         assert.ok(!convert(900).includes("--delete"), "900 has no devices");
         // The removal is the conversion's, not a diff for the provider to undo; non-templates keep the diff.
-        assert.deepEqual(find(rec, "901-ct").ignoreChanges, ["started", "template", "devicePassthroughs"]);
-        assert.deepEqual(find(rec, "801-ct").ignoreChanges, ["started", "template"]);
+        assert.deepEqual(find(rec, "901-ct").ignoreChanges, ["started", "template", "devicePassthroughs", "clone"]);
+        assert.deepEqual(find(rec, "801-ct").ignoreChanges, ["started", "template", "clone"], "a clone is never re-created for its clone block");
         assert.deepEqual(find(rec, "900-ct").ignoreChanges, ["started", "template"]);
     });
 

@@ -128,8 +128,8 @@ interface BaseFile { name: string; owner: Leaf["owner"]; text: string; data: any
 
 /** Where each kind's fields are looked up, in order: the guests that set the most fields first. */
 const OWNERS: Record<Leaf["owner"], string[]> = {
-    lxc: ["950-everything-ct.yaml", "101-nginx-phoenix.yaml", "103-step-ca.yaml", "900-copy-base.yaml", "102-traefik-internal.yaml"],
-    vm: ["1950-everything-vm.yaml", "1001-portainer.yaml", "1002-drphoenix.yaml", "9000-ubuntu-cloud-template.yaml"],
+    lxc: ["950-everything-ct.yaml", "101-nginx-phoenix.yaml", "103-step-ca.yaml", "900-copy-base.yaml", "102-traefik-internal.yaml", "952-template-ct.yaml"],
+    vm: ["1950-everything-vm.yaml", "1001-portainer.yaml", "1002-drphoenix.yaml", "9000-ubuntu-cloud-template.yaml", "1951-inherits-vm.yaml"],
     defaults: [DEFAULTS_FILE],
 };
 /** Fields whose change changes the graph, not a value: checked on the catalog, not in the recorded program. */
@@ -252,7 +252,8 @@ const readSource = (shownFile: string, absolutePath: string): YamlSource => {
     if (!source) parsed.set(key, (source = new YamlSource(shownFile, absolutePath)));
     return source;
 };
-const load = (dir: string): Catalog => loadCatalog({ dir, node: "phoenix", baseDir: ROOT, readSource });
+/** As the dev stack loads it: its one node declared, so a guest on any other is refused at its field. */
+const load = (dir: string): Catalog => loadCatalog({ dir, node: "phoenix", nodes: ["phoenix"], baseDir: ROOT, readSource });
 
 /** Problems of a catalog whose one file changed: that file alone first (most values stop there), else the whole catalog. */
 const problemsWith = (dir: string, file: string, owner: Leaf["owner"], texts: Record<string, string>): Problem[] | "loaded" => {
@@ -282,8 +283,10 @@ const located = (problems: Problem[], s: Sample): boolean => {
         const named = /^defaults\.yaml (\S+):/.exec(p.message)?.[1];
         if (s.leaf.owner === "defaults" && named) return around(named);
         if (s.leaf.owner === "defaults" && field.startsWith("nodes") && p.message.includes("defaults.yaml nodes.")) return true;
-        // Or at the field the value clashes with (node and gpus), naming the value.
-        return p.file.endsWith(s.file) && (around(p.field) || (typeof s.value === "string" && s.value.length > 2 && p.message.includes(s.value)));
+        // Or at the field the value clashes with (node and gpus), naming the value, or at the same field of another
+        // item of its list (a duplicate is reported where it repeats).
+        const sameListField = (at: string) => at.replace(/\[\d+\]/g, "[]") === field.replace(/\[\d+\]/g, "[]");
+        return p.file.endsWith(s.file) && (around(p.field) || sameListField(p.field) || (typeof s.value === "string" && s.value.length > 2 && p.message.includes(s.value)));
     });
 };
 
@@ -340,8 +343,10 @@ const expectation = (s: Sample, catalog: Catalog): { string?: string; number?: n
     if (field.includes("model") && field.includes("gpus")) return undefined; // a GPU's model is shown in the plan only
     if (s.renameKey) {
         if (field.includes("featureParams")) return undefined; // defaults for a feature no guest runs reach nothing, by design
+        if (field.includes("datastores")) return undefined; // how a datastore is shared is catalog metadata: it reaches no resource
         return field[field.length - 2] === "secrets" ? { string: `${String(s.value)}_FILE` } : { string: `${envName(String(s.value))}=` };
     }
+    if (field[0] === "datastores") return undefined; // catalog metadata (sharing, nodes): it reaches no resource
     if (field[0] === "rawLxc") return { string: String(s.value).replace(/^(lxc\.[a-z0-9_.-]+)\s*[:=]\s*/, "$1: ") };
     if (field.includes("owner")) {
         const spec = catalog.guests.get(Number(s.file.split("-")[0])) as LxcSpec;

@@ -158,7 +158,10 @@ describe("VmGuest", () => {
             assert.deepEqual(v.startup, e.startup);
             assert.deepEqual([v.timeoutClone, v.timeoutStartVm], [1800, 600]);
             assert.equal(find(rec, `${id}-vm`).deleteBeforeReplace, true, "fixed vmId needs delete-before-replace");
+            assert.equal(v.migrate, true, "a node change migrates the VM (vm.go ForceNewIf node_name only without migrate)");
+            assert.deepEqual(find(rec, `${id}-vm`).ignoreChanges, ["clone"], "a clone is never re-created for its clone block");
         }
+        assert.deepEqual([inputs(rec, "9000-vm").migrate, find(rec, "9000-vm").ignoreChanges], [true, []]);
     });
 
     it("serializes the clones of 9000: 1002's clone waits for 1001's VM, not the other way round", () => {

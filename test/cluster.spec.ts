@@ -1,0 +1,391 @@
+// A two-node (and three-node) cluster recorded under the mock engine: every command of a guest runs on its node,
+// cross-node clones are refused or planned as Proxmox allows, per-node template copies serve their node's clones, a
+// VM's node change is an update with migration, and a container's is refused unless the stack allows its replacement.
+import { strict as assert } from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { type Recording, recordProgram, unwrapSecrets } from "../plan/engine";
+import { readStackConfig } from "../plan/stackFile";
+import { catalogCopy, childrenOf, find, inputs, names, ownerGuest, urnOf } from "./helpers";
+
+const PVE2 = { address: "10.0.0.14", port: 2222, user: "admin", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPve2HostKey" };
+const NODES = { phoenix: { address: "10.0.0.13" }, pve2: PVE2 };
+const ACCESS: Record<string, { host: string; port: number; user: string; hostKey?: string }> = {
+    phoenix: { host: "10.0.0.13", port: 22, user: "root" },
+    pve2: { host: PVE2.address, port: PVE2.port, user: PVE2.user, hostKey: PVE2.hostKey },
+    pve3: { host: "10.0.0.15", port: 22, user: "root" },
+};
+
+/** The dev stack turned into a cluster: phoenix:nodes instead of the one-node keys. */
+export const recordCluster = (config: Record<string, unknown>, invokes?: Parameters<typeof recordProgram>[0]["invokes"]): Promise<Recording> => {
+    const sc = readStackConfig("dev");
+    const base = { ...sc.config };
+    delete base["phoenix:nodeAddress"];
+    return recordProgram({ config: { ...base, "phoenix:nodes": NODES, ...config }, secretKeys: sc.secretKeys, invokes });
+};
+
+/** Inserts `line` after the guest file's `id:` line. */
+const after = (key: string, line: string) => (text: string) => text.replace(new RegExp(`^(${key}: .*)$`, "m"), `$1\n${line}`);
+const sharedCtDisks = (text: string) => `${text}datastores:\n  quickOS-lxc-disks: { shared: true }\n`;
+
+/** 101 and 1002 on pve2; 900 only on phoenix (101 clones it across, onto shared storage); 9000 kept on both nodes. */
+const twoNodeCatalog = (edits: Parameters<typeof catalogCopy>[0] = {}) =>
+    catalogCopy({
+        "defaults.yaml": sharedCtDisks,
+        "101-nginx-phoenix.yaml": after("id", "node: pve2"),
+        "1002-drphoenix.yaml": after("id", "node: pve2"),
+        "9000-ubuntu-cloud-template.yaml": after("id", "nodes: { phoenix: 9000, pve2: 9001 }"),
+        ...edits,
+    });
+
+/** What a resource waits for besides its machine (replaceWith is recorded among the dependencies too). */
+const waitsFor = (rec: Recording, name: string): string[] => {
+    const r = find(rec, name);
+    return names(r.dependencies.filter((u) => !r.replaceWith.includes(u)));
+};
+const connectionOf = (rec: Recording, name: string) => unwrapSecrets(find(rec, name).inputs.connection);
+const nodeOf = (rec: Recording, guest: number): string => (rec.outputs as any).guests[String(guest)].node;
+
+describe("cluster: two nodes", () => {
+    let rec: Recording;
+    before(async () => {
+        rec = await recordCluster({ "phoenix:catalog": twoNodeCatalog() });
+        assert.equal(rec.error, undefined, rec.error?.message);
+    });
+
+    it("runs every command of a guest on its own node: pct/qm steps on the node, in-guest VM steps through it", () => {
+        const commands = rec.registrations.filter((r) => r.type === "command:remote:Command");
+        assert.ok(commands.length > 40, `${commands.length} commands`);
+        const seen = new Set<string>();
+        for (const c of commands) {
+            const guest = ownerGuest(rec, c.urn)!;
+            const node = nodeOf(rec, guest);
+            seen.add(node);
+            const conn = connectionOf(rec, c.name);
+            const { proxy, ...direct } = conn;
+            if (proxy) {
+                // A VM's feature, application and health steps: SSH to the VM, its node as jump host.
+                assert.equal(direct.host, (rec.outputs as any).guests[String(guest)].ip, c.name);
+                const { dialErrorLimit: _d, perDialTimeout: _p, ...jump } = proxy; // the command SDK's defaults
+                assert.deepEqual(jump, { ...ACCESS[node], privateKey: "[secret sshPrivateKey]" }, `${c.name} jumps through ${node}`);
+            } else {
+                assert.deepEqual(direct, { ...ACCESS[node], privateKey: "[secret sshPrivateKey]", dialErrorLimit: 20, perDialTimeout: 15 }, `${c.name} runs on ${node}`);
+            }
+        }
+        assert.deepEqual([...seen].sort(), ["phoenix", "pve2"]);
+        // The issue's example: 101's host directories, id-map delegation and pct exec features go to pve2.
+        for (const step of ["101-host-dirs", "101-subids", "101-lxc-conf", "101-fw-reset", "101-start", "101-feature-base_setup", "101-app"]) {
+            assert.equal(connectionOf(rec, step).host, PVE2.address, step);
+        }
+        assert.match(inputs(rec, "101-feature-base_setup").create, /^pct exec 101 -- env /);
+        assert.equal(connectionOf(rec, "103-start").host, "10.0.0.13");
+        assert.deepEqual(connectionOf(rec, "1002-feature-docker").proxy.host, PVE2.address);
+        assert.equal(connectionOf(rec, "1002-wait").host, PVE2.address, "qm guest commands run on the VM's node");
+    });
+
+    it("lists every node in the provider's SSH block (snippets and id maps go over SSH to the guest's node)", () => {
+        const ssh = JSON.parse(unwrapSecrets(find(rec, "proxmoxve", "pulumi:providers:proxmoxve").inputs.ssh));
+        assert.deepEqual(ssh.nodes, [{ name: "phoenix", address: "10.0.0.13", port: 22 }, { name: "pve2", address: PVE2.address, port: PVE2.port }]);
+        assert.equal(ssh.username, "root", "one user for the provider: phoenix:sshUser");
+    });
+
+    it("puts each guest's Proxmox resources on its node; the VM firewall lets SSH in from the VM's own node", () => {
+        assert.equal(inputs(rec, "101-ct").nodeName, "pve2");
+        for (const r of ["101-fw-options", "101-fw-rules", "1002-fw-options", "1002-fw-rules", "1002-vm"]) assert.equal(inputs(rec, r).nodeName, "pve2", r);
+        assert.equal(inputs(rec, "1001-vm").nodeName, "phoenix");
+        assert.equal(inputs(rec, "1002-fw-rules").rules[0].source, PVE2.address);
+        assert.equal(inputs(rec, "1001-fw-rules").rules[0].source, "10.0.0.13");
+    });
+
+    it("clones a container to another node onto shared storage (pct clone --target)", () => {
+        assert.deepEqual(inputs(rec, "101-ct").clone, { vmId: 900, nodeName: "phoenix", datastoreId: "quickOS-lxc-disks", full: true });
+        assert.ok(names(find(rec, "101-ct").propertyDependencies.clone).includes("900-template"), "clones 900 once it is a template");
+    });
+
+    it("keeps the template 9000 on both nodes: 9001 on pve2 is built like it, from its own image and vendor data there", () => {
+        const comps = rec.registrations.filter((r) => r.type === "phoenix:index:VmGuest").map((r) => r.name).sort();
+        assert.deepEqual(comps, ["1001", "1002", "9000", "9001"]);
+        assert.deepEqual(childrenOf(rec, 9001).map((c) => c.name).sort(), ["9001-image", "9001-vendor-data", "9001-vm"]);
+        const vm = inputs(rec, "9001-vm");
+        assert.deepEqual([vm.vmId, vm.nodeName, vm.template, vm.name], [9001, "pve2", true, "ubuntu-2404-cloud-template"]);
+        assert.deepEqual([inputs(rec, "9001-image").nodeName, inputs(rec, "9000-image").nodeName], ["pve2", "phoenix"]);
+        // One file name for the whole family: a clone keeps its vendor data wherever it runs or moves.
+        const vendor = inputs(rec, "9001-vendor-data");
+        assert.deepEqual([vendor.nodeName, vendor.sourceRaw.fileName], ["pve2", "phoenix-9000-vendor-data.yaml"]);
+        assert.equal(vendor.sourceRaw.data, inputs(rec, "9000-vendor-data").sourceRaw.data);
+        assert.deepEqual((rec.outputs as any).selection.pulledIn, [{ id: 9001, by: 9000, reason: "copy" }]);
+    });
+
+    it("provisions copies of a container template with a fixed address one after another; with dhcp, at once", async () => {
+        const fixed = await recordCluster({ "phoenix:catalog": twoNodeCatalog({ "900-copy-base.yaml": after("id", "nodes: { phoenix: 900, pve2: 902 }") }) });
+        assert.equal(fixed.error, undefined, fixed.error?.message);
+        assert.deepEqual(waitsFor(fixed, "902-ct"), ["900-template"], "902 runs with 900's address and MAC: only once 900 is a template");
+        assert.deepEqual([inputs(fixed, "902-ct").nodeName, inputs(fixed, "101-ct").clone.vmId, inputs(fixed, "101-ct").clone.nodeName], ["pve2", 902, "pve2"]);
+        const dhcp = await recordCluster({
+            "phoenix:catalog": twoNodeCatalog({
+                "900-copy-base.yaml": (t) => after("id", "nodes: { phoenix: 900, pve2: 902 }")(t).replace(/network:\n(  .*\n)+/, "network:\n  ip: dhcp\n"),
+            }),
+        });
+        assert.equal(dhcp.error, undefined, dhcp.error?.message);
+        assert.deepEqual(waitsFor(dhcp, "902-ct"), [], "nothing to clash: built at once");
+    });
+
+    it("serves each node's clones from its local copy: 1002 on pve2 clones 9001, 1001 on phoenix clones 9000, in separate lanes", () => {
+        assert.deepEqual(inputs(rec, "1002-vm").clone, { vmId: 9001, nodeName: "pve2", datastoreId: "quickOS-vm-disks", full: true, retries: 3 });
+        assert.deepEqual(names(find(rec, "1002-vm").propertyDependencies.clone), ["9001-vm"]);
+        assert.deepEqual(names(find(rec, "1002-vm").propertyDependencies.initialization), ["9001-vendor-data"]);
+        assert.equal(inputs(rec, "1002-vm").initialization.vendorDataFileId, "local:snippets/phoenix-9000-vendor-data.yaml");
+        assert.deepEqual(inputs(rec, "1001-vm").clone.vmId, 9000);
+        assert.ok(!find(rec, "1002-vm").dependencies.includes(urnOf(rec, "1001-vm")), "one lane per copy: 1002 does not wait for 1001's clone");
+    });
+});
+
+describe("cluster: what Proxmox cannot do is a located catalog error, before any resource", () => {
+    const refused = async (catalog: string, config: Record<string, unknown> = {}): Promise<string[]> => {
+        const rec = await recordCluster({ "phoenix:catalog": catalog, ...config });
+        assert.ok(rec.error instanceof pulumi.RunError, String(rec.error));
+        assert.equal(rec.registrations.length, 0, "nothing registered");
+        // Catalog copies live in temporary directories: show their files as the catalog's own.
+        return rec.error.message.split("\n").slice(1).map((l) => l.replace(/\/[^ :]*?\/guests\//g, "guests/"));
+    };
+
+    it("refuses a guest on a node the stack does not declare", async () => {
+        const lines = await refused(twoNodeCatalog({ "103-step-ca.yaml": after("id", "node: pve3") }));
+        assert.deepEqual(lines, [
+            "guests/103-step-ca.yaml:6:7 node: node pve3 is not one of the stack's nodes (phoenix, pve2): declare it in stack config phoenix:nodes " +
+                "(pulumi config set --path 'phoenix:nodes.pve3.address' <address>) or use one of them",
+        ]);
+        // A one-node stack (the original keys) declares exactly its node.
+        const dev = await recordProgram({ config: { ...readStackConfig("dev").config, "phoenix:catalog": catalogCopy({ "101-nginx-phoenix.yaml": after("id", "node: pve2") }) } });
+        assert.match(String(dev.error), /101-nginx-phoenix\.yaml:5:7 node: node pve2 is not one of the stack's nodes \(phoenix\)/);
+    });
+
+    it("refuses a container clone to another node when its storage is not shared, saying what to do", async () => {
+        const lines = await refused(twoNodeCatalog({ "defaults.yaml": (t) => t }));
+        assert.equal(lines.length, 1, lines.join("\n"));
+        assert.match(lines[0], /^guests\/101-nginx-phoenix\.yaml:8:12 cloneFrom: guest 900 is on node phoenix and this container is on pve2: /);
+        assert.ok(lines[0].endsWith(
+            "Proxmox clones a container to another node only onto shared storage (pct clone --target), and quickOS-lxc-disks is not shared. " +
+                "Keep a copy of 900 on pve2 (nodes: { phoenix: 900, pve2: <a free ID> } in guests/900-copy-base.yaml), or use a datastore that allows it (defaults.yaml datastores)"),
+        lines[0]);
+    });
+
+    it("refuses a VM clone from shared storage onto local storage on another node (Proxmox clones it there onto shared storage only)", async () => {
+        const catalog = twoNodeCatalog({
+            "defaults.yaml": (t) => `${sharedCtDisks(t)}  ceph-vm: { shared: true }\n`,
+            "9000-ubuntu-cloud-template.yaml": after("id", "storage: ceph-vm"),
+            "1002-drphoenix.yaml": after("id", "node: pve2"),
+        });
+        const lines = await refused(catalog);
+        assert.equal(lines.length, 1, lines.join("\n"));
+        assert.match(lines[0], /1002-drphoenix\.yaml:\d+:\d+ cloneFrom: guest 9000 is on node phoenix and this VM is on pve2: Proxmox clones a VM on shared storage straight to another node, and only onto shared storage, and quickOS-vm-disks is not shared\./);
+    });
+
+    it("refuses a clone whose datastore is not on a node it needs, and a guest whose datastore is not on its node", async () => {
+        const lines = await refused(twoNodeCatalog({
+            "defaults.yaml": (t) => `${sharedCtDisks(t)}  quickOS-vm-disks: { nodes: [phoenix] }\n`,
+            "9000-ubuntu-cloud-template.yaml": (t) => t,
+        }));
+        assert.deepEqual(lines, [
+            "guests/1002-drphoenix.yaml:5:7 node: datastore quickOS-vm-disks (defaults.yaml storage.vm) is not on node pve2: defaults.yaml datastores.quickOS-vm-disks.nodes lists phoenix",
+            "guests/1002-drphoenix.yaml:8:12 cloneFrom: guest 9000 is on node phoenix and this VM is on pve2: the provider clones it on phoenix into quickOS-vm-disks and migrates it to pve2 with its disks, " +
+                "and quickOS-vm-disks is not on pve2. Keep a copy of 9000 on pve2 (nodes: { phoenix: 9000, pve2: <a free ID> } in guests/9000-ubuntu-cloud-template.yaml), or use a datastore that allows it (defaults.yaml datastores)",
+        ]);
+    });
+
+    it("checks a template's copies: its own node and ID, free IDs, declared nodes, never a copy named where the template is meant", async () => {
+        const lines = await refused(twoNodeCatalog({
+            "9000-ubuntu-cloud-template.yaml": after("id", "nodes: { phoenix: 9000, pve2: 101, pve3: 9002 }"),
+            "1001-portainer.yaml": (t) => t.replace("cloneFrom: 9000", "cloneFrom: 9002"),
+            "103-step-ca.yaml": after("id", "nodes: { phoenix: 103 }"),
+        }));
+        assert.deepEqual(lines, [
+            "guests/1001-portainer.yaml:7:12 cloneFrom: 9002 is a copy of template 9000 (its nodes); name 9000: each node's clones use that node's copy",
+            "guests/103-step-ca.yaml:6:1 nodes: only a template (template: true) is kept on several nodes; any other guest exists once, on its node",
+            "guests/9000-ubuntu-cloud-template.yaml:6:31 nodes.pve2: 101 is already used by guests/101-nginx-phoenix.yaml; every copy needs an ID of its own",
+            "guests/9000-ubuntu-cloud-template.yaml:6:36 nodes.pve3: node pve3 is not one of the stack's nodes (phoenix, pve2): declare it in stack config phoenix:nodes " +
+                "(pulumi config set --path 'phoenix:nodes.pve3.address' <address>) or use one of them",
+        ]);
+    });
+});
+
+describe("cluster: a VM clone to a node without a copy of its template", () => {
+    let rec: Recording;
+    before(async () => {
+        const catalog = twoNodeCatalog({ "1002-drphoenix.yaml": after("id", "node: pve3") });
+        rec = await recordCluster({ "phoenix:catalog": catalog, "phoenix:nodes": { ...NODES, pve3: { address: "10.0.0.15" } } });
+        assert.equal(rec.error, undefined, rec.error?.message);
+    });
+
+    it("is cloned from the template's node and migrated by the provider (local disks on both nodes)", () => {
+        const vm = inputs(rec, "1002-vm");
+        assert.deepEqual([vm.nodeName, vm.clone.vmId, vm.clone.nodeName, vm.clone.datastoreId], ["pve3", 9000, "phoenix", "quickOS-vm-disks"]);
+    });
+
+    it("gets the family's vendor data on its node (Proxmox reads it where the VM starts), kept when the VM goes", () => {
+        const vendor = find(rec, "1002-vendor-data");
+        assert.deepEqual([inputs(rec, "1002-vendor-data").nodeName, inputs(rec, "1002-vendor-data").sourceRaw.fileName], ["pve3", "phoenix-9000-vendor-data.yaml"]);
+        assert.equal(vendor.retainOnDelete, true, "other VMs of the family on pve3 read the same file");
+        assert.deepEqual(names(find(rec, "1002-vm").propertyDependencies.initialization), ["1002-vendor-data"]);
+        assert.equal(inputs(rec, "1002-vm").initialization.vendorDataFileId, "local:snippets/phoenix-9000-vendor-data.yaml");
+        assert.equal(find(rec, "9000-vendor-data").retainOnDelete, false, "the template's own file goes with it");
+    });
+});
+
+/** The provider's replacement rules for VmLegacy (provider-semantics.md §3.1): these paths force a new VM. */
+const VM_FORCE_NEW = ["clone", "vmId", "initialization.type", "initialization.vendorDataFileId", "initialization.userDataFileId", "initialization.networkDataFileId", "initialization.metaDataFileId"];
+const at = (v: any, path: string) => path.split(".").reduce((o, k) => o?.[k], v);
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** What the provider does with a VmLegacy whose inputs go from `before` to `after` (ignoreChanges as the program sets it). */
+const vmChange = (before: any, after: any, ignoreChanges: string[]): "none" | "update" | "replace" => {
+    const kept = (p: string) => !ignoreChanges.some((i) => p === i || p.startsWith(`${i}.`));
+    const forced = VM_FORCE_NEW.filter((p) => kept(p) && !same(at(before, p), at(after, p)));
+    // vm.go ForceNewIf node_name: only without migrate.
+    if (!same(before.nodeName, after.nodeName) && !after.migrate) forced.push("nodeName");
+    if (forced.length > 0) return "replace";
+    return Object.keys({ ...before, ...after }).some((k) => kept(k) && !same(before[k], after[k])) ? "update" : "none";
+};
+
+describe("cluster: moving guests between nodes", () => {
+    it("moves a VM by migration: 1001 from phoenix to pve2 is an update of its VM (even with a new clone source there)", async () => {
+        const before = await recordCluster({ "phoenix:catalog": twoNodeCatalog() });
+        const moved = await recordCluster({ "phoenix:catalog": twoNodeCatalog({ "1001-portainer.yaml": after("id", "node: pve2") }) });
+        assert.equal(moved.error, undefined, moved.error?.message);
+        const [old, now] = [inputs(before, "1001-vm"), inputs(moved, "1001-vm")];
+        assert.deepEqual([old.nodeName, now.nodeName, now.migrate], ["phoenix", "pve2", true]);
+        assert.deepEqual([old.clone.vmId, now.clone.vmId], [9000, 9001], "on pve2 the local copy would be its source...");
+        assert.deepEqual(find(moved, "1001-vm").ignoreChanges, ["clone"], "...which changes nothing for the existing VM");
+        assert.equal(now.initialization.vendorDataFileId, old.initialization.vendorDataFileId, "the family's vendor data has one name on every node");
+        const changed = Object.keys(now).filter((k) => !same(old[k], now[k])).sort();
+        assert.deepEqual(changed, ["clone", "nodeName"]);
+        assert.equal(vmChange(old, now, find(moved, "1001-vm").ignoreChanges), "update");
+        // The same move without migrate, or without ignoring the new clone source, would re-create the VM.
+        assert.equal(vmChange(old, { ...now, migrate: false }, ["clone"]), "replace");
+        assert.equal(vmChange(old, now, []), "replace");
+        // Its steps follow it: the node commands and the jump host change (an update of each command, never a replacement).
+        for (const step of ["1001-wait", "1001-fw-reset", "1001-feature-docker"]) {
+            assert.deepEqual(find(moved, step).inputs.triggers, find(before, step).inputs.triggers, `${step}: same triggers, so no replacement`);
+        }
+        assert.equal(connectionOf(moved, "1001-wait").host, PVE2.address);
+        assert.equal(connectionOf(moved, "1001-feature-docker").proxy.host, PVE2.address);
+    });
+
+    const onPhoenix = { "proxmoxve:index/getContainersLegacy:getContainersLegacy": () => ({ id: "containers", containers: [{ vmId: 101, nodeName: "phoenix", name: "Nginx-Phoenix", tags: ["phoenix"] }] }) };
+
+    it("refuses to move a container (the provider would re-create it), with the command to migrate it by hand", async () => {
+        const rec = await recordCluster({ "phoenix:catalog": twoNodeCatalog() }, onPhoenix);
+        assert.ok(rec.error instanceof pulumi.RunError, String(rec.error));
+        // The SDK names the input that failed: error serializing property "nodeName": <the refusal>.
+        assert.equal(rec.error.message.replace(/\/[^ ]*?\/guests\//, "guests/"), [
+            'error serializing property "nodeName": guest 101: the container is on node phoenix, and guests/101-nginx-phoenix.yaml puts it on pve2. The provider cannot migrate a container: it would destroy it and create it anew on pve2, losing its data. To move it:',
+            "  1. on phoenix: pct migrate 101 pve2 --restart   (under HA: ha-manager migrate ct:101 pve2)",
+            "  2. point the stack's state at pve2 (README: \"Moving a container\"), then run pulumi up again.",
+            "Or leave it on phoenix (node: phoenix), or list 101 in stack config phoenix:allowReplace to destroy it and re-create it on pve2.",
+        ].join("\n"));
+        assert.deepEqual(rec.registrations.filter((r) => r.name === "101-ct"), [], "the container is never registered, so never replaced");
+    });
+
+    it("moves a container by re-creating it when the stack lists it in phoenix:allowReplace", async () => {
+        const rec = await recordCluster({ "phoenix:catalog": twoNodeCatalog(), "phoenix:allowReplace": [101] }, onPhoenix);
+        assert.equal(rec.error, undefined, rec.error?.message);
+        assert.equal(inputs(rec, "101-ct").nodeName, "pve2");
+        const stays = await recordCluster({ "phoenix:catalog": twoNodeCatalog({ "101-nginx-phoenix.yaml": (t) => t }) }, onPhoenix);
+        assert.equal(stays.error, undefined, "a container where the catalog puts it is no move");
+    });
+});
+
+describe("cluster: stack config", () => {
+    it("rejects malformed phoenix:nodes, and the one-node keys next to it, naming the key", async () => {
+        const cases: [Record<string, unknown>, string][] = [
+            [{ "phoenix:nodes": { pve2: { addr: "x" } } }, 'stack config phoenix:nodes.pve2.addr: expected one of address, port, user, hostKey, received "addr"'],
+            [{ "phoenix:nodes": { pve2: { address: "10.0.0.14", port: 70000 } } }, "stack config phoenix:nodes.pve2.port: expected a port 1..65535, received 70000"],
+            [{ "phoenix:nodes": { "pve 2": { address: "x" } } }, 'stack config phoenix:nodes.pve 2: expected a Proxmox node name (letters, digits and inner hyphens), received "pve 2"'],
+            [{ "phoenix:nodes": [] }, "stack config phoenix:nodes: expected a map of node name to SSH access"],
+            [{ "phoenix:nodes": { pve2: { address: "10.0.0.14" } } }, 'stack config phoenix:node: expected one of the nodes in phoenix:nodes (pve2), received "phoenix"'],
+            [{ "phoenix:nodeAddress": "10.0.0.13" }, 'stack config phoenix:nodeAddress: expected no value when phoenix:nodes is set'],
+            [{ "phoenix:allowReplace": "101" }, "stack config phoenix:allowReplace: expected a list of guest IDs, e.g. [101], received 101"],
+            [{ "phoenix:haAffinity": "both" }, 'stack config phoenix:haAffinity: expected "rules" (Proxmox VE 9) or "groups" (Proxmox VE 8), received "both"'],
+        ];
+        for (const [config, message] of cases) {
+            const rec = await recordCluster(config);
+            assert.ok(rec.error instanceof pulumi.RunError, `${JSON.stringify(config)}: ${rec.error}`);
+            assert.ok(rec.error.message.startsWith(message), `${rec.error.message}\n  expected to start with\n${message}`);
+            assert.equal(rec.registrations.length, 0);
+        }
+    });
+
+    it("takes the node's port and user from phoenix:sshPort and phoenix:sshUser unless the node gives its own", async () => {
+        const rec = await recordCluster({ "phoenix:sshUser": "ops", "phoenix:sshPort": 2200, "phoenix:guests": [101], "phoenix:catalog": twoNodeCatalog() });
+        assert.equal(rec.error, undefined, rec.error?.message);
+        const [phoenix, pve2] = [connectionOf(rec, "900-start"), connectionOf(rec, "101-start")];
+        assert.deepEqual([phoenix.host, phoenix.port, phoenix.user], ["10.0.0.13", 2200, "ops"]);
+        assert.deepEqual([pve2.host, pve2.port, pve2.user], [PVE2.address, PVE2.port, PVE2.user]);
+    });
+});
+
+describe("cluster: HA for what matters", () => {
+    const withHa = (edits: Parameters<typeof catalogCopy>[0] = {}) =>
+        twoNodeCatalog({
+            "103-step-ca.yaml": (t) => `${t}ha: { nodes: { phoenix: 2, pve2: 1 } }\n`,
+            "1001-portainer.yaml": (t) => `${t}ha: { maxRestart: 2, replicated: true }\n`,
+            ...edits,
+        });
+
+    it("puts a guest under Proxmox HA once its health check has passed, with a node-affinity rule for its preferred nodes", async () => {
+        const rec = await recordCluster({ "phoenix:catalog": withHa() });
+        assert.equal(rec.error, undefined, rec.error?.message);
+        const ha = find(rec, "103-ha", "proxmoxve:index/haresource:Haresource");
+        assert.deepEqual(inputs(rec, "103-ha"), { resourceId: "ct:103", state: "started", maxRestart: 1, maxRelocate: 1, comment: "Phoenix: Step-CA" });
+        assert.deepEqual(waitsFor(rec, "103-ha"), ["103-health"], "after the health check (103's last step)");
+        assert.deepEqual([ha.replaceWith, ha.deletedWith], [[urnOf(rec, "103-ct")], ""], "replaced with the container, deleted before it (Proxmox refuses to delete an HA-managed container without purge)");
+        find(rec, "103-ha-rule", "proxmoxve:index/harule:Harule");
+        assert.deepEqual(inputs(rec, "103-ha-rule"), { rule: "phoenix-103", type: "node-affinity", comment: "Phoenix: Step-CA", resources: ["ct:103"], nodes: { phoenix: 2, pve2: 1 }, strict: false });
+        assert.deepEqual(waitsFor(rec, "103-ha-rule"), ["103-ha"], "the rule names an HA-managed resource");
+        assert.ok(!(rec.outputs as any).guests["101"].ready || !find(rec, "101-app").dependencies.includes(ha.urn), "dependents wait for readiness, not for HA");
+    });
+
+    it("uploads a VM's vendor data to every node HA may start it on, before putting it under HA", async () => {
+        const rec = await recordCluster({ "phoenix:catalog": withHa() });
+        assert.equal(rec.error, undefined, rec.error?.message);
+        assert.deepEqual(inputs(rec, "1001-ha"), { resourceId: "vm:1001", state: "started", maxRestart: 2, maxRelocate: 1, comment: "Phoenix: Portainer" });
+        // pve2 has the family's file already (9001's copy of the template put it there): the same resource.
+        assert.deepEqual(waitsFor(rec, "1001-ha"), ["1001-health", "9001-vendor-data"]);
+        const three = await recordCluster({ "phoenix:catalog": withHa(), "phoenix:nodes": { ...NODES, pve3: { address: "10.0.0.15" } } });
+        assert.equal(three.error, undefined, three.error?.message);
+        assert.deepEqual(waitsFor(three, "1001-ha"), ["1001-health", "1001-vendor-data-pve3", "9001-vendor-data"]);
+        assert.deepEqual([inputs(three, "1001-vendor-data-pve3").nodeName, find(three, "1001-vendor-data-pve3").retainOnDelete], ["pve3", true]);
+    });
+
+    it("uses an HA group instead of a rule on Proxmox VE 8 (phoenix:haAffinity groups)", async () => {
+        const rec = await recordCluster({ "phoenix:catalog": withHa(), "phoenix:haAffinity": "groups" });
+        assert.equal(rec.error, undefined, rec.error?.message);
+        assert.deepEqual(inputs(rec, "103-ha-group"), { group: "phoenix-103", comment: "Phoenix: Step-CA", nodes: { phoenix: 2, pve2: 1 }, restricted: false, noFailback: false });
+        assert.equal(inputs(rec, "103-ha").group, "phoenix-103");
+        assert.deepEqual(names(find(rec, "103-ha").propertyDependencies.group), ["103-ha-group"]);
+        assert.equal(rec.registrations.filter((r) => r.type === "proxmoxve:index/harule:Harule").length, 0);
+    });
+
+    it("refuses HA that cannot work: on a template, preferring another node, recovering from local disks", async () => {
+        const rec = await recordCluster({
+            "phoenix:catalog": withHa({
+                "defaults.yaml": (t) => t,
+                "101-nginx-phoenix.yaml": (t) => t,
+                "103-step-ca.yaml": (t) => `${t}ha: { nodes: { phoenix: 1, pve2: 2 } }\n`,
+                "900-copy-base.yaml": (t) => `${t}ha: {}\n`,
+                "102-traefik-internal.yaml": (t) => `${t}ha: { strict: true }\n`,
+            }),
+        });
+        assert.ok(rec.error instanceof pulumi.RunError, String(rec.error));
+        const lines = rec.error.message.split("\n").slice(1).map((l) => l.replace(/\/[^ :]*?\/guests\//g, "guests/"));
+        const localDisks = "HA may recover this guest on pve2, but its disks are on quickOS-lxc-disks, which is not shared: use shared storage (defaults.yaml datastores), " +
+            "limit HA to this node (ha: { nodes: { phoenix: 1 }, strict: true }), or set ha.replicated: true if Proxmox storage replication keeps copies on those nodes";
+        assert.deepEqual(lines, [
+            `guests/102-traefik-internal.yaml:42:1 ha: ${localDisks}`,
+            "guests/102-traefik-internal.yaml:42:7 ha.strict: needs ha.nodes: the nodes the guest may run on",
+            `guests/103-step-ca.yaml:50:1 ha: ${localDisks}`,
+            "guests/103-step-ca.yaml:50:14 ha.nodes: must give the guest's own node phoenix the highest priority (2): HA would move it away at once, and the next up would move it back",
+            "guests/900-copy-base.yaml:27:1 ha: a template never runs, so HA has nothing to keep running; put ha on the guests that clone it",
+        ]);
+        assert.equal(rec.registrations.length, 0);
+    });
+});
