@@ -172,8 +172,10 @@ const hasInGuestSteps = (spec: VmSpec): boolean => spec.features.length > 0 || s
 export class VmGuest extends PhoenixGuest {
     /** HA may start the VM on another node, which reads its vendor data there at boot: the snippet goes there first. */
     protected override haPrerequisites(ha: HaSpec): pulumi.Resource[] {
+        const own = this.vendorDataOn(this.node, false); // made already: the one the VM boots with
         const elsewhere = haCandidates(this.spec, ha, this.ctx.settings.nodes.keys()).filter((n) => n !== this.node);
-        return elsewhere.map((n) => this.vendorDataOn(n, false));
+        // On a shared snippets datastore every node reads the VM's own file: nothing more to wait for.
+        return [...new Set(elsewhere.map((n) => this.vendorDataOn(n, false)))].filter((r) => r !== own);
     }
 
     /**

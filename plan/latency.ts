@@ -1,5 +1,5 @@
-// How long each step of a `pulumi up` takes, in model seconds, from the reference latency model
-// (../shared/perf/latency-model.yaml beside the project, else the copy committed next to this file).
+// How long each step of a `pulumi up` takes, in model seconds, from the reference latency model: the shared one
+// beside the project (../shared/perf/latency-model.yaml) when it exists, else plan/latency-model.yaml (a fresh clone).
 // The whole mapping from a recorded resource to its figure is the one table below.
 import * as fs from "fs";
 import * as path from "path";
@@ -10,21 +10,39 @@ export interface LatencyModel {
     lxc: { create_from_os_template: number; clone: number; clone_lock_hold: number; configure: number; start: number; convert_to_template: number };
     vm: { download_cloud_image: number; create_template_from_image: number; clone: number; clone_lock_hold: number; configure: number; start_and_wait_agent: number };
     guest: { snapshot: number; health_check: number; application_script: number; feature: Record<string, number> & { default: number } };
-    limits: { concurrent_clones_per_source: number };
+    limits: {
+        concurrent_clones_per_source: number;
+        /** Heavy steps (clones and creates, downloads, feature and application scripts) one node runs at once. */
+        concurrent_heavy_steps_per_node: number;
+    };
     /** Where the figures came from. */
     source: string;
+    /** Whether the model file gave the per-node limit (else DEFAULT_HEAVY_STEPS_PER_NODE). */
+    hostLimitFrom: "model" | "default";
 }
+
+/** The per-node limit of a model that has none (the shared reference model predates it). */
+export const DEFAULT_HEAVY_STEPS_PER_NODE = 4;
 
 export const SHARED_MODEL = path.resolve(PROJECT_ROOT, "..", "shared", "perf", "latency-model.yaml");
 export const BUNDLED_MODEL = path.join(__dirname, "latency-model.yaml");
 
 export const loadLatencyModel = (file?: string): LatencyModel => {
     const chosen = file ?? (fs.existsSync(SHARED_MODEL) ? SHARED_MODEL : BUNDLED_MODEL);
-    const m = parse(fs.readFileSync(chosen, "utf8")) as Omit<LatencyModel, "source">;
+    const m = parse(fs.readFileSync(chosen, "utf8")) as Omit<LatencyModel, "source" | "hostLimitFrom">;
     for (const key of ["lxc", "vm", "guest", "limits"] as const) {
         if (typeof m?.[key] !== "object") throw new Error(`latency model ${chosen}: missing section ${key}`);
     }
-    return { ...m, source: chosen };
+    const perNode = m.limits.concurrent_heavy_steps_per_node as number | undefined;
+    if (perNode !== undefined && !(Number.isInteger(perNode) && perNode >= 1)) {
+        throw new Error(`latency model ${chosen}: limits.concurrent_heavy_steps_per_node must be a positive integer (got ${JSON.stringify(perNode)})`);
+    }
+    return {
+        ...m,
+        limits: { ...m.limits, concurrent_heavy_steps_per_node: perNode ?? DEFAULT_HEAVY_STEPS_PER_NODE },
+        source: chosen,
+        hostLimitFrom: perNode === undefined ? "default" : "model",
+    };
 };
 
 /** What the table needs to know about one recorded resource. */
@@ -46,7 +64,15 @@ export interface StepCost {
     seconds: number;
     /** The latency-model entry used, e.g. lxc.clone; "none" for bookkeeping resources. */
     figure: string;
+    /** Whether it counts against its node's limit on heavy steps. */
+    heavy: boolean;
 }
+
+/**
+ * Steps that load a node's disks, CPU or network for long: clones and creates (disk copies), downloads, and feature
+ * scripts (package installs in the guest). Application scripts mostly write configuration and are not counted.
+ */
+const HEAVY = /^(lxc\.(create_from_os_template|clone)|vm\.(create_template_from_image|clone|download_cloud_image)|guest\.feature\..+)$/;
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
@@ -92,7 +118,7 @@ export const stepCost = (model: LatencyModel, s: StepFacts): StepCost => {
         if (!hit) continue;
         const m = typeof hit === "boolean" ? null : hit;
         const [seconds, figure] = lookup(model, rule.figure(s, m));
-        return { what: rule.what(s, m), seconds, figure };
+        return { what: rule.what(s, m), seconds, figure, heavy: HEAVY.test(figure) };
     }
     throw new Error("unreachable: the table ends with a catch-all");
 };

@@ -5,7 +5,7 @@ import * as path from "path";
 import { type MockedResource, type Recording, recordProgram } from "./engine";
 import { type LatencyModel, loadLatencyModel, stepCost } from "./latency";
 import { MACHINE_TYPES, type PlanStep, type RecordedPlan, analyseRecording, guestOfParent, roleOf } from "./recorded";
-import { type Measured, type Schedule, type SimNode, blockedBy, measure, simulate } from "./simulate";
+import { type Measured, type Schedule, type SimNode, blockedBy, earliestSlot, measure, simulate } from "./simulate";
 import { PROJECT_ROOT, readStackConfig } from "./stackFile";
 import { type GpuUse, gpuUse } from "./gpus";
 
@@ -16,6 +16,8 @@ export interface PlanOptions {
     guests?: number[] | "all";
     /** Overrides phoenix:catalog: a directory, absolute or relative to the project root. */
     catalog?: string;
+    /** Other stack config values over the stack file's, by key with or without the namespace (e.g. phoenix:nodes). */
+    config?: Record<string, unknown>;
     /** Wall milliseconds per model second for the timed run under the SDK; 0 (the default) skips it: analytic figures only. */
     scale?: number;
     /** Inject a failure into this step (guest ID and role, e.g. 103 and feature-step_ca). */
@@ -110,43 +112,46 @@ export interface PlanResult {
     failure?: FailureReport;
 }
 
-/** Model seconds of a resource as the mock engine sees it (same table as the analysis, so both agree). */
-const secondsOf = (model: LatencyModel, r: MockedResource): number => {
-    const guest = guestOfParent(r.parent);
+/** The cost of a resource as the mock engine sees it (same table as the analysis, so both agree). */
+const costOf = (model: LatencyModel, r: MockedResource, guest = guestOfParent(r.parent)) => {
     const clone = MACHINE_TYPES.has(r.type) && r.inputs?.clone !== undefined;
-    return stepCost(model, { type: r.type, role: roleOf(r.name, guest?.id), kind: guest?.kind, custom: r.custom, clone }).seconds;
+    return stepCost(model, { type: r.type, role: roleOf(r.name, guest?.id), kind: guest?.kind, custom: r.custom, clone });
 };
 
 /**
  * Wall milliseconds per resource for the run under the SDK: its modelled time, plus the wait for one of `parallel`
  * slots (resources with a duration only; each takes the slot that frees first, in the order the SDK sends them: the
- * engine's step executor, first come, first served) and, for a clone, the wait for its source's lock (held for the
- * whole clone, as in the analysis; first come, first served).
+ * engine's step executor, first come, first served), for a clone the wait for its source's lock (held for the whole
+ * clone, as in the analysis; first come, first served), and for a heavy step the wait for its node (at most the
+ * model's concurrent_heavy_steps_per_node at once). A step's node is its guest's, known from the guest's machine.
  */
 const timedLatency = (model: LatencyModel, scale: number, parallel: number) => {
     const lockFree = new Map<string, number[]>();
+    const hostFree = new Map<string, number[]>();
+    const nodeOfGuest = new Map<number, string>();
     const slotFree: number[] = Number.isFinite(parallel) ? Array(parallel).fill(0) : [];
     return (r: MockedResource): number => {
-        const ms = secondsOf(model, r) * scale;
+        const guest = guestOfParent(r.parent);
+        if (guest && MACHINE_TYPES.has(r.type)) nodeOfGuest.set(guest.id, r.inputs.nodeName);
+        const cost = costOf(model, r, guest);
+        const ms = cost.seconds * scale;
         const source = MACHINE_TYPES.has(r.type) ? r.inputs?.clone?.vmId : undefined;
-        if (ms <= 0 || (source === undefined && slotFree.length === 0)) return ms;
+        const host = cost.heavy && guest ? nodeOfGuest.get(guest.id) ?? r.inputs?.nodeName : undefined;
+        if (ms <= 0 || (source === undefined && host === undefined && slotFree.length === 0)) return ms;
         const now = performance.now();
         const slot = slotFree.length > 0 ? slotFree.indexOf(Math.min(...slotFree)) : -1;
         let start = slot >= 0 ? Math.max(now, slotFree[slot]) : now;
-        if (source !== undefined) {
-            const locks = lockFree.get(String(source)) ?? Array(Math.max(1, model.limits.concurrent_clones_per_source)).fill(0);
-            const lock = locks.indexOf(Math.min(...locks));
-            start = Math.max(start, locks[lock]);
-            locks[lock] = start + ms;
-            lockFree.set(String(source), locks);
-        }
+        const lock = source !== undefined ? earliestSlot(lockFree, String(source), model.limits.concurrent_clones_per_source) : undefined;
+        const node = host !== undefined ? earliestSlot(hostFree, host, model.limits.concurrent_heavy_steps_per_node) : undefined;
+        for (const held of [lock, node]) if (held) start = Math.max(start, held.free[held.slot]);
+        for (const held of [lock, node]) if (held) held.free[held.slot] = start + ms;
         if (slot >= 0) slotFree[slot] = start + ms;
         return start + ms - now;
     };
 };
 
 export const simNodes = (resources: readonly PlanStep[]): SimNode[] =>
-    resources.map((s) => ({ name: s.name, seconds: s.seconds, awaits: s.awaits, lock: s.cloneOf !== undefined ? String(s.cloneOf) : undefined }));
+    resources.map((s) => ({ name: s.name, seconds: s.seconds, awaits: s.awaits, lock: s.cloneOf !== undefined ? String(s.cloneOf) : undefined, host: s.host, heavy: s.heavy }));
 
 export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
     const stack = opts.stack ?? "dev";
@@ -160,8 +165,8 @@ export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
     } catch (e) {
         throw new PlanError((e as Error).message, 1);
     }
-    const config = { ...sc.config };
-    const ns = (k: string) => `${sc.project}:${k}`;
+    const ns = (k: string) => (k.includes(":") ? k : `${sc.project}:${k}`);
+    const config = { ...sc.config, ...Object.fromEntries(Object.entries(opts.config ?? {}).map(([k, v]) => [ns(k), v])) };
     if (opts.guests !== undefined) {
         config[ns("selectAll")] = opts.guests === "all";
         if (opts.guests !== "all") config[ns("guests")] = opts.guests;
@@ -182,8 +187,9 @@ export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
     const recorded = analyseRecording(rec, model, declaredDependsOn(rec));
     const nodes = simNodes(recorded.resources);
     const locks = model.limits.concurrent_clones_per_source;
-    const schedule = simulate(nodes, locks, parallel);
-    const makespanAt = (n: number) => (n === parallel ? schedule : simulate(nodes, locks, n)).makespan;
+    const perNode = model.limits.concurrent_heavy_steps_per_node;
+    const schedule = simulate(nodes, locks, parallel, perNode);
+    const makespanAt = (n: number) => (n === parallel ? schedule : simulate(nodes, locks, n, perNode)).makespan;
     const result: PlanResult = {
         stack,
         catalog: String(config[ns("catalog")] ?? "guests"),
@@ -236,7 +242,7 @@ const analyseFailure = (
     const at = schedule.end.get(target)!;
     // Until the failure both runs are the same schedule; after it, "stop" starts nothing and "continue-on-error" goes
     // on without what waits on the failure (which it would only have started after t).
-    const after = mode === "stop" ? undefined : simulate(nodes.filter((n) => !waiting.has(n.name)), locks, schedule.parallel);
+    const after = mode === "stop" ? undefined : simulate(nodes.filter((n) => !waiting.has(n.name)), locks, schedule.parallel, schedule.hostLimit);
     const endOf = (name: string): number | undefined =>
         after ? after.end.get(name) : name === target || schedule.sent.get(name)! < at ? schedule.end.get(name) : undefined;
     const failedGuest = recorded.resources.find((s) => s.name === target)!.guest!;

@@ -40,12 +40,17 @@ export interface PlanStep {
     /** Clone source guest, for a container or VM created as a clone: clones of one source take its lock in turn. */
     cloneOf?: number;
     custom: boolean;
+    /** The Proxmox node it runs on (its guest's node), and whether it counts against the node's heavy-step limit. */
+    host?: string;
+    heavy: boolean;
 }
 
 export interface PlanGuest {
     id: number;
     name: string;
     kind: Kind;
+    /** Proxmox node, from its container's or VM's nodeName. */
+    node: string;
     cloneFrom?: number;
     /** The catalog's dependsOn for this guest, as declared. */
     dependsOn: number[];
@@ -81,6 +86,8 @@ export interface RecordedPlan {
     lanes: { source: number; clones: number[] }[];
     /** Each route's request path, as the program states it (checked by the catalog before any resource). */
     routes: Route[];
+    /** Guests per Proxmox node, nodes in order of first appearance. */
+    nodes: { node: string; guests: number[] }[];
     /** Every registered resource (components and provider too), for the simulation. */
     resources: PlanStep[];
 }
@@ -158,6 +165,7 @@ const toSteps = (regs: readonly Registration[], byUrn: ReadonlyMap<string, Regis
         const from = (r.propertyDependencies.clone ?? []).map((u) => byUrn.get(u)).find((d) => d && guestOf(d));
         return from ? guestOf(from)!.id : Number(r.inputs.clone.vmId);
     };
+    const nodeOf = nodesOfGuests(regs, guestOf);
     return regs.map((r) => {
         const g = guestOf(r);
         const role = roleOf(r.name, g?.id);
@@ -165,8 +173,16 @@ const toSteps = (regs: readonly Registration[], byUrn: ReadonlyMap<string, Regis
         const cost = stepCost(model, { type: r.type, role, kind: g?.kind, custom: r.custom, clone: cloneOf !== undefined });
         // Dependencies (replaceWith included), the deletedWith resource, the parent and the provider.
         const awaits = [...new Set([...r.dependencies, r.deletedWith, r.parent, providerUrn(r)])].filter((u) => u && byUrn.has(u)).map((u) => byUrn.get(u)!.name);
-        return { name: r.name, role, type: r.type, guest: g?.id, what: cost.what, seconds: cost.seconds, figure: cost.figure, awaits, waits: [], cloneOf, custom: r.custom };
+        const host = g ? nodeOf.get(g.id) : undefined;
+        return { name: r.name, role, type: r.type, guest: g?.id, what: cost.what, seconds: cost.seconds, figure: cost.figure, heavy: cost.heavy, host, awaits, waits: [], cloneOf, custom: r.custom };
     });
+};
+
+/** Each guest's Proxmox node: its container's or VM's nodeName. */
+const nodesOfGuests = (regs: readonly Registration[], guestOf: (r: Registration) => { id: number } | undefined): Map<number, string> => {
+    const nodes = new Map<number, string>();
+    for (const r of regs) if (MACHINE_TYPES.has(r.type) && typeof r.inputs?.nodeName === "string") nodes.set(guestOf(r)!.id, r.inputs.nodeName);
+    return nodes;
 };
 
 /**
@@ -259,6 +275,7 @@ export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn:
             id,
             name: String(machine?.inputs?.initialization?.hostname ?? machine?.inputs?.name ?? ""),
             kind: GUEST_TYPES[components.get(id)!.type],
+            node: String(machine?.inputs?.nodeName ?? ""),
             cloneFrom: steps.find((s) => s.cloneOf !== undefined)?.cloneOf,
             dependsOn: [...(dependsOn.get(id) ?? [])].sort((a, b) => a - b),
             waitsFor: reducedFrom(id).filter((e) => e.kinds.includes("ready")).map((e) => e.to).sort((a, b) => a - b),
@@ -275,6 +292,7 @@ export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn:
         waves,
         lanes: sources.map((source) => ({ source, clones: clonesOf(source).map((g) => g.id) })),
         routes: ((rec.outputs as { routes?: Route[] } | undefined)?.routes) ?? [],
+        nodes: [...new Set(guests.map((g) => g.node))].map((node) => ({ node, guests: guests.filter((g) => g.node === node).map((g) => g.id) })),
         resources,
     };
 };

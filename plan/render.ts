@@ -105,10 +105,18 @@ export const renderText = (p: PlanResult): string => {
     const r = p.recorded;
     const s = p.schedule;
     const out: string[] = [];
-    out.push(`Phoenix plan: stack ${p.stack}, catalog ${p.catalog} (${r.guests.length} guests, ${r.resources.filter((x) => x.custom).length} resources)`, "");
+    out.push(
+        `Phoenix plan: stack ${p.stack}, catalog ${p.catalog} (${plural(r.guests.length, "guest")} on ${plural(r.nodes.length, "node")}, ${r.resources.filter((x) => x.custom).length} resources)`,
+        "",
+    );
 
-    out.push("Selection", `  requested: ${r.selection.requested.join(", ")}`, `  ${pad("guest", 6)} ${pad("kind", 5)} ${pad("name", 28)} why`);
-    for (const g of r.guests) out.push(`  ${pad(g.id, 6)} ${pad(g.kind, 5)} ${pad(g.name, 28)} ${whyOf(p, g.id)}`);
+    const nodeWidth = Math.max(4, ...r.nodes.map((n) => n.node.length));
+    out.push("Selection", `  requested: ${r.selection.requested.join(", ")}`, `  ${pad("guest", 6)} ${pad("kind", 5)} ${pad("node", nodeWidth)} ${pad("name", 28)} why`);
+    for (const g of r.guests) out.push(`  ${pad(g.id, 6)} ${pad(g.kind, 5)} ${pad(g.node, nodeWidth)} ${pad(g.name, 28)} ${whyOf(p, g.id)}`);
+    out.push("");
+
+    out.push(`Nodes (guests per node; each runs at most ${plural(s.hostLimit, "heavy step")} at once: clones and creates, downloads, features)`);
+    for (const n of r.nodes) out.push(`  ${pad(n.node, nodeWidth)} ${pad(plural(n.guests.length, "guest"), 10)} ${n.guests.join(", ")}`);
     out.push("");
 
     out.push("Readiness waves (guests in one wave proceed in parallel)");
@@ -119,8 +127,10 @@ export const renderText = (p: PlanResult): string => {
     }
     out.push(...renderGpus(p.gpus), "");
 
-    out.push("Steps per guest (duration, simulated start-end; model seconds)");
-    for (const g of r.guests) {
+    out.push("Steps per guest, by node (duration, simulated start-end; model seconds)");
+    const byNode = r.nodes.flatMap((n) => r.guests.filter((g) => g.node === n.node).map((g, i) => ({ g, first: i === 0 })));
+    for (const { g, first } of byNode) {
+        if (first) out.push(` on ${g.node}`);
         out.push(`  ${guestTitle(g)}`);
         const width = Math.max(...g.steps.map((x) => x.name.length));
         g.steps.forEach((step, i) => {
@@ -149,15 +159,20 @@ export const renderText = (p: PlanResult): string => {
             : `Simulated pulumi up (latency model ${model}; unlimited parallelism, the Pulumi CLI's default)`,
     );
     out.push(`  makespan         ${padL(s.makespan, 6)} s`);
-    const waitsFor = [s.lockWait > 0 ? "clone locks" : "", s.slotWait > 0 ? "a free slot" : ""].filter(Boolean).join(" and ");
+    const waitsFor = [s.lockWait > 0 ? "clone locks" : "", s.slotWait > 0 ? "a free slot" : "", s.hostWait > 0 ? "their node" : ""].filter(Boolean).join(" and ");
     const over =
         s.makespan === critical.seconds
-            ? `equal to the makespan: no step waits for a clone lock${limited ? " or a slot" : ""}`
+            ? `equal to the makespan: no step waits for a clone lock${limited ? ", a slot" : ""} or its node`
             : `the makespan is ${pct(s.makespan / Math.max(critical.seconds, 1e-9) - 1)} over it${waitsFor ? `: steps wait for ${waitsFor}` : ""}`;
     out.push(`  critical path    ${padL(critical.seconds, 6)} s  (${over})`);
     out.push(`    ${p.recorded.resources.length > 0 ? criticalSteps(p).join(" -> ") : ""}`);
     out.push(`  one at a time    ${padL(s.serial, 6)} s  (${(s.serial / Math.max(s.makespan, 1e-9)).toFixed(1)}x the makespan: the original phoenix-cli, one step after another)`);
     out.push(`  clone lock waits ${padL(s.lockWait, 6)} s`);
+    out.push(
+        `  node waits       ${padL(s.hostWait, 6)} s  (heavy steps ready while their node ran ${s.hostLimit} already: ` +
+            `latency model limits.concurrent_heavy_steps_per_node${p.model.hostLimitFrom === "default" ? ", not in this model: the default" : ""})`,
+    );
+    out.push(`  per node         ${[...s.hosts].map(([n, h]) => `${n} done at ${h.end} s${h.hostWait > 0 ? ` (waits ${h.hostWait} s)` : ""}`).join(", ")}`);
     if (limited) out.push(`  slot waits       ${padL(s.slotWait, 6)} s  (summed over the resources that were ready but found ${s.parallel === 1 ? "the slot" : `all ${s.parallel} slots`} busy)`);
     const compared = [`unlimited ${p.makespans.unlimited} s`, `--parallel ${DEPLOY_PARALLEL} (the deploy workflow) ${p.makespans.deploy} s`];
     if (limited && s.parallel !== DEPLOY_PARALLEL) compared.push(`--parallel ${s.parallel} (this plan) ${s.makespan} s`);
@@ -196,10 +211,12 @@ export const planJson = (p: PlanResult): unknown => {
         waves: r.waves,
         lanes: r.lanes,
         gpus: p.gpus,
+        nodes: r.nodes,
         guests: r.guests.map((g) => ({
             id: g.id,
             name: g.name,
             kind: g.kind,
+            node: g.node,
             dependsOn: g.dependsOn,
             waitsFor: g.waitsFor,
             cloneFrom: g.cloneFrom ?? null,
@@ -227,6 +244,10 @@ export const planJson = (p: PlanResult): unknown => {
             speedup: round(s.serial / Math.max(s.makespan, 1e-9)),
             lockWait: s.lockWait,
             slotWait: s.slotWait,
+            /** null: unlimited. */
+            hostLimit: Number.isFinite(s.hostLimit) ? s.hostLimit : null,
+            hostWait: s.hostWait,
+            hosts: Object.fromEntries(s.hosts),
             makespans: { unlimited: p.makespans.unlimited, deploy: { parallel: DEPLOY_PARALLEL, makespan: p.makespans.deploy } },
             guests: r.guests.map((g) => ({ id: g.id, ...guestTimes(p, g) })),
             measured: p.measured ? { scale: p.measured.scale, makespan: round(p.measured.makespan), maxLag: { ...p.measured.maxLag, seconds: round(p.measured.maxLag.seconds) } } : null,

@@ -3,8 +3,10 @@
 // in registration order), with at most `parallel` resources in progress at once (`pulumi up --parallel N`; unlimited
 // by default, as the CLI's default). Resources of zero duration (components, the provider) never take a slot. A clone
 // holds its source's lock for its whole duration (latency model limits.concurrent_clones_per_source); while it waits
-// for the lock it is already in progress (the provider waits for Proxmox), so it holds its slot. All figures are model
-// seconds.
+// for the lock it is already in progress (the provider waits for Proxmox), so it holds its slot. Likewise a heavy step
+// (a clone or create, a download, a feature or application script) waits while its Proxmox node already runs the most
+// it can (latency model limits.concurrent_heavy_steps_per_node): the node's disks, CPU and network are shared. All
+// figures are model seconds.
 import type { Registration } from "./engine";
 
 export interface SimNode {
@@ -14,6 +16,9 @@ export interface SimNode {
     awaits: string[];
     /** Lock held for the whole duration (the clone source), if any. */
     lock?: string;
+    /** The Proxmox node it runs on, and whether it is a heavy step there (limited per node). */
+    host?: string;
+    heavy?: boolean;
 }
 
 export interface Schedule {
@@ -34,7 +39,20 @@ export interface Schedule {
     lockWait: number;
     /** Seconds resources spent ready but waiting for a free slot (0 with unlimited parallelism). */
     slotWait: number;
+    /** At most this many heavy steps at once on one Proxmox node (Infinity: unlimited). */
+    hostLimit: number;
+    /** Seconds heavy steps spent waiting for their node, after they were started (and any clone lock). */
+    hostWait: number;
+    /** Per Proxmox node: when its last step ends, and its heavy steps' waits. */
+    hosts: Map<string, { end: number; hostWait: number }>;
 }
+
+/** The earliest free of a set of slots (their free-at times), first come first served; the set is made on first use. */
+export const earliestSlot = (pool: Map<string, number[]>, key: string, capacity: number): { free: number[]; slot: number } => {
+    let free = pool.get(key);
+    if (!free) pool.set(key, (free = Array(Math.max(1, capacity)).fill(0)));
+    return { free, slot: free.indexOf(Math.min(...free)) };
+};
 
 /** Binary min-heap on [time, tie-break]. */
 class Queue {
@@ -86,8 +104,9 @@ const less = (a: [number, number], b: [number, number]) => a[0] < b[0] || (a[0] 
  * the engine knows no durations, so it cannot favour the longest remaining path. Awaited names missing from `nodes`
  * are ignored (they never run).
  */
-export const simulate = (nodes: readonly SimNode[], lockCapacity = 1, parallel = Infinity): Schedule => {
+export const simulate = (nodes: readonly SimNode[], lockCapacity = 1, parallel = Infinity, hostLimit = Infinity): Schedule => {
     if (!(parallel >= 1)) throw new Error(`parallel must be at least 1 (got ${parallel})`);
+    if (!(hostLimit >= 1)) throw new Error(`the per-node limit must be at least 1 (got ${hostLimit})`);
     const index = new Map(nodes.map((n, i) => [n.name, i]));
     const deps = nodes.map((n) => [...new Set(n.awaits)].filter((a) => index.has(a) && a !== n.name).map((a) => index.get(a)!));
     const dependents = nodes.map(() => [] as number[]);
@@ -100,8 +119,11 @@ export const simulate = (nodes: readonly SimNode[], lockCapacity = 1, parallel =
     const end = nodes.map(() => 0);
     const finished: number[] = []; // in order of completion: dependencies before dependents
     const locks = new Map<string, number[]>();
+    const hostSlots = new Map<string, number[]>();
+    const hostWaits = new Map<string, number>();
     let lockWait = 0;
     let slotWait = 0;
+    let hostWait = 0;
 
     const ready = new Queue(); // [ready at, index]
     const running = new Queue(); // [end, index]
@@ -116,15 +138,17 @@ export const simulate = (nodes: readonly SimNode[], lockCapacity = 1, parallel =
     };
     const begin = (i: number, t: number) => {
         const node = nodes[i];
-        let s = t;
-        if (node.lock !== undefined) {
-            const free = locks.get(node.lock) ?? Array(Math.max(1, lockCapacity)).fill(0);
-            const slot = free.indexOf(Math.min(...free));
-            s = Math.max(t, free[slot]);
-            free[slot] = s + node.seconds;
-            locks.set(node.lock, free);
-            lockWait += s - t;
+        const lock = node.lock !== undefined ? earliestSlot(locks, node.lock, lockCapacity) : undefined;
+        const host = node.heavy && node.host !== undefined && Number.isFinite(hostLimit) ? earliestSlot(hostSlots, node.host, hostLimit) : undefined;
+        const afterLock = lock ? Math.max(t, lock.free[lock.slot]) : t;
+        const s = host ? Math.max(afterLock, host.free[host.slot]) : afterLock;
+        if (lock) lock.free[lock.slot] = s + node.seconds;
+        if (host) {
+            host.free[host.slot] = s + node.seconds;
+            hostWaits.set(node.host!, (hostWaits.get(node.host!) ?? 0) + (s - afterLock));
         }
+        lockWait += afterLock - t;
+        hostWait += s - afterLock;
         slotWait += t - readyAt[i];
         [sent[i], start[i], end[i]] = [t, s, s + node.seconds];
     };
@@ -174,8 +198,17 @@ export const simulate = (nodes: readonly SimNode[], lockCapacity = 1, parallel =
     const steps: string[] = [];
     for (let i = last; i >= 0; i = chainFrom[i]) steps.unshift(nodes[i].name);
     const byName = (xs: number[]) => new Map(nodes.map((n, i) => [n.name, xs[i]]));
+    const hosts = new Map<string, { end: number; hostWait: number }>();
+    nodes.forEach((n, i) => {
+        if (n.host === undefined) return;
+        const h = hosts.get(n.host) ?? { end: 0, hostWait: hostWaits.get(n.host) ?? 0 };
+        hosts.set(n.host, { ...h, end: Math.max(h.end, end[i]) });
+    });
     return {
         parallel,
+        hostLimit,
+        hostWait,
+        hosts,
         sent: byName(sent),
         start: byName(start),
         end: byName(end),

@@ -5,6 +5,9 @@ import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { type Recording, recordProgram, unwrapSecrets } from "../plan/engine";
 import { readStackConfig } from "../plan/stackFile";
+import { type PlanResult, makePlan } from "../plan/plan";
+import { planJson, renderText } from "../plan/render";
+import { loadLatencyModel } from "../plan/latency";
 import { catalogCopy, childrenOf, find, inputs, names, ownerGuest, urnOf } from "./helpers";
 
 const PVE2 = { address: "10.0.0.14", port: 2222, user: "admin", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPve2HostKey" };
@@ -387,5 +390,52 @@ describe("cluster: HA for what matters", () => {
             "guests/900-copy-base.yaml:27:1 ha: a template never runs, so HA has nothing to keep running; put ha on the guests that clone it",
         ]);
         assert.equal(rec.registrations.length, 0);
+    });
+});
+
+describe("cluster: the plan per node (the example stack, Pulumi.cluster.yaml)", () => {
+    let plan: PlanResult;
+    before(async () => {
+        plan = await makePlan({ stack: "cluster" });
+    });
+
+    it("groups the guests by node, and keeps one clone lane per copy of a template", () => {
+        assert.deepEqual(plan.recorded.nodes, [
+            { node: "pve1", guests: [900, 9000, 103, 1001] },
+            { node: "pve2", guests: [901, 9001, 110, 1002] },
+            { node: "pve3", guests: [902, 111, 1003] },
+        ]);
+        assert.deepEqual(plan.recorded.lanes, [
+            { source: 900, clones: [103] }, { source: 901, clones: [110] }, { source: 902, clones: [111] },
+            { source: 9000, clones: [1001, 1003] }, { source: 9001, clones: [1002] },
+        ]);
+        const text = renderText(plan);
+        assert.match(text, /^Phoenix plan: stack cluster, catalog examples\/cluster \(11 guests on 3 nodes, \d+ resources\)$/m);
+        assert.match(text, /^Nodes \(guests per node; each runs at most 4 heavy steps at once: clones and creates, downloads, features\)\n {2}pve1 4 guests {3}900, 9000, 103, 1001\n/m);
+        assert.match(text, /^ on pve3\n {2}902 base \(lxc\)\n/m);
+        const json = planJson(plan) as any;
+        assert.deepEqual(json.guests.find((g: any) => g.id === 1003).node, "pve3");
+        assert.deepEqual(Object.keys(json.simulation.hosts), ["pve1", "pve2", "pve3"]);
+    });
+
+    it("limits heavy steps per node: at one at a time, each node's steps queue, and the makespan says so", async () => {
+        const model = loadLatencyModel();
+        const one = await makePlan({ stack: "cluster", model: { ...model, limits: { ...model.limits, concurrent_heavy_steps_per_node: 1 } } });
+        const s = one.schedule;
+        assert.equal(s.hostLimit, 1);
+        assert.ok(s.hostWait > 0 && s.makespan > plan.schedule.makespan, `${s.makespan} s with waits of ${s.hostWait} s against ${plan.schedule.makespan} s`);
+        // Never two heavy steps at once on one node.
+        const heavy = one.recorded.resources.filter((r) => r.heavy && r.seconds > 0);
+        for (const a of heavy) {
+            for (const b of heavy) {
+                if (a === b || a.host !== b.host) continue;
+                const overlap = Math.min(s.end.get(a.name)!, s.end.get(b.name)!) - Math.max(s.start.get(a.name)!, s.start.get(b.name)!);
+                assert.ok(overlap <= 0, `${a.name} and ${b.name} overlap on ${a.host}`);
+            }
+        }
+        // Each node has its own queue: pve1 and pve2 download the cloud image first (registered first), pve3, with no
+        // VM template, creates its copy of 900 at once.
+        assert.deepEqual(["9000-image", "9001-image", "900-ct", "901-ct", "902-ct"].map((n) => s.start.get(n)), [0, 0, 120, 120, 0]);
+        assert.match(renderText(one), /^ {2}node waits +\d+ s {2}\(heavy steps ready while their node ran 1 already/m);
     });
 });

@@ -10,7 +10,7 @@ import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
 import { main, MAX_SCALE } from "../plan/cli";
 import { DEPLOY_PARALLEL, makePlan } from "../plan/plan";
-import { BUNDLED_MODEL, SHARED_MODEL, loadLatencyModel, stepCost } from "../plan/latency";
+import { BUNDLED_MODEL, DEFAULT_HEAVY_STEPS_PER_NODE, SHARED_MODEL, loadLatencyModel, stepCost } from "../plan/latency";
 import { blockedBy, simulate } from "../plan/simulate";
 import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
 import { recordProgram } from "../plan/engine";
@@ -481,7 +481,13 @@ describe("plan: latency model and simulator", () => {
         assert.equal(cost(CMD, "snap-final-form", "lxc").seconds, model.guest.snapshot);
         assert.equal(cost(CMD, "feature-docker", "vm").seconds, model.guest.feature.docker);
         assert.equal(cost(CMD, "feature-step_cli-2", "vm").seconds, model.guest.feature.step_cli);
-        assert.deepEqual(cost(CMD, "feature-made_up", "vm"), { what: "feature made_up", seconds: model.guest.feature.default, figure: "guest.feature.default" });
+        assert.deepEqual(cost(CMD, "feature-made_up", "vm"), { what: "feature made_up", seconds: model.guest.feature.default, figure: "guest.feature.default", heavy: true });
+        // Heavy on their node: disk copies, downloads, feature scripts; not the rest.
+        const heavy = (type: string, role: string, kind: "lxc" | "vm", clone = false) => cost(type, role, kind, clone).heavy;
+        assert.deepEqual([heavy(CT, "ct", "lxc"), heavy(CT, "ct", "lxc", true), heavy(VM, "vm", "vm"), heavy(VM, "vm", "vm", true), heavy("proxmoxve:download/file:File", "image", "vm"), heavy(CMD, "feature-docker", "vm")], [true, true, true, true, true, true]);
+        assert.deepEqual([heavy(CMD, "app", "lxc"), heavy(CMD, "health", "lxc"), heavy(CMD, "wait", "vm"), heavy(CMD, "snap-final-form", "lxc"), heavy(CMD, "fw-reset", "lxc")], [false, false, false, false, false]);
+        assert.deepEqual(cost("proxmoxve:index/haresource:Haresource", "ha", "lxc"), { what: "put under HA", seconds: model.lxc.configure, figure: "lxc.configure", heavy: false });
+        assert.equal(cost("proxmoxve:index/fileLegacy:FileLegacy", "vendor-data-pve3", "vm").what, "configure (vendor-data on pve3)");
         assert.equal(cost(CMD, "app", "lxc").seconds, model.guest.application_script);
         assert.equal(cost(CMD, "health", "lxc").seconds, model.guest.health_check);
         assert.equal(cost(CMD, "template", "lxc").seconds, model.lxc.convert_to_template);
@@ -489,11 +495,45 @@ describe("plan: latency model and simulator", () => {
         assert.match(cost(CMD, "something-new", "lxc").what, /unmodelled/);
     });
 
-    it("keeps the bundled latency model identical to the shared one", function () {
+    it("keeps the bundled latency model identical to the shared one, but for a per-node limit equal to the default", function () {
         if (!fs.existsSync(SHARED_MODEL)) this.skip();
-        const { source: _a, ...shared } = loadLatencyModel(SHARED_MODEL);
-        const { source: _b, ...bundled } = loadLatencyModel(BUNDLED_MODEL);
+        const { source: _a, hostLimitFrom: sharedFrom, ...shared } = loadLatencyModel(SHARED_MODEL);
+        const { source: _b, hostLimitFrom: bundledFrom, ...bundled } = loadLatencyModel(BUNDLED_MODEL);
         assert.deepEqual(bundled, shared);
+        assert.equal(bundledFrom, "model");
+        assert.equal(bundled.limits.concurrent_heavy_steps_per_node, DEFAULT_HEAVY_STEPS_PER_NODE, "a fresh clone plans exactly as a checkout beside the shared model");
+        if (sharedFrom === "model") assert.equal(shared.limits.concurrent_heavy_steps_per_node, DEFAULT_HEAVY_STEPS_PER_NODE);
+    });
+
+    it("reads the per-node limit from the model, with the default when it has none, and refuses a bad one", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-model-"));
+        try {
+            const text = fs.readFileSync(BUNDLED_MODEL, "utf8");
+            const write = (t: string) => (fs.writeFileSync(path.join(dir, "m.yaml"), t), path.join(dir, "m.yaml"));
+            const without = loadLatencyModel(write(text.replace(/^ {2}concurrent_heavy_steps_per_node: .*$/m, "")));
+            assert.deepEqual([without.limits.concurrent_heavy_steps_per_node, without.hostLimitFrom], [DEFAULT_HEAVY_STEPS_PER_NODE, "default"]);
+            const two = loadLatencyModel(write(text.replace(/concurrent_heavy_steps_per_node: 4/, "concurrent_heavy_steps_per_node: 2")));
+            assert.deepEqual([two.limits.concurrent_heavy_steps_per_node, two.hostLimitFrom], [2, "model"]);
+            assert.throws(() => loadLatencyModel(write(text.replace(/concurrent_heavy_steps_per_node: 4/, "concurrent_heavy_steps_per_node: 0"))), /limits\.concurrent_heavy_steps_per_node must be a positive integer \(got 0\)/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("runs at most the per-node limit of heavy steps on one Proxmox node; other nodes and light steps are not held", () => {
+        const heavy = (name: string, host: string, seconds = 10) => ({ name, seconds, awaits: [], host, heavy: true });
+        const nodes = [heavy("a1", "pve1"), heavy("a2", "pve1"), heavy("a3", "pve1"), heavy("b1", "pve2"), { name: "light", seconds: 10, awaits: [], host: "pve1" }];
+        const s = simulate(nodes, 1, Infinity, 2);
+        assert.deepEqual(["a1", "a2", "a3", "b1", "light"].map((n) => s.start.get(n)), [0, 0, 10, 0, 0]);
+        assert.deepEqual([s.makespan, s.hostWait, s.hostLimit], [20, 10, 2]);
+        assert.deepEqual([...s.hosts], [["pve1", { end: 20, hostWait: 10 }], ["pve2", { end: 10, hostWait: 0 }]]);
+        assert.equal(simulate(nodes).makespan, 10, "unlimited by default");
+        assert.throws(() => simulate(nodes, 1, Infinity, 0), /per-node limit must be at least 1/);
+        // A clone waits for its source's lock first, then for its node.
+        const clones = [heavy("c1", "pve1"), { ...heavy("c2", "pve1"), lock: "900" }, { ...heavy("c3", "pve1"), lock: "900" }];
+        const c = simulate(clones, 1, Infinity, 2);
+        assert.deepEqual(["c1", "c2", "c3"].map((n) => c.start.get(n)), [0, 0, 10]);
+        assert.deepEqual([c.lockWait, c.hostWait], [10, 0]);
     });
 
     it("holds a clone source's lock for the whole clone: two clones ready together run one after the other", () => {
