@@ -1,13 +1,16 @@
-// npm run bench: prints figures, asserts nothing. Plan wall time for the reference selection and for synthetic
-// catalogs of 100 and 1000 guests, each against the SDK's own cost of registering as many bare resources under the
-// same mock engine (measured in this run); simulated makespan against serial for the reference selection and a
-// 200-guest catalog; and the measured run under the SDK against the analytic makespan. Targets come from issue 6.
+// npm run bench: prints figures, asserts nothing. Plan wall time for the reference selection, for synthetic catalogs
+// of 100 and 1000 guests and for synthetic 3-node clusters of 300 and 1000 guests, each against the SDK's own cost of
+// registering as many bare resources under the same mock engine and against its own resources replayed without the
+// program (measured in this run); simulated makespan against serial for the reference selection, a 200-guest catalog
+// and the 300-guest cluster (with and without the per-node limit on heavy steps); and the measured run under the SDK
+// against the analytic makespan. Targets come from issues 6 and 15.
 import { execFileSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
 import { makePlan, type PlanOptions, type PlanResult } from "./plan";
 import { type Samples, noSamples } from "./benchSample";
-import { writeSyntheticCatalog } from "./synthetic";
+import { type SyntheticCatalog, writeSyntheticCatalog } from "./synthetic";
+import { loadLatencyModel } from "./latency";
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x: number): string => `${x.toFixed(0)} ms`;
@@ -17,6 +20,7 @@ const per = (total: number, n: number): string => ((total / n) * 1000).toFixed(0
 const sampleInChild = (opts: PlanOptions, runs: number): Samples => {
     const args = [...process.execArgv, "-r", "ts-node/register/transpile-only", path.join(__dirname, "benchSample.ts"), "--runs", String(runs)];
     if (opts.catalog) args.push("--catalog", opts.catalog);
+    if (opts.config) args.push("--config", JSON.stringify(opts.config));
     const out = execFileSync(process.execPath, args, { encoding: "utf8", env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" }, maxBuffer: 1 << 20 });
     return JSON.parse(out.trim().split("\n").pop()!) as Samples;
 };
@@ -63,16 +67,25 @@ const main = async (): Promise<void> => {
     const syn100 = writeSyntheticCatalog({ guests: 100 });
     const syn1000 = writeSyntheticCatalog({ guests: 1000 });
     const syn200 = writeSyntheticCatalog({ guests: 200 });
+    const cluster = { nodes: ["pve1", "pve2", "pve3"], haEvery: 10 };
+    const cl300 = writeSyntheticCatalog({ guests: 300, ...cluster });
+    const cl1000 = writeSyntheticCatalog({ guests: 1000, ...cluster });
+    const all = (c: SyntheticCatalog): PlanOptions => ({ catalog: c.dir, guests: "all", config: c.config });
     try {
         const rows = [
             ...measureInRounds([{ name: "reference selection (dev stack)", opts: {}, runs, perProcess: runs }]),
             ...measureInRounds([
-                { name: "synthetic, 100 guests", opts: { catalog: syn100.dir, guests: "all" }, runs, perProcess: Math.ceil(runs / bigRuns) },
-                { name: "synthetic, 1000 guests", opts: { catalog: syn1000.dir, guests: "all" }, runs: bigRuns, perProcess: 1 },
+                { name: "synthetic, 100 guests", opts: all(syn100), runs, perProcess: Math.ceil(runs / bigRuns) },
+                { name: "synthetic, 1000 guests", opts: all(syn1000), runs: bigRuns, perProcess: 1 },
+                { name: "3-node cluster, 300 guests", opts: all(cl300), runs: bigRuns, perProcess: 1 },
+                { name: "3-node cluster, 1000 guests", opts: all(cl1000), runs: bigRuns, perProcess: 1 },
             ]),
         ];
         const reference = await makePlan({});
-        const big = await makePlan({ catalog: syn200.dir, guests: "all" });
+        const big = await makePlan(all(syn200));
+        const model = loadLatencyModel();
+        const clusterPlan = await makePlan({ ...all(cl300), model });
+        const unbounded = await makePlan({ ...all(cl300), model: { ...model, limits: { ...model.limits, concurrent_heavy_steps_per_node: Infinity } } });
 
         console.log("\nPlan wall time (record + analyse + simulate + render), against the same resources replayed without the program,");
         console.log("and against as many bare resources (the SDK floor: as the SDK registers them by default, and with its debugging aids");
@@ -100,6 +113,13 @@ const main = async (): Promise<void> => {
         console.log("\nSimulated pulumi up (model seconds, latency model)");
         sim("reference selection", reference);
         sim(`synthetic, 200 guests (${big.recorded.resources.length} res.)`, big);
+        const perNode = model.limits.concurrent_heavy_steps_per_node;
+        sim(`3-node cluster, 300 guests, <=${perNode} heavy/node`, clusterPlan);
+        sim("3-node cluster, 300 guests, unbounded", unbounded);
+        console.log(
+            `  (at most ${perNode} heavy steps at once per node: node waits ${clusterPlan.schedule.hostWait} s in all; ` +
+                `${[...clusterPlan.schedule.hosts].map(([n, h]) => `${n} done at ${h.end} s`).join(", ")})`,
+        );
 
         const timed = await makePlan({ scale: 1 });
         const measured = timed.measured!.makespan;
@@ -108,7 +128,8 @@ const main = async (): Promise<void> => {
                 `(${(((measured - timed.schedule.makespan) / timed.schedule.makespan) * 100).toFixed(1)} %, the SDK's own time per step)`,
         );
 
-        const [, s100, s1000] = rows;
+        const [, s100, s1000, c300, c1000] = rows;
+        const perResource = (r: Row) => r.planMs / r.resources;
         const refS = reference.schedule;
         const bigS = big.schedule;
         const targets: [string, boolean, string][] = [
@@ -121,6 +142,18 @@ const main = async (): Promise<void> => {
                 `${(s1000.planMs / s100.planMs).toFixed(2)}x for ${(s1000.resources / s100.resources).toFixed(2)}x the resources ` +
                     `(${per(s100.planMs, s100.resources)} and ${per(s1000.planMs, s1000.resources)} us per resource; replayed alone: ${(s1000.replayMs / s100.replayMs).toFixed(2)}x)`,
             ],
+            ...[c300, c1000].flatMap((c): [string, boolean, string][] => [
+                [
+                    `${c.name}: plan per resource within 1.1x of the 100-guest plan's`,
+                    perResource(c) <= 1.1 * perResource(s100),
+                    `${(perResource(c) / perResource(s100)).toFixed(2)}x (${per(c.planMs, c.resources)} vs ${per(s100.planMs, s100.resources)} us per resource)`,
+                ],
+                [
+                    `${c.name}: plan within 1.3x of its resources replayed without the program`,
+                    c.planMs <= 1.3 * c.replayMs,
+                    `${(c.planMs / c.replayMs).toFixed(2)}x (${per(c.planMs, c.resources)} vs ${per(c.replayMs, c.resources)} us per resource)`,
+                ],
+            ]),
             ...rows.map((r): [string, boolean, string] => [
                 `${r.name}: plan within 1.3x the SDK floor (bare resources, SDK defaults)`,
                 r.planMs <= 1.3 * r.floorMs,
@@ -131,7 +164,7 @@ const main = async (): Promise<void> => {
         console.log("\nTargets");
         for (const [what, ok, figure] of targets) console.log(`  ${verdict(ok).padEnd(7)} ${what}: ${figure}`);
     } finally {
-        [syn100, syn200, syn1000].forEach((c) => c.remove());
+        [syn100, syn200, syn1000, cl300, cl1000].forEach((c) => c.remove());
     }
 };
 

@@ -36,7 +36,7 @@ class Component extends pulumi.ComponentResource {
 type Ctor = new (name: string, args: any, opts: pulumi.CustomResourceOptions) => pulumi.CustomResource;
 const CLASSES: Ctor[] = [
     proxmox.ContainerLegacy, proxmox.VmLegacy, proxmox.FileLegacy, proxmox.download.File, proxmox.firewall.OptionsLegacy, proxmox.firewall.RulesLegacy,
-    command.remote.Command,
+    proxmox.Haresource, proxmox.Harule, proxmox.Hagroup, command.remote.Command,
 ];
 const byType = new Map<string, Ctor>(CLASSES.map((c) => [(c as unknown as { __pulumiType: string }).__pulumiType, c]));
 

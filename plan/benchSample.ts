@@ -3,7 +3,7 @@
 // size, the code optimised for its shapes), then `runs` times: the plan, its own resources replayed without the
 // program, and as many bare resources with the SDK's debugging aids on (its defaults) and off (as the recorder runs
 // the program). Prints one JSON line: { resources, plan, replay, floor, quiet } (milliseconds per run).
-//   ts-node -T plan/benchSample.ts [--catalog DIR] [--runs N]
+//   ts-node -T plan/benchSample.ts [--catalog DIR [--config JSON]] [--runs N]
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -99,7 +99,8 @@ if (require.main === module) {
         return i > 0 ? process.argv[i + 1] : undefined;
     };
     const catalog = arg("--catalog");
-    sample(catalog ? { catalog, guests: "all" } : {}, Number(arg("--runs") ?? 1))
+    const config = arg("--config");
+    sample(catalog ? { catalog, guests: "all", ...(config ? { config: JSON.parse(config) as Record<string, unknown> } : {}) } : {}, Number(arg("--runs") ?? 1))
         .then((s) => console.log(JSON.stringify(s)))
         .catch((e) => {
             console.error(`error: ${(e as Error).message}`);

@@ -16,7 +16,7 @@ export interface PlanOptions {
     guests?: number[] | "all";
     /** Overrides phoenix:catalog: a directory, absolute or relative to the project root. */
     catalog?: string;
-    /** Other stack config values over the stack file's, by key with or without the namespace (e.g. phoenix:nodes). */
+    /** Other stack config values over the stack file's, by key with or without the namespace (e.g. phoenix:nodes); null unsets one. */
     config?: Record<string, unknown>;
     /** Wall milliseconds per model second for the timed run under the SDK; 0 (the default) skips it: analytic figures only. */
     scale?: number;
@@ -166,7 +166,11 @@ export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
         throw new PlanError((e as Error).message, 1);
     }
     const ns = (k: string) => (k.includes(":") ? k : `${sc.project}:${k}`);
-    const config = { ...sc.config, ...Object.fromEntries(Object.entries(opts.config ?? {}).map(([k, v]) => [ns(k), v])) };
+    const config: Record<string, unknown> = { ...sc.config };
+    for (const [k, v] of Object.entries(opts.config ?? {})) {
+        if (v === null) delete config[ns(k)];
+        else config[ns(k)] = v;
+    }
     if (opts.guests !== undefined) {
         config[ns("selectAll")] = opts.guests === "all";
         if (opts.guests !== "all") config[ns("guests")] = opts.guests;

@@ -1,7 +1,9 @@
 // A deterministic synthetic catalog for the benchmark: LXC and VM templates, then clones spread evenly over them in
 // layers, each clone depending on up to `maxDeps` guests of the previous layer. Every clone runs base_setup plus one
 // more feature that exists in features/ (step_cli, docker on VMs, trusted_ca from the catalog's CA) and a health
-// check, so dependencies gate real steps. Addresses and MACs are unique and valid.
+// check, so dependencies gate real steps. Addresses and MACs are unique and valid. As a cluster (`nodes`), clones are
+// spread over the nodes in turn, container templates are kept on every node, VM templates on all but the last (whose
+// VMs are cloned across and migrated), and every `haEvery`-th clone is under HA.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -16,11 +18,17 @@ export interface SyntheticOptions {
     layers?: number;
     maxDeps?: number;
     seed?: number;
+    /** Proxmox nodes of a cluster (at most 10). Default: one node, the stack's own. */
+    nodes?: string[];
+    /** With nodes: every n-th clone is under HA (its disks replicated). Default: none. */
+    haEvery?: number;
 }
 
 export interface SyntheticCatalog {
     dir: string;
     ids: number[];
+    /** The stack config it needs over the dev stack's (a cluster's phoenix:nodes), by key. */
+    config: Record<string, unknown>;
     /** Removes the directory. */
     remove(): void;
 }
@@ -61,15 +69,20 @@ export const syntheticGuests = (opts: SyntheticOptions): Map<string, Record<stri
         const i = n++;
         return { ip: `10.20.${1 + Math.floor(i / 250)}.${(i % 250) + 2}/16`, mac: `52:54:00:${hex((i >> 16) & 255)}:${hex((i >> 8) & 255)}:${hex(i & 255)}` };
     };
+    const nodes = opts.nodes ?? [];
+    if (nodes.length > 10 || Math.max(lxcT, vmT) > 10) throw new Error("a synthetic cluster has at most 10 nodes and 10 templates of each kind");
+    // A template's copy on node j > 0 has the template's ID + 10 j. Copies of a container template are provisioned
+    // at once (no fixed address to clash).
+    const copies = (id: number, on: string[]) => (on.length > 1 ? { nodes: Object.fromEntries(on.map((node, j) => [node, id + 10 * j])) } : {});
     for (let i = 0; i < lxcT; i++) {
         const id = 900 + i;
         templates.push({ id, kind: "lxc" });
-        files.set(`${id}.yaml`, { kind: "lxc", id, name: `lxc-template-${i}`, template: true, cores: 2, memoryMb: 1024, diskGb: 8, network: network(), features: ["base_setup"] });
+        files.set(`${id}.yaml`, { kind: "lxc", id, name: `lxc-template-${i}`, template: true, ...copies(id, nodes), cores: 2, memoryMb: 1024, diskGb: 8, network: nodes.length > 1 ? { ip: "dhcp" } : network(), features: ["base_setup"] });
     }
     for (let i = 0; i < vmT; i++) {
         const id = 9000 + i;
         templates.push({ id, kind: "vm" });
-        files.set(`${id}.yaml`, { kind: "vm", id, name: `vm-template-${i}`, template: true, cores: 2, memoryMb: 2048, diskGb: 16, network: { ip: "dhcp" } });
+        files.set(`${id}.yaml`, { kind: "vm", id, name: `vm-template-${i}`, template: true, ...copies(id, nodes.slice(0, -1)), cores: 2, memoryMb: 2048, diskGb: 16, network: { ip: "dhcp" } });
     }
 
     // The first LXC clone is the catalog's CA, so trusted_ca steps have an input to take.
@@ -94,6 +107,8 @@ export const syntheticGuests = (opts: SyntheticOptions): Map<string, Record<stri
             kind: source.kind,
             id,
             name: `${source.kind}-clone-${id}`,
+            ...(nodes.length > 0 ? { node: nodes[k % nodes.length] } : {}),
+            ...(nodes.length > 1 && opts.haEvery && k % opts.haEvery === opts.haEvery - 1 ? { ha: { replicated: true } } : {}),
             cloneFrom: source.id,
             ...(deps.size > 0 ? { dependsOn: [...deps].sort((a, b) => a - b) } : {}),
             cores: 1,
@@ -113,9 +128,15 @@ export const writeSyntheticCatalog = (opts: SyntheticOptions, parent = os.tmpdir
     fs.writeFileSync(path.join(dir, "defaults.yaml"), stringify(DEFAULTS));
     const files = syntheticGuests(opts);
     for (const [name, guest] of files) fs.writeFileSync(path.join(dir, name), stringify(guest));
+    const nodes = opts.nodes ?? [];
     return {
         dir,
         ids: [...files.values()].map((g) => g.id as number),
+        config: nodes.length === 0 ? {} : {
+            "phoenix:nodeAddress": null,
+            "phoenix:node": nodes[0],
+            "phoenix:nodes": Object.fromEntries(nodes.map((node, j) => [node, { address: `10.20.255.${j + 2}` }])),
+        },
         remove: () => fs.rmSync(dir, { recursive: true, force: true }),
     };
 };

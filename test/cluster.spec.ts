@@ -8,6 +8,8 @@ import { readStackConfig } from "../plan/stackFile";
 import { type PlanResult, makePlan } from "../plan/plan";
 import { planJson, renderText } from "../plan/render";
 import { loadLatencyModel } from "../plan/latency";
+import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
+import { loadCatalog } from "../catalog/load";
 import { catalogCopy, childrenOf, find, inputs, names, ownerGuest, urnOf } from "./helpers";
 
 const PVE2 = { address: "10.0.0.14", port: 2222, user: "admin", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPve2HostKey" };
@@ -437,5 +439,33 @@ describe("cluster: the plan per node (the example stack, Pulumi.cluster.yaml)", 
         // VM template, creates its copy of 900 at once.
         assert.deepEqual(["9000-image", "9001-image", "900-ct", "901-ct", "902-ct"].map((n) => s.start.get(n)), [0, 0, 120, 120, 0]);
         assert.match(renderText(one), /^ {2}node waits +\d+ s {2}\(heavy steps ready while their node ran 1 already/m);
+    });
+});
+
+describe("cluster: synthetic clusters for the benchmark", () => {
+    it("spread clones over the nodes, keep templates on the nodes (VM templates on all but the last), and load as a cluster", () => {
+        const nodes = ["pve1", "pve2", "pve3"];
+        const files = [...syntheticGuests({ guests: 300, nodes, haEvery: 10 }).values()] as any[];
+        assert.deepEqual(files, [...syntheticGuests({ guests: 300, nodes, haEvery: 10 }).values()], "deterministic");
+        const templates = files.filter((g) => g.template);
+        assert.deepEqual(templates.map((g) => [g.id, g.nodes]), [
+            [900, { pve1: 900, pve2: 910, pve3: 920 }], [901, { pve1: 901, pve2: 911, pve3: 921 }],
+            [9000, { pve1: 9000, pve2: 9010 }], [9001, { pve1: 9001, pve2: 9011 }],
+        ]);
+        const clones = files.filter((g) => !g.template);
+        assert.deepEqual(nodes.map((n) => clones.filter((g) => g.node === n).length), [99, 99, 98], "in turn");
+        assert.equal(clones.filter((g) => g.ha).length, 29);
+        const written = writeSyntheticCatalog({ guests: 300, nodes, haEvery: 10 });
+        try {
+            assert.deepEqual(written.config["phoenix:nodes"], { pve1: { address: "10.20.255.2" }, pve2: { address: "10.20.255.3" }, pve3: { address: "10.20.255.4" } });
+            const catalog = loadCatalog({ dir: written.dir, node: "pve1", nodes });
+            assert.equal(catalog.guests.size, 300 + 6, "with the copies");
+            const vmOnPve3 = [...catalog.guests.values()].filter((g) => g.kind === "vm" && g.node === "pve3" && !g.template);
+            assert.ok(vmOnPve3.length > 0 && vmOnPve3.every((g) => g.cloneSource === g.cloneFrom), "VMs on pve3 are cloned from pve1's template and migrated");
+            const ctOnPve2 = [...catalog.guests.values()].filter((g) => g.kind === "lxc" && g.node === "pve2" && !g.template);
+            assert.ok(ctOnPve2.every((g) => g.cloneSource === g.cloneFrom! + 10), "containers on pve2 clone its copies");
+        } finally {
+            written.remove();
+        }
     });
 });
