@@ -177,7 +177,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         role: string,
         args: { create: pulumi.Input<string>; delete?: pulumi.Input<string>; triggers?: pulumi.Input<unknown>[] },
         dependsOn: pulumi.Resource[],
-        opts: { deleteBeforeReplace?: boolean; guarded?: boolean } = {},
+        opts: { deleteBeforeReplace?: boolean; guarded?: boolean; ignoreChanges?: string[] } = {},
     ): command.remote.Command {
         const guard = opts.guarded === false ? undefined : this.templateGuard();
         return new command.remote.Command(
@@ -192,9 +192,19 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 ...this.machineBound(),
                 dependsOn,
                 deleteBeforeReplace: opts.deleteBeforeReplace,
+                ignoreChanges: opts.ignoreChanges,
                 customTimeouts: { create: "30m", update: "30m", delete: "10m" },
             },
         );
+    }
+
+    /**
+     * A clone starts with its source's firewall file: cleared once, right after the clone (it is replaced with the
+     * machine). A new connection (the guest moved to another node, a new key) must not clear it again: the file then
+     * holds the catalog's own rules, and a command re-runs its create when its connection changes.
+     */
+    protected firewallReset(): command.remote.Command[] {
+        return [this.nodeCommand("fw-reset", { create: firewallResetScript(this.guestId) }, [], { ignoreChanges: ["connection"] })];
     }
 
     /**

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { LxcSpec } from "../catalog/model";
 import { TYPE_PREFIX } from "./context";
-import { type GuestArgs, type GuestShell, PhoenixGuest, firewallResetScript } from "./guest";
+import { type GuestArgs, type GuestShell, PhoenixGuest } from "./guest";
 import { shq } from "./shell";
 
 /** The container's arguments, value by value from the catalog (pure: tested without the engine). */
@@ -241,7 +241,7 @@ export class LxcGuest extends PhoenixGuest {
         const conf = lines.length > 0
             ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines), delete: rawConfigRemoveScript(id, lines), triggers: lines }, [], { deleteBeforeReplace: true })]
             : [];
-        const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(id) }, [])] : [];
+        const fwReset = source ? this.firewallReset() : [];
         const firewall = this.firewall("containerId", [], fwReset);
         // A container with nothing else to gate starts only once its dependencies are ready (gatedStep).
         const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [...conf, ...firewall, ...this.gateFor("start")]);

@@ -17,7 +17,7 @@ import { type FirewallRuleSpec, type HaSpec, isIpv4 } from "../catalog/schema";
 import { haCandidates } from "../catalog/cluster";
 import { vendorDataFileName, vendorDataYaml } from "./cloudInit";
 import { TYPE_PREFIX } from "./context";
-import { type GuestArgs, type GuestShell, PhoenixGuest, firewallResetScript } from "./guest";
+import { type GuestArgs, type GuestShell, PhoenixGuest } from "./guest";
 import { shq } from "./shell";
 
 /** Where the VM's disk and cloud-init vendor data come from, and the cloud-init secrets. */
@@ -259,7 +259,7 @@ export class VmGuest extends PhoenixGuest {
             // The catalog rejects this already (network.ip); kept so the component never builds an SSH step without a host.
             throw new pulumi.ResourceError(`guest ${id}: a VM with features, application or health check needs a static network.ip (they run over SSH)`, this, true);
         }
-        const fwReset = source ? [this.nodeCommand("fw-reset", { create: firewallResetScript(spec.id) }, [])] : [];
+        const fwReset = source ? this.firewallReset() : [];
         const firewall = this.firewall("vmId", inGuest ? [sshFromNodeRule(settings.nodes.get(this.node)!.address)] : [], fwReset);
         const wait = this.nodeCommand(
             "wait",

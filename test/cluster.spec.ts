@@ -267,12 +267,15 @@ describe("cluster: moving guests between nodes", () => {
         // The same move without migrate, or without ignoring the new clone source, would re-create the VM.
         assert.equal(vmChange(old, { ...now, migrate: false }, ["clone"]), "replace");
         assert.equal(vmChange(old, now, []), "replace");
-        // Its steps follow it: the node commands and the jump host change (an update of each command, never a replacement).
+        // Its steps follow it: the node commands and the jump host change (an update of each command, never a replacement)...
         for (const step of ["1001-wait", "1001-fw-reset", "1001-feature-docker"]) {
             assert.deepEqual(find(moved, step).inputs.triggers, find(before, step).inputs.triggers, `${step}: same triggers, so no replacement`);
         }
         assert.equal(connectionOf(moved, "1001-wait").host, PVE2.address);
         assert.equal(connectionOf(moved, "1001-feature-docker").proxy.host, PVE2.address);
+        // ...but the firewall reset, run once after the clone, never again: the file holds the catalog's rules by now.
+        assert.deepEqual(find(moved, "1001-fw-reset").ignoreChanges, ["connection"]);
+        assert.equal(inputs(moved, "1001-fw-rules").nodeName, "pve2", "the firewall resources follow in place (no ForceNew on nodeName)");
     });
 
     const onPhoenix = { "proxmoxve:index/getContainersLegacy:getContainersLegacy": () => ({ id: "containers", containers: [{ vmId: 101, nodeName: "phoenix", name: "Nginx-Phoenix", tags: ["phoenix"] }] }) };
