@@ -39,14 +39,16 @@ const isOn = (d: DefaultsFile, name: string, node: string): boolean => datastore
 const diskStores = (g: GuestSpec): string[] => [...new Set([g.storage, ...(g.kind === "lxc" ? g.volumes.map((v) => v.storage ?? g.storage) : [])])];
 
 /** Datastores a guest needs on its node, each with the field that chose it. */
-const neededStores = (g: GuestSpec, file: GuestFile): { store: string; field: (string | number)[]; from: string }[] => {
+const neededStores = (g: GuestSpec, file: GuestFile, d: DefaultsFile): { store: string; field: (string | number)[]; from: string }[] => {
     const fromFile = (field: (string | number)[], fallback: string) => ({ field, from: fallback });
     const out = [{ store: g.storage, ...(file.storage ? fromFile(["storage"], "") : fromFile(["node"], `defaults.yaml storage.${g.kind}`)) }];
     if (g.kind === "lxc") {
         g.volumes.forEach((v, i) => v.storage && out.push({ store: v.storage, field: ["volumes", i, "storage"], from: "" }));
         if (g.cloneFrom === undefined) out.push({ store: g.osTemplate.storage, field: file.kind === "lxc" && file.osTemplate?.storage ? ["osTemplate", "storage"] : ["node"], from: "defaults.yaml storage.templates" });
-    } else if (g.cloneFrom === undefined) {
-        out.push({ store: g.image.storage, field: file.kind === "vm" && file.image?.storage ? ["image", "storage"] : ["node"], from: "defaults.yaml storage.images" });
+    } else {
+        // Proxmox reads a VM's vendor data on the node it starts on.
+        out.push({ store: d.storage.snippets, field: ["node"], from: "defaults.yaml storage.snippets" });
+        if (g.cloneFrom === undefined) out.push({ store: g.image.storage, field: file.kind === "vm" && file.image?.storage ? ["image", "storage"] : ["node"], from: "defaults.yaml storage.images" });
     }
     return out;
 };
@@ -170,7 +172,7 @@ export class ClusterCheck {
     }
 
     private checkStores(g: GuestSpec, { source, guest: file }: Parsed): void {
-        for (const { store, field, from } of neededStores(g, file)) {
+        for (const { store, field, from } of neededStores(g, file, this.defaults)) {
             if (isOn(this.defaults, store, g.node)) continue;
             const on = datastore(this.defaults, store).nodes!;
             const which = g.copyOf !== undefined ? `its copy ${g.id} on ${g.node}` : `node ${g.node}`;

@@ -82,10 +82,13 @@ const main = async (): Promise<void> => {
             ]),
         ];
         const reference = await makePlan({});
-        const big = await makePlan(all(syn200));
         const model = loadLatencyModel();
+        // Without the per-node limit: the parallelism of the dependency graph alone (issue 6's target is about that).
+        const unboundedModel = { ...model, limits: { ...model.limits, concurrent_heavy_steps_per_node: Infinity } };
+        const big = await makePlan({ ...all(syn200), model: unboundedModel });
+        const bigOnOneNode = await makePlan({ ...all(syn200), model });
         const clusterPlan = await makePlan({ ...all(cl300), model });
-        const unbounded = await makePlan({ ...all(cl300), model: { ...model, limits: { ...model.limits, concurrent_heavy_steps_per_node: Infinity } } });
+        const unbounded = await makePlan({ ...all(cl300), model: unboundedModel });
 
         console.log("\nPlan wall time (record + analyse + simulate + render), against the same resources replayed without the program,");
         console.log("and against as many bare resources (the SDK floor: as the SDK registers them by default, and with its debugging aids");
@@ -106,14 +109,15 @@ const main = async (): Promise<void> => {
         const sim = (name: string, p: PlanResult) => {
             const s = p.schedule;
             console.log(
-                `  ${name.padEnd(34)} makespan ${String(s.makespan).padStart(6)} s, critical path ${String(s.criticalPath.seconds).padStart(6)} s, ` +
+                `  ${name.padEnd(44)} makespan ${String(s.makespan).padStart(6)} s, critical path ${String(s.criticalPath.seconds).padStart(6)} s, ` +
                     `serial ${String(s.serial).padStart(6)} s, speed-up ${(s.serial / s.makespan).toFixed(1)}x, lock waits ${s.lockWait} s`,
             );
         };
         console.log("\nSimulated pulumi up (model seconds, latency model)");
         sim("reference selection", reference);
-        sim(`synthetic, 200 guests (${big.recorded.resources.length} res.)`, big);
         const perNode = model.limits.concurrent_heavy_steps_per_node;
+        sim(`synthetic, 200 guests, unbounded`, big);
+        sim(`synthetic, 200 guests, <=${perNode} heavy/node`, bigOnOneNode);
         sim(`3-node cluster, 300 guests, <=${perNode} heavy/node`, clusterPlan);
         sim("3-node cluster, 300 guests, unbounded", unbounded);
         console.log(
@@ -135,7 +139,11 @@ const main = async (): Promise<void> => {
         const targets: [string, boolean, string][] = [
             ["reference makespan within 2 % of its critical path", refS.makespan <= refS.criticalPath.seconds * 1.02, `${refS.makespan} s vs ${refS.criticalPath.seconds} s`],
             ["reference at least 2.5x faster than serial", refS.serial / refS.makespan >= 2.5, `${(refS.serial / refS.makespan).toFixed(2)}x`],
-            ["200-guest catalog at least 10x faster than serial", bigS.serial / bigS.makespan >= 10, `${(bigS.serial / bigS.makespan).toFixed(2)}x`],
+            [
+                "200-guest catalog at least 10x faster than serial (the graph's parallelism, no per-node limit)",
+                bigS.serial / bigS.makespan >= 10,
+                `${(bigS.serial / bigS.makespan).toFixed(2)}x (on one node with at most ${perNode} heavy steps at once: ${(bigS.serial / bigOnOneNode.schedule.makespan).toFixed(2)}x)`,
+            ],
             [
                 "1000-guest plan at most 10x the 100-guest plan",
                 s1000.planMs <= 10 * s100.planMs,

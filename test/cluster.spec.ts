@@ -197,6 +197,15 @@ describe("cluster: what Proxmox cannot do is a located catalog error, before any
         ]);
     });
 
+    it("refuses a VM on a node without its snippets datastore (Proxmox reads the vendor data where the VM starts)", async () => {
+        const lines = await refused(twoNodeCatalog({ "defaults.yaml": (t) => `${sharedCtDisks(t)}  local: { nodes: [phoenix] }\n` }));
+        assert.deepEqual(lines, [
+            "guests/1002-drphoenix.yaml:5:7 node: datastore local (defaults.yaml storage.snippets) is not on node pve2: defaults.yaml datastores.local.nodes lists phoenix",
+            "guests/9000-ubuntu-cloud-template.yaml:6:25 nodes.pve2: datastore local (defaults.yaml storage.snippets) is not on its copy 9001 on pve2: defaults.yaml datastores.local.nodes lists phoenix",
+            "guests/9000-ubuntu-cloud-template.yaml:6:25 nodes.pve2: datastore local (defaults.yaml storage.images) is not on its copy 9001 on pve2: defaults.yaml datastores.local.nodes lists phoenix",
+        ]);
+    });
+
     it("checks a template's copies: its own node and ID, free IDs, declared nodes, never a copy named where the template is meant", async () => {
         const lines = await refused(twoNodeCatalog({
             "9000-ubuntu-cloud-template.yaml": after("id", "nodes: { phoenix: 9000, pve2: 101, pve3: 9002 }"),
