@@ -40,15 +40,17 @@ const diskStores = (g: GuestSpec): string[] => [...new Set([g.storage, ...(g.kin
 
 /** Datastores a guest needs on its node, each with the field that chose it. */
 const neededStores = (g: GuestSpec, file: GuestFile, d: DefaultsFile): { store: string; field: (string | number)[]; from: string }[] => {
-    const fromFile = (field: (string | number)[], fallback: string) => ({ field, from: fallback });
-    const out = [{ store: g.storage, ...(file.storage ? fromFile(["storage"], "") : fromFile(["node"], `defaults.yaml storage.${g.kind}`)) }];
+    /** A datastore the guest file names is located there; one from defaults.yaml at the guest's node, naming the default. */
+    const need = (store: string, field: (string | number)[] | undefined, fallback: string) =>
+        field ? { store, field, from: "" } : { store, field: ["node"], from: `defaults.yaml storage.${fallback}` };
+    const out = [need(g.storage, file.storage ? ["storage"] : undefined, g.kind)];
     if (g.kind === "lxc") {
-        g.volumes.forEach((v, i) => v.storage && out.push({ store: v.storage, field: ["volumes", i, "storage"], from: "" }));
-        if (g.cloneFrom === undefined) out.push({ store: g.osTemplate.storage, field: file.kind === "lxc" && file.osTemplate?.storage ? ["osTemplate", "storage"] : ["node"], from: "defaults.yaml storage.templates" });
+        g.volumes.forEach((v, i) => v.storage && out.push(need(v.storage, ["volumes", i, "storage"], "")));
+        if (g.cloneFrom === undefined) out.push(need(g.osTemplate.storage, file.kind === "lxc" && file.osTemplate?.storage ? ["osTemplate", "storage"] : undefined, "templates"));
     } else {
         // Proxmox reads a VM's vendor data on the node it starts on.
-        out.push({ store: d.storage.snippets, field: ["node"], from: "defaults.yaml storage.snippets" });
-        if (g.cloneFrom === undefined) out.push({ store: g.image.storage, field: file.kind === "vm" && file.image?.storage ? ["image", "storage"] : ["node"], from: "defaults.yaml storage.images" });
+        out.push(need(d.storage.snippets, undefined, "snippets"));
+        if (g.cloneFrom === undefined) out.push(need(g.image.storage, file.kind === "vm" && file.image?.storage ? ["image", "storage"] : undefined, "images"));
     }
     return out;
 };
@@ -62,6 +64,8 @@ export const haCandidates = (g: GuestSpec, ha: HaSpec, declared: Iterable<string
 export class ClusterCheck {
     readonly problems: Problem[] = [];
     private readonly declared?: ReadonlySet<string>;
+    /** Each template with its copies, the template first. */
+    private readonly families = new Map<number, GuestSpec[]>();
 
     constructor(
         private readonly parsed: ReadonlyMap<number, Parsed>,
@@ -71,9 +75,6 @@ export class ClusterCheck {
     ) {
         this.declared = opts.nodes ? new Set(opts.nodes) : undefined;
     }
-
-    /** Each template with its copies, the template first. */
-    private readonly families = new Map<number, GuestSpec[]>();
 
     /** Runs every check; adds the copies to `guests` and sets each clone's `cloneSource`. */
     run(copies: ReadonlyMap<number, number>): void {

@@ -170,31 +170,6 @@ export const sshFromNodeRule = (nodeAddress: string): FirewallRuleSpec => ({
 const hasInGuestSteps = (spec: VmSpec): boolean => spec.features.length > 0 || spec.application !== undefined || spec.healthCheck !== undefined;
 
 export class VmGuest extends PhoenixGuest {
-    /** HA may start the VM on another node, which reads its vendor data there at boot: the snippet goes there first. */
-    protected override haPrerequisites(ha: HaSpec): pulumi.Resource[] {
-        const own = this.vendorDataOn(this.node, false); // made already: the one the VM boots with
-        const elsewhere = haCandidates(this.spec, ha, this.ctx.settings.nodes.keys()).filter((n) => n !== this.node);
-        // On a shared snippets datastore every node reads the VM's own file: nothing more to wait for.
-        return [...new Set(elsewhere.map((n) => this.vendorDataOn(n, false)))].filter((r) => r !== own);
-    }
-
-    /**
-     * The family's vendor-data snippet on `node`, one resource per place. `own`: the snippet of a VM built from the
-     * image on its own node; any other (a clone away from its template's node) is kept when that VM goes, since the
-     * other VMs of the family on the node read the same file.
-     */
-    private vendorDataOn(node: string, own: boolean): proxmox.FileLegacy {
-        const storage = this.ctx.catalog.defaults.storage.snippets;
-        const fileName = vendorDataFileName(this.vendorFamily);
-        return this.ctx.files.once(storage, node, `snippets/${fileName}`, () =>
-            new proxmox.FileLegacy(
-                node === this.node ? `${this.guestId}-vendor-data` : `${this.guestId}-vendor-data-${node}`,
-                { nodeName: node, datastoreId: storage, contentType: "snippets", sourceRaw: { fileName, data: vendorDataYaml(this.vendorFamily) } },
-                { parent: this, deleteBeforeReplace: true, ...(own ? {} : { retainOnDelete: true }) },
-            ),
-        );
-    }
-
     readonly vm: proxmox.VmLegacy;
     /** The vendor-data snippet this VM boots with; its clones restate it (a clone's cloud-init drive is regenerated). */
     readonly vendorDataFileId: pulumi.Output<string>;
@@ -276,5 +251,30 @@ export class VmGuest extends PhoenixGuest {
                   },
               };
         this.provision("qm", shell, [wait, ...firewall]);
+    }
+
+    /** HA may start the VM on another node, which reads its vendor data there at boot: the snippet goes there first. */
+    protected override haPrerequisites(ha: HaSpec): pulumi.Resource[] {
+        const own = this.vendorDataOn(this.node, false); // made already: the one the VM boots with
+        const elsewhere = haCandidates(this.spec, ha, this.ctx.settings.nodes.keys()).filter((n) => n !== this.node);
+        // On a shared snippets datastore every node reads the VM's own file: nothing more to wait for.
+        return [...new Set(elsewhere.map((n) => this.vendorDataOn(n, false)))].filter((r) => r !== own);
+    }
+
+    /**
+     * The family's vendor-data snippet on `node`, one resource per place. `own`: the snippet of a VM built from the
+     * image on its own node; any other (a clone away from its template's node) is kept when that VM goes, since the
+     * other VMs of the family on the node read the same file.
+     */
+    private vendorDataOn(node: string, own: boolean): proxmox.FileLegacy {
+        const storage = this.ctx.catalog.defaults.storage.snippets;
+        const fileName = vendorDataFileName(this.vendorFamily);
+        return this.ctx.files.once(storage, node, `snippets/${fileName}`, () =>
+            new proxmox.FileLegacy(
+                node === this.node ? `${this.guestId}-vendor-data` : `${this.guestId}-vendor-data-${node}`,
+                { nodeName: node, datastoreId: storage, contentType: "snippets", sourceRaw: { fileName, data: vendorDataYaml(this.vendorFamily) } },
+                { parent: this, deleteBeforeReplace: true, ...(own ? {} : { retainOnDelete: true }) },
+            ),
+        );
     }
 }
