@@ -42,6 +42,16 @@ export interface Recording {
     outputs?: Record<string, unknown>;
     /** The program's failure (a catalog error, bad stack config), if it failed. */
     error?: Error;
+    /** What the program logged with pulumi.log.warn (pulumi up shows the same lines). */
+    warnings: string[];
+}
+
+/**
+ * Stands in for the providers: answers each registration (inputs and options) with the id and state a provider would
+ * store. The default answers by echoing inputs; the provider twin (plan/twin) answers as the real providers do.
+ */
+export interface ProviderModel {
+    register(r: Registration): { id: string; state: Record<string, unknown> } | Promise<{ id: string; state: Record<string, unknown> }>;
 }
 
 export interface RunOptions {
@@ -61,6 +71,8 @@ export interface RunOptions {
     fail?: (r: MockedResource) => boolean;
     /** Answers to the program's provider queries by token, over the defaults (MOCK_INVOKES). */
     invokes?: Record<string, (inputs: Record<string, any>) => Record<string, unknown>>;
+    /** Answers registrations instead of the echo (latency and fail are then not used). */
+    provider?: ProviderModel;
 }
 
 /**
@@ -83,6 +95,9 @@ export interface MockedResource {
 
 /** Marks the error of an injected failure, so the rejections it causes downstream are recognised as expected. */
 export const INJECTED_FAILURE = "injected failure";
+/** Marks the registrations a provider model refuses after an earlier failure stopped the deployment (as pulumi up stops). */
+export const DEPLOYMENT_STOPPED = "not started: the deployment stopped at an earlier failure";
+const expectedRejection = (e: Error): boolean => e.message.includes(INJECTED_FAILURE) || e.message.includes(DEPLOYMENT_STOPPED);
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 export const isSecretValue = (v: unknown): boolean => typeof v === "object" && v !== null && SECRET_SIG in (v as object);
@@ -136,6 +151,7 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
         {
             newResource: (args) => {
                 inputsByKey.set(`${args.type}::${args.name}`, interned(bigStrings, args.inputs));
+                if (opts.provider) return opts.provider.register({ ...sending!, inputs: args.inputs });
                 const r: MockedResource = { type: args.type, name: args.name, parent: sending?.parent ?? "", custom: args.custom ?? false, inputs: args.inputs };
                 const failing = opts.fail?.(r) ?? false;
                 const ms = opts.latency?.(r) ?? 0;
@@ -171,7 +187,8 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
         const rec: Registration = {
             type: req.getType(),
             name: req.getName(),
-            urn: "",
+            // What the mock monitor answers with; known before it answers, for a provider model.
+            urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
             parent: req.getParent(),
             custom: req.getCustom(),
             dependencies: req.getDependenciesList(),
@@ -217,12 +234,14 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     const rejections: Error[] = [];
     const onRejection = (reason: unknown) => {
         const e = reason instanceof Error ? reason : new Error(String(reason));
-        if (!e.message.includes(INJECTED_FAILURE)) rejections.push(e);
+        if (!expectedRejection(e)) rejections.push(e);
         signalBreak();
     };
     process.on("unhandledRejection", onRejection);
 
     const restoreDebugAids = opts.sdkDebugAids ? () => {} : switchOffSdkDebugAids();
+    const warnings: string[] = [];
+    const restoreLog = captureWarnings(warnings);
     const programPath = require.resolve(opts.program ?? path.join(PROJECT_ROOT, "index"));
     let outputs: Record<string, unknown> | undefined;
     let error: Error | undefined;
@@ -258,11 +277,28 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     await new Promise((r) => setImmediate(r));
     process.off("unhandledRejection", onRejection);
     restoreDebugAids();
+    restoreLog();
     // The program's own error comes first: the injected failure only explains what it blocked.
-    return { registrations, outputs, error: rejections[0] ?? error };
+    return { registrations, outputs, error: rejections[0] ?? error, warnings };
 };
 
 const firstLineOnly = (err: Error): string => Error.prototype.toString.call(err);
+
+/**
+ * pulumi.log.warn without an engine prints to the console; during a recording the warnings are collected instead, so
+ * the plan can show what `pulumi up` would print. Returns the function that puts the logger back.
+ */
+const captureWarnings = (into: string[]): (() => void) => {
+    const log = pulumi.log as { warn: (msg: string) => Promise<void> };
+    const { warn } = log;
+    log.warn = (msg: string) => {
+        into.push(msg);
+        return Promise.resolve();
+    };
+    return () => {
+        log.warn = warn;
+    };
+};
 
 /**
  * The SDK's debugging aids, for a real deployment's diagnostics, cost a recording most of its time and nothing under

@@ -25,6 +25,12 @@ export const recordDev = (overrides: Record<string, unknown> = {}): Promise<Reco
     return recordings.get(key)!;
 };
 
+/** The dev stack's config with overrides, for a twin run. */
+export const devConfig = (overrides: Record<string, unknown> = {}): { config: Record<string, unknown>; secretKeys: string[] } => {
+    const sc = readStackConfig("dev");
+    return { config: { ...sc.config, ...overrides }, secretKeys: sc.secretKeys };
+};
+
 export const find = (rec: Recording, name: string, type?: string): Registration => {
     const r = rec.registrations.find((x) => x.name === name && (!type || x.type === type));
     if (!r) throw new Error(`no resource named ${name}${type ? ` of type ${type}` : ""}; have: ${rec.registrations.map((x) => x.name).join(", ")}`);

@@ -1,0 +1,21 @@
+// The provider twin: the program run under the recorder with the twin answering for the providers, from a prior
+// state to the next, and `pulumi refresh` on a state. Tests drive scenarios with it (first up, edit, second up);
+// `npm run plan -- --since REF` derives its prior state and the change with it.
+import { recordProgram, type RunOptions } from "../engine";
+import { Deployment, type Mode, type RunResult, type StackState, emptyState } from "./deployment";
+
+export { refresh, emptyState } from "./deployment";
+export type { Change, Mode, Op, RunResult, StackState } from "./deployment";
+
+export interface TwinRunOptions extends Omit<RunOptions, "provider" | "latency" | "fail"> {
+    /** The state the run starts from (default: an empty stack on an empty node). */
+    prior?: StackState;
+    mode?: Mode;
+}
+
+/** One `pulumi up` of the program against the twin. */
+export const twinUp = async (opts: TwinRunOptions): Promise<RunResult> => {
+    const deployment = new Deployment(opts.prior ?? emptyState(), opts.mode ?? "up");
+    const recording = await recordProgram({ ...opts, provider: deployment });
+    return deployment.finish(recording);
+};
