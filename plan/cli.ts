@@ -4,6 +4,8 @@
 // config error, printed as under `pulumi up`), 2 bad flags.
 import { catalogArg, DEPLOY_PARALLEL, makePlan, PlanError, type PlanOptions } from "./plan";
 import { planJson, renderMermaid, renderText } from "./render";
+import { changeJson, renderChangeText } from "./renderSince";
+import { makeChangePlan } from "./since";
 
 /** Upper bound of --scale: the run under the SDK takes about makespan x scale (585 s x 20 ms = 12 s for the dev stack). */
 export const MAX_SCALE = 20;
@@ -23,6 +25,10 @@ export const USAGE = `Usage: npm run plan -- [options]
   --scale MS           wall milliseconds per model second for the run under the SDK (default: 1; 0 skips it; at
                        most ${MAX_SCALE}: the run takes about makespan x MS, already 12 s for the dev stack at ${MAX_SCALE}, and
                        a larger scale only makes the SDK's own per-step time an even smaller share)
+  --since REF          what pulumi up of the working tree would change on a stack deployed from git ref REF
+                       (its program, stack file and catalog): per resource create, update, replace or delete
+                       with the fields behind it, the steps that run again, the guests the provider reboots,
+                       the simulated makespan of the change; containers or VMs replaced or deleted come first
   --mermaid            print only the dependency graph (mermaid)
   --json               print one JSON document instead of text
   --help               this text
@@ -35,13 +41,14 @@ export interface Io {
 
 interface Flags {
     plan: PlanOptions;
+    since?: string;
     format: "text" | "json" | "mermaid";
     help: boolean;
 }
 
 class UsageError extends Error {}
 
-const VALUE_FLAGS = new Set(["--stack", "--guests", "--catalog", "--fail", "--scale", "--parallel"]);
+const VALUE_FLAGS = new Set(["--stack", "--guests", "--catalog", "--fail", "--scale", "--parallel", "--since"]);
 
 export const parseArgs = (argv: readonly string[]): Flags => {
     const flags: Flags = { plan: { scale: 1 }, format: "text", help: false };
@@ -74,6 +81,10 @@ export const parseArgs = (argv: readonly string[]): Flags => {
                 flags.plan.parallel = n;
                 break;
             }
+            case "--since":
+                if (!/^[A-Za-z0-9._/~^@{}-]+$/.test(value!) || value!.startsWith("-")) throw new UsageError(`--since ${value}: expected a git ref such as HEAD, main or origin/main`);
+                flags.since = value;
+                break;
             case "--continue-on-error":
                 flags.plan.continueOnError = true;
                 break;
@@ -105,6 +116,11 @@ export const parseArgs = (argv: readonly string[]): Flags => {
     }
     if (formats.length > 1) throw new UsageError(`${formats.join(" and ")}: choose one output format`);
     if (flags.plan.continueOnError && !flags.plan.fail) throw new UsageError("--continue-on-error changes only what --fail reports: give --fail GUEST:STEP too");
+    if (flags.since !== undefined) {
+        const clash = [flags.plan.fail && "--fail", flags.format === "mermaid" && "--mermaid", argv.some((a) => a.startsWith("--scale")) && "--scale"].filter(Boolean);
+        if (clash.length > 0) throw new UsageError(`--since previews a change; ${clash.join(", ")} belong to the plan of a first pulumi up`);
+        flags.plan.scale = 0;
+    }
     if (flags.format === "mermaid") {
         if (flags.plan.fail) throw new UsageError("--mermaid prints only the graph; --fail reports in the text or --json output");
         flags.plan.scale = 0; // the graph needs no timed run
@@ -128,6 +144,11 @@ export const main = async (argv: readonly string[], io: Io = stdio): Promise<num
         return 0;
     }
     try {
+        if (flags.since !== undefined) {
+            const change = await makeChangePlan(flags.since, flags.plan);
+            io.out(flags.format === "json" ? `${JSON.stringify(changeJson(change), null, 2)}\n` : renderChangeText(change));
+            return 0;
+        }
         const plan = await makePlan(flags.plan);
         if (flags.format === "json") io.out(`${JSON.stringify(planJson(plan), null, 2)}\n`);
         else if (flags.format === "mermaid") io.out(`${renderMermaid(plan)}\n`);

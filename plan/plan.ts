@@ -153,15 +153,12 @@ const timedLatency = (model: LatencyModel, scale: number, parallel: number) => {
 export const simNodes = (resources: readonly PlanStep[]): SimNode[] =>
     resources.map((s) => ({ name: s.name, seconds: s.seconds, awaits: s.awaits, lock: s.cloneOf !== undefined ? String(s.cloneOf) : undefined, host: s.host, heavy: s.heavy }));
 
-export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
+/** The config a run of the program gets: a stack file's (under `root`) with the plan's overrides. */
+export const runConfig = (opts: PlanOptions, root?: string): { stack: string; project: string; config: Record<string, unknown>; secretKeys: string[] } => {
     const stack = opts.stack ?? "dev";
-    const model = opts.model ?? loadLatencyModel();
-    const scale = opts.scale ?? 0;
-    const parallel = opts.parallel ?? Infinity;
-    if (!(parallel >= 1) || (Number.isFinite(parallel) && !Number.isInteger(parallel))) throw new PlanError(`--parallel ${parallel}: expected a positive integer`, 2);
     let sc: ReturnType<typeof readStackConfig>;
     try {
-        sc = readStackConfig(stack);
+        sc = readStackConfig(stack, root);
     } catch (e) {
         throw new PlanError((e as Error).message, 1);
     }
@@ -176,35 +173,59 @@ export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
         if (opts.guests !== "all") config[ns("guests")] = opts.guests;
     }
     if (opts.catalog !== undefined) config[ns("catalog")] = opts.catalog;
-    const run = (fail?: string): Promise<Recording> =>
-        recordProgram({
-            config,
-            secretKeys: sc.secretKeys,
-            stack,
-            project: sc.project,
-            latency: scale > 0 ? timedLatency(model, scale, parallel) : undefined,
-            fail: fail ? (r) => r.name === fail : undefined,
-        });
+    return { stack, project: sc.project, config, secretKeys: sc.secretKeys };
+};
 
-    const rec = await run();
-    if (rec.error) throw new PlanError(rec.error.message, 1);
+const checkParallel = (parallel: number): void => {
+    if (!(parallel >= 1) || (Number.isFinite(parallel) && !Number.isInteger(parallel))) throw new PlanError(`--parallel ${parallel}: expected a positive integer`, 2);
+};
+
+/** The plan read off a complete recording: the recorded graph and the simulated `pulumi up` (no timed run). */
+export const planOfRecording = (rec: Recording, opts: PlanOptions & { stack: string; catalog: string }): PlanResult => {
+    const model = opts.model ?? loadLatencyModel();
+    const parallel = opts.parallel ?? Infinity;
+    checkParallel(parallel);
     const recorded = analyseRecording(rec, model, declaredDependsOn(rec));
     const nodes = simNodes(recorded.resources);
     const locks = model.limits.concurrent_clones_per_source;
     const perNode = model.limits.concurrent_heavy_steps_per_node;
     const schedule = simulate(nodes, locks, parallel, perNode);
     const makespanAt = (n: number) => (n === parallel ? schedule : simulate(nodes, locks, n, perNode)).makespan;
-    const result: PlanResult = {
-        stack,
-        catalog: String(config[ns("catalog")] ?? "guests"),
+    return {
+        stack: opts.stack,
+        catalog: opts.catalog,
         model,
         recorded,
         schedule,
         makespans: { unlimited: makespanAt(Infinity), deploy: makespanAt(DEPLOY_PARALLEL) },
-        measured: scale > 0 ? measure(rec.registrations, scale, nodes) : undefined,
         recording: rec,
         gpus: gpuUse(rec),
     };
+};
+
+export const makePlan = async (opts: PlanOptions = {}): Promise<PlanResult> => {
+    const model = opts.model ?? loadLatencyModel();
+    const scale = opts.scale ?? 0;
+    const parallel = opts.parallel ?? Infinity;
+    checkParallel(parallel);
+    const { stack, project, config, secretKeys } = runConfig(opts);
+    const run = (fail?: string): Promise<Recording> =>
+        recordProgram({
+            config,
+            secretKeys,
+            stack,
+            project,
+            latency: scale > 0 ? timedLatency(model, scale, parallel) : undefined,
+            fail: fail ? (r) => r.name === fail : undefined,
+        });
+
+    const rec = await run();
+    if (rec.error) throw new PlanError(rec.error.message, 1);
+    const result = planOfRecording(rec, { ...opts, model, stack, catalog: String(config[`${project}:catalog`] ?? "guests") });
+    const { recorded, schedule } = result;
+    const nodes = simNodes(recorded.resources);
+    const locks = model.limits.concurrent_clones_per_source;
+    if (scale > 0) result.measured = measure(rec.registrations, scale, nodes);
     if (opts.fail) {
         const target = `${opts.fail.guest}-${opts.fail.role}`;
         const guest = recorded.guests.find((g) => g.id === opts.fail!.guest);

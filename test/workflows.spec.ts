@@ -71,6 +71,17 @@ describe("GitHub workflows", () => {
         assert.doesNotMatch(fs.readFileSync(path.join(WORKFLOWS, "ci.yml"), "utf8"), /secrets\./, "the offline plan needs no credentials");
     });
 
+    it("ci: on pull requests, the change preview against the base branch (whole history fetched) goes into the job summary", () => {
+        const ci = load("ci.yml");
+        const checkout = steps(ci).find((s) => String(s.uses).startsWith("actions/checkout@"));
+        assert.equal(checkout.with["fetch-depth"], 0, "the base branch must be there for --since");
+        const step = steps(ci).find((s) => s.name === "Change preview against the base branch");
+        assert.equal(step.if, "github.event_name == 'pull_request'");
+        assert.equal(step.env.BASE_REF, "${{ github.base_ref }}");
+        assert.match(step.run, /npm run --silent plan -- --since "origin\/\$BASE_REF" > change\.txt 2>&1 \|\| status=\$\?/);
+        assert.match(step.run, /\} >> "\$GITHUB_STEP_SUMMARY"\n\s*exit "\$status"\s*$/);
+    });
+
     it("preview: on pull requests, pulumi/actions preview --diff with a refresh, one edited PR comment, skipped cleanly without credentials", () => {
         const wf = load("preview.yml");
         assert.deepEqual(Object.keys(wf.on), ["pull_request"]);

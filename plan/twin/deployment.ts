@@ -14,6 +14,8 @@ export interface Change {
     urn: string;
     name: string;
     type: string;
+    /** Parent URN (the guest component for a guest's resources). */
+    parent: string;
     op: Op;
     /** Input paths that caused the update or replacement (engine keys such as "replaceWith" for a cascade). */
     fields: string[];
@@ -130,8 +132,8 @@ export class Deployment implements ProviderModel {
         }
     }
 
-    private record(r: { urn: string; name: string; type: string }, op: Op, extra: Partial<Change> = {}): Change {
-        const c: Change = { urn: r.urn, name: r.name, type: r.type, op, fields: [], rules: [], reboot: false, runs: [], ignored: [], deleteFirst: false, ...extra };
+    private record(r: { urn: string; name: string; type: string; parent: string }, op: Op, extra: Partial<Change> = {}): Change {
+        const c: Change = { urn: r.urn, name: r.name, type: r.type, parent: r.parent, op, fields: [], rules: [], reboot: false, runs: [], ignored: [], deleteFirst: false, ...extra };
         this.changes.push(c);
         return c;
     }
@@ -371,7 +373,7 @@ export const refresh = (state: StackState): { state: StackState; changes: Change
         }
         const model = modelFor(r.type);
         const outputs = model.read(r, state.node);
-        const base = { urn: r.urn, name: r.name, type: r.type, rules: [], reboot: false, runs: [], ignored: [], deleteFirst: false };
+        const base = { urn: r.urn, name: r.name, type: r.type, parent: r.parent, rules: [], reboot: false, runs: [], ignored: [], deleteFirst: false };
         if (!outputs) {
             changes.push({ ...base, op: "delete", fields: [] });
             continue;

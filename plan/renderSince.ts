@@ -1,0 +1,105 @@
+// The change preview (npm run plan -- --since REF) as text, for the terminal and the pull-request job summary, and as
+// the plan's JSON document plus "changes" and "summary". Guests whose container or VM would be replaced or deleted
+// come first, in words a reviewer cannot miss. Field names only: never a value (secrets stay out).
+import { DEPLOY_PARALLEL } from "./plan";
+import { planJson } from "./render";
+import { MACHINE_TYPES, guestOfParent } from "./recorded";
+import type { ChangePlan } from "./since";
+import type { Change } from "./twin";
+import { COMMAND } from "./twin/rules";
+
+const SYMBOL: Record<Change["op"], string> = { create: "+ ", update: "~ ", replace: "+-", delete: "- ", same: "  " };
+
+const guestOf = (c: Change): number | undefined => guestOfParent(c.parent)?.id;
+
+const allowCommand = (id: number): string => `pulumi config set --path 'phoenix:allowReplace[0]' ${id}`;
+
+/** What runs for this operation, in words. */
+const note = (c: Change): string => {
+    const parts: string[] = [];
+    if (c.type === COMMAND) {
+        if (c.runs.some((r) => r.ran === "create")) parts.push("runs again");
+        else if (c.runs.some((r) => r.ran === "update")) parts.push("runs only its `update` (nothing re-runs)");
+        if (c.runs.some((r) => r.ran === "delete")) parts.push("runs its delete");
+    }
+    if (c.reboot) parts.push(`the provider reboots the guest (${c.rules.filter((r) => r.reboot !== "no").map((r) => r.cite.split("; ").pop()).join(", ")})`);
+    if (c.op === "update" && c.type !== COMMAND && c.rules.length > 0 && c.rules.every((r) => r.change === "state")) parts.push("state only");
+    if (c.deleteFirst && c.op === "replace") parts.push("deleted first");
+    if (c.refused) parts.push("REFUSED: protected");
+    if (c.failed) parts.push(`FAILS: ${c.failed}`);
+    return parts.join("; ");
+};
+
+const dangerLines = (p: ChangePlan): string[] => {
+    const machines = p.changes.filter((c) => MACHINE_TYPES.has(c.type) && (c.op === "replace" || c.op === "delete"));
+    if (machines.length === 0) return ["No guest's container or VM is replaced or deleted."];
+    const names = new Map(p.plan.recorded.guests.map((g) => [g.id, g.name]));
+    const out = [`!!! DATA LOSS: ${machines.length === 1 ? "1 guest's container or VM" : `${machines.length} guests' containers or VMs`} would be ${[...new Set(machines.map((m) => (m.op === "replace" ? "REPLACED" : "DELETED")))].join(" or ")}, and every disk on it with it:`];
+    for (const m of machines) {
+        const id = guestOf(m)!;
+        const why = m.op === "replace" ? `REPLACED (${m.fields.join(", ")}: ${[...new Set(m.rules.map((r) => r.cite))].join("; ") || "replaced with its clone source"})` : "DELETED (no longer in the selection or the catalog)";
+        out.push(`!!!   ${id}${names.has(id) ? ` ${names.get(id)}` : ""}: ${m.name} ${why}`);
+        if (m.refused && m.op === "replace") {
+            out.push(`!!!     REFUSED by pulumi up: it is protected. To allow it, add ${id} to phoenix:allowReplace (${allowCommand(id)}), or set protect: false in its catalog file.`);
+        } else if (m.refused) {
+            out.push(`!!!     REFUSED by pulumi up: the state protects it. To delete it: pulumi state unprotect '${m.urn}', then pulumi up;`);
+            out.push(`!!!     or keep it selected, add ${id} to phoenix:allowReplace and pulumi up (that lifts the protection), then remove it from the selection and pulumi up.`);
+        } else {
+            out.push(`!!!     allowed: not protected (phoenix:allowReplace lists ${id}, or its catalog sets protect: false)`);
+        }
+    }
+    return out;
+};
+
+export const renderChangeText = (p: ChangePlan): string => {
+    const out: string[] = [];
+    out.push(`Phoenix change preview: stack ${p.plan.stack}, the working tree against ${p.ref} (${p.commit.slice(0, 7)})`);
+    out.push(`  prior state: the program at ${p.ref} (${p.refProgram}) deployed through the provider twin: pulumi up, then pulumi refresh as the deploy workflow does`);
+    out.push("");
+    out.push(...dangerLines(p), "");
+    const unchanged = p.all.length - p.changes.length;
+    if (p.changes.length === 0) {
+        out.push(`No changes: pulumi up would change nothing (${unchanged} resources unchanged).`);
+    } else {
+        const s = p.summary;
+        out.push(`Changes: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete (${unchanged} unchanged)`);
+        const names = new Map(p.plan.recorded.guests.map((g) => [g.id, g.name]));
+        const order = [...p.plan.recorded.guests.map((g) => g.id)];
+        const groups = new Map<string, Change[]>();
+        for (const c of p.changes) {
+            const g = guestOf(c) ?? (/^(\d+)$/.test(c.name) ? Number(c.name) : undefined);
+            const key = g === undefined ? "stack" : String(g);
+            if (g !== undefined && !order.includes(g)) order.push(g);
+            (groups.get(key) ?? groups.set(key, []).get(key)!).push(c);
+        }
+        const width = Math.max(...p.changes.map((c) => c.name.length));
+        for (const key of [...order.map(String), "stack"]) {
+            const cs = groups.get(key);
+            if (!cs) continue;
+            out.push(`  ${key === "stack" ? "stack" : `${key}${names.has(Number(key)) ? ` ${names.get(Number(key))}` : " (removed)"}`}`);
+            for (const c of cs) {
+                const n = note(c);
+                out.push(`    ${SYMBOL[c.op]} ${c.name.padEnd(width)}  ${c.op.padEnd(7)}  ${c.fields.join(", ") || "-"}${n ? `; ${n}` : ""}`.trimEnd());
+            }
+        }
+        out.push("");
+        out.push(`Steps that run again (${p.rerun.length}): ${p.rerun.map((c) => c.name).join(", ") || "none"}`);
+        const reboots = p.reboots.map((r) => `${r.guest} (${r.change.fields.join(", ")})`);
+        out.push(`Guests the provider reboots: ${reboots.join("; ") || "none"}`);
+        const m = p.makespan;
+        out.push(
+            `Simulated makespan of the change (only the operations that run): ${m.unlimited} s at unlimited parallelism, ${m.deploy} s at --parallel ${DEPLOY_PARALLEL} (the deploy workflow)` +
+                (Number.isFinite(m.parallel) && m.parallel !== DEPLOY_PARALLEL ? `, ${m.atParallel} s at --parallel ${m.parallel}` : ""),
+        );
+    }
+    if (p.error) out.push("", `pulumi up would stop: ${p.error}`);
+    if (p.warnings.length > 0) out.push("", "Warnings from the program (pulumi up prints them too):", ...p.warnings.map((w) => `  ${w}`));
+    return `${out.join("\n")}\n`;
+};
+
+/** The working tree's plan document, plus exactly "changes" (unchanged resources omitted) and "summary". */
+export const changeJson = (p: ChangePlan): unknown => ({
+    ...(planJson(p.plan) as object),
+    changes: p.changes.map((c) => ({ resource: c.name, type: c.type, op: c.op, fields: c.fields })),
+    summary: p.summary,
+});

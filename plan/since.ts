@@ -1,0 +1,204 @@
+// npm run plan -- --since REF: the change a `pulumi up` of the working tree would make to a stack last deployed from
+// REF, offline. The program at REF (its own stack file and catalog) runs through the provider twin from an empty
+// stack, followed by the refresh the deploy workflow runs after every up: that is the prior state. The working tree's
+// program then runs through the twin against it, and every resource's operation, the fields behind it, the steps that
+// run again, the guests the provider reboots and the simulated makespan of just those operations are reported.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { DEPLOY_PARALLEL, PlanError, type PlanOptions, type PlanResult, planOfRecording, runConfig } from "./plan";
+import { type LatencyModel, loadLatencyModel } from "./latency";
+import { MACHINE_TYPES, guestOfParent, type PlanStep } from "./recorded";
+import { simulate, type SimNode } from "./simulate";
+import { PROJECT_ROOT } from "./stackFile";
+import { type Change, type RunResult, type StackState, emptyState, refresh, twinUp } from "./twin";
+import { COMMAND } from "./twin/rules";
+
+export interface ChangeSummary {
+    create: number;
+    update: number;
+    replace: number;
+    delete: number;
+    guestsReplaced: number[];
+    guestsDeleted: number[];
+}
+
+export interface ChangePlan {
+    ref: string;
+    /** The commit REF names. */
+    commit: string;
+    /** Whether the working tree's program ran with REF's stack file and catalog (same code), or REF's own code ran. */
+    refProgram: "working tree code" | "REF's code";
+    /** The plan of the working tree (as the program registers it against the prior state). */
+    plan: PlanResult;
+    /** Every resource's operation, unchanged ones included, in registration order (deletes last). */
+    all: Change[];
+    /** The operations other than "same". */
+    changes: Change[];
+    summary: ChangeSummary;
+    /** Steps (commands) whose script or command runs again. */
+    rerun: Change[];
+    /** Guests the provider restarts to apply an update. */
+    reboots: { guest: number; change: Change }[];
+    /** Simulated makespan of only the operations that run: unlimited and at the deploy workflow's --parallel. */
+    makespan: { unlimited: number; deploy: number; parallel: number; atParallel: number };
+    /** Why `pulumi up` would stop (a refusal or a failure), if it would. */
+    error?: string;
+    /** What the working tree's program logs as warnings (pulumi up prints them too). */
+    warnings: string[];
+}
+
+/** Files that make up the program: when REF has the same, the working tree's loaded modules run REF's data. */
+const CODE_PATHS = ["index.ts", "components", "catalog", "features", "package-lock.json"];
+
+const git = (args: string[], opts: { input?: Buffer } = {}): Buffer => execFileSync("git", args, { cwd: PROJECT_ROOT, maxBuffer: 1 << 28, stdio: ["pipe", "pipe", "pipe"], input: opts.input });
+
+const sameAsWorkingTree = (commit: string, paths: string[]): boolean => {
+    try {
+        git(["diff", "--quiet", commit, "--", ...paths]);
+    } catch {
+        return false;
+    }
+    return git(["ls-files", "--others", "--exclude-standard", "--", ...paths]).toString().trim() === "";
+};
+
+const resolveCommit = (ref: string): string => {
+    try {
+        return git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]).toString().trim();
+    } catch {
+        throw new PlanError(`--since ${ref}: not a commit in this repository (fetch it first, e.g. git fetch origin main)`, 2);
+    }
+};
+
+/** REF's tracked files in a temporary directory, with this project's node_modules (one @pulumi/pulumi instance). */
+const materialize = (commit: string): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-since-"));
+    execFileSync("tar", ["-x", "-C", dir], { input: git(["archive", "--format=tar", commit]) });
+    fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+    return dir;
+};
+
+/** Unloads REF's modules (and lets the directory go). */
+const forgetTree = (dir: string): void => {
+    const prefix = `${fs.realpathSync(dir)}${path.sep}`;
+    for (const k of Object.keys(require.cache)) if (k.startsWith(prefix) || k.startsWith(`${dir}${path.sep}`)) delete require.cache[k];
+    for (const m of Object.values(require.cache)) if (m) m.children = m.children.filter((c) => !c.filename.startsWith(prefix) && !c.filename.startsWith(`${dir}${path.sep}`));
+    fs.rmSync(dir, { recursive: true, force: true });
+};
+
+/** The state a deploy from REF leaves: `pulumi up` of REF's program on an empty stack, then `pulumi refresh`. */
+const priorState = async (ref: string, commit: string, opts: PlanOptions): Promise<{ state: StackState; refProgram: ChangePlan["refProgram"] }> => {
+    const cfgHere = runConfig(opts);
+    const stack = cfgHere.stack;
+    const data = ["Pulumi.yaml", `Pulumi.${stack}.yaml`];
+    const sameCode = sameAsWorkingTree(commit, CODE_PATHS);
+    const catalogHere = String(cfgHere.config[`${cfgHere.project}:catalog`] ?? "guests");
+    // A catalog outside the repository (an absolute --catalog) is the same for both runs.
+    const inRepo = !path.relative(PROJECT_ROOT, path.resolve(PROJECT_ROOT, catalogHere)).startsWith("..");
+    if (sameCode && sameAsWorkingTree(commit, [...data, ...(inRepo ? [catalogHere] : [])])) {
+        return { state: await deployed(() => twinUp(cfgHere), ref), refProgram: "working tree code" };
+    }
+    const dir = materialize(commit);
+    try {
+        if (!fs.existsSync(path.join(dir, `Pulumi.${stack}.yaml`))) return { state: emptyState(), refProgram: sameCode ? "working tree code" : "REF's code" };
+        const cfg = runConfig(opts, dir);
+        const key = `${cfg.project}:catalog`;
+        const catalog = String(cfg.config[key] ?? "guests");
+        if (sameCode) {
+            // The working tree's modules with REF's data: its catalog by absolute path (features are the same).
+            const config = { ...cfg.config, [key]: path.isAbsolute(catalog) ? catalog : path.join(dir, catalog) };
+            return { state: await deployed(() => twinUp({ ...cfg, config }), ref), refProgram: "working tree code" };
+        }
+        return { state: await deployed(() => twinUp({ ...cfg, program: path.join(dir, "index") }), ref), refProgram: "REF's code" };
+    } finally {
+        forgetTree(dir);
+    }
+};
+
+export const deployed = async (up: () => Promise<RunResult>, ref: string): Promise<StackState> => {
+    const first = await up();
+    if (first.error) throw new PlanError(`the program at ${ref} does not deploy under the provider twin: ${first.error}`, 1);
+    return refresh(first.state).state;
+};
+
+const guestOf = (c: Change): number | undefined => guestOfParent(c.parent)?.id;
+const kindOf = (c: Change): "lxc" | "vm" => guestOfParent(c.parent)?.kind ?? "lxc";
+
+/** Model seconds of one operation: what runs of it (a step that re-runs costs its own figure). */
+const opSeconds = (c: Change | undefined, step: PlanStep | undefined, model: LatencyModel): number => {
+    if (!c || !step || c.op === "same") return 0;
+    const kind = kindOf(c);
+    const configure = model[kind].configure;
+    switch (c.op) {
+        case "create":
+            return step.seconds;
+        case "replace":
+            return step.seconds + (MACHINE_TYPES.has(c.type) ? configure : 0);
+        case "delete":
+            return step.custom && (MACHINE_TYPES.has(c.type) || c.runs.length > 0) ? configure : 0;
+        case "update": {
+            if (c.type === COMMAND) return c.runs.some((r) => r.ran === "create") ? step.seconds : 0;
+            if (!c.rules.some((r) => r.change !== "state")) return 0;
+            const reboot = c.reboot ? (kind === "vm" ? model.vm.start_and_wait_agent : model.lxc.start) : 0;
+            return configure + reboot;
+        }
+    }
+};
+
+/** The change's makespan: the working tree's graph with each resource costing what its operation runs; deletes at the end. */
+const changeMakespan = (plan: PlanResult, all: Change[], parallel: number): ChangePlan["makespan"] => {
+    const byName = new Map(all.map((c) => [c.name, c]));
+    const nodes: SimNode[] = plan.recorded.resources.map((s) => ({
+        name: s.name,
+        seconds: opSeconds(byName.get(s.name), s, plan.model),
+        awaits: s.awaits,
+        lock: s.cloneOf !== undefined && ["create", "replace"].includes(byName.get(s.name)?.op ?? "") ? String(s.cloneOf) : undefined,
+    }));
+    const live = nodes.map((n) => n.name);
+    const deletes = all.filter((c) => c.op === "delete");
+    for (const d of deletes) {
+        const seconds = d.runs.length > 0 || MACHINE_TYPES.has(d.type) ? plan.model[kindOf(d)].configure : 0;
+        nodes.push({ name: `delete ${d.name}`, seconds, awaits: live });
+    }
+    const locks = plan.model.limits.concurrent_clones_per_source;
+    const at = (n: number) => (nodes.length === 0 ? 0 : simulate(nodes, locks, n).makespan);
+    return { unlimited: at(Infinity), deploy: at(DEPLOY_PARALLEL), parallel, atParallel: at(parallel) };
+};
+
+export const summarize = (changes: Change[]): ChangeSummary => {
+    const count = (op: Change["op"]) => changes.filter((c) => c.op === op).length;
+    const guests = (op: Change["op"]) =>
+        [...new Set(changes.filter((c) => c.op === op && MACHINE_TYPES.has(c.type)).map(guestOf).filter((g): g is number => g !== undefined))].sort((a, b) => a - b);
+    return { create: count("create"), update: count("update"), replace: count("replace"), delete: count("delete"), guestsReplaced: guests("replace"), guestsDeleted: guests("delete") };
+};
+
+/** The change `pulumi up` of the working tree (with the plan's options) would make to a stack in state `prior`. */
+export const changeAgainst = async (prior: StackState, from: { ref: string; commit: string; refProgram: ChangePlan["refProgram"] }, opts: PlanOptions = {}): Promise<ChangePlan> => {
+    const model = opts.model ?? loadLatencyModel();
+    const parallel = opts.parallel ?? Infinity;
+    const cfg = runConfig(opts);
+    const run = await twinUp({ ...cfg, prior, mode: "plan" });
+    const rec = run.recording;
+    if (rec.error && !run.changes.some((c) => c.refused || c.failed)) throw new PlanError(rec.error.message, 1);
+    const plan = planOfRecording(rec, { ...opts, model, stack: cfg.stack, catalog: String(cfg.config[`${cfg.project}:catalog`] ?? "guests") });
+    const changes = run.changes.filter((c) => c.op !== "same");
+    return {
+        ...from,
+        plan,
+        all: run.changes,
+        changes,
+        summary: summarize(changes),
+        rerun: changes.filter((c) => c.type === COMMAND && c.runs.some((r) => r.ran === "create")),
+        reboots: changes.filter((c) => c.reboot).map((c) => ({ guest: guestOf(c)!, change: c })),
+        makespan: changeMakespan(plan, run.changes, parallel),
+        error: run.error,
+        warnings: run.warnings,
+    };
+};
+
+export const makeChangePlan = async (ref: string, opts: PlanOptions = {}): Promise<ChangePlan> => {
+    const commit = resolveCommit(ref);
+    const { state, refProgram } = await priorState(ref, commit, opts);
+    return changeAgainst(state, { ref, commit, refProgram }, opts);
+};
