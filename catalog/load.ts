@@ -14,6 +14,7 @@ import { traefikDynamicConfig } from "./traefik";
 import { GPU_DERIVED, checkGpus, gpuDerivedEnv, gpuDevicePaths } from "./gpus";
 import { type RouteProblem, checkRoutes, routeHost } from "./routes";
 import { ClusterCheck, copyIds } from "./cluster";
+import { checkClones } from "./clones";
 
 export const DEFAULTS_FILE = "defaults.yaml";
 
@@ -106,6 +107,7 @@ export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Pr
     for (const p of byId.values()) problems.push(...checkReferences(p, byId, new Set(copies.keys())));
     for (const p of byId.values()) if (p.guest.kind === "lxc") problems.push(...checkGpus(p.source, p.guest.gpus, guests.get(p.guest.id)!.node, defaults));
     problems.push(...checkUniqueAddresses([...byId.values()]));
+    problems.push(...checkClones(guests, (id) => byId.get(id)!.source));
     // Steps need the whole catalog (CA URLs, Traefik routes), so they are resolved after every guest is known.
     for (const p of byId.values()) {
         const g = guests.get(p.guest.id)!;

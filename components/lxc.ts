@@ -1,6 +1,6 @@
 // phoenix:index:LxcGuest — one container and every step of its life as child resources:
-//   [os-template] [subids] [host-dirs] ct [lxc-conf] [fw-reset] fw-options [fw-rules] start [snap-pre-configured]
-//   feature-* [app] [health] [snap-final-form] [template]
+//   [os-template] [subids] [host-dirs] ct [resize] [lxc-conf] [fw-reset] fw-options [fw-rules] start
+//   [snap-pre-configured] feature-* [app] [health] [snap-final-form] [template]          (resize, fw-reset: clones)
 // The container is created stopped; raw lxc.* lines go into its config on the node; then it is started and the chain
 // runs inside it through `pct exec` on the node.
 import * as pulumi from "@pulumi/pulumi";
@@ -148,6 +148,22 @@ export const subIdScript = (spec: LxcSpec): string | undefined => {
     ].join("\n");
 };
 
+/**
+ * A clone keeps its source's root disk size (the provider's clone call sends none, §2.2), and the provider reads that
+ * size back: grow it to the catalog's before the first start. A container disk cannot shrink, so a smaller catalog
+ * size fails here with what to do (the catalog already refuses a clone smaller than its source).
+ */
+export const resizeScript = (id: number, sizeGb: number): string =>
+    [
+        "set -eu",
+        `current=$(pct config ${id} | awk -F'size=' '/^rootfs:/ { split($2, a, ","); v = a[1]; u = substr(v, length(v)); n = v + 0; if (u == "T") n *= 1024; else if (u == "M") n /= 1024; printf "%d", n }')`,
+        `if [ -z "$current" ]; then echo 'CT ${id}: no rootfs size in its config' >&2; exit 1; fi`,
+        `if [ "$current" -gt ${sizeGb} ]; then echo "guest ${id}: its root disk is \${current}G, the catalog asks for ${sizeGb}G; a container disk cannot shrink: set diskGb to \${current} or more" >&2; exit 1; fi`,
+        `if [ "$current" -eq ${sizeGb} ]; then echo '${id}: root disk already ${sizeGb}G'; exit 0; fi`,
+        `pct resize ${id} rootfs ${sizeGb}G`,
+        `echo '${id}: root disk grown to ${sizeGb}G'`,
+    ].join("\n");
+
 /** Start the container if needed, then wait (bounded) until it has an IPv4 address and a default route. */
 export const startScript = (id: number, timeoutSeconds: number): string =>
     [
@@ -223,13 +239,15 @@ export class LxcGuest extends PhoenixGuest {
                 dependsOn: [...laneWait, ...copyWait, ...hostPrep],
                 deleteBeforeReplace: true,
                 protect: spec.protect,
-                // A template's devices are removed when it is converted (templateScript): not a diff to undo. clone only
-                // matters when the container is made: a moved template is no reason to re-create its clones.
+                // started and template change on the node (start and template steps); a template's devices are removed
+                // when it is converted (templateScript): not a diff to undo. clone only matters when the container is
+                // made: a moved template is no reason to re-create its clones. A clone's disk size is the resize step's:
+                // the provider stored the source's size at create and would resize again.
                 ignoreChanges: [
                     "started",
                     "template",
                     ...(spec.template && spec.gpuDevices.length > 0 ? ["devicePassthroughs"] : []),
-                    ...(source ? ["clone"] : []),
+                    ...(source ? ["clone", "disk.size"] : []),
                 ],
             },
         );
@@ -241,10 +259,11 @@ export class LxcGuest extends PhoenixGuest {
         const conf = lines.length > 0
             ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines), delete: rawConfigRemoveScript(id, lines), triggers: lines }, [], { deleteBeforeReplace: true })]
             : [];
+        const resize = source ? [this.nodeCommand("resize", { create: resizeScript(id, spec.diskGb) }, [])] : [];
         const fwReset = source ? this.firewallReset() : [];
         const firewall = this.firewall("containerId", [], fwReset);
         // A container with nothing else to gate starts only once its dependencies are ready (gatedStep).
-        const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [...conf, ...firewall, ...this.gateFor("start")]);
+        const start = this.nodeCommand("start", { create: startScript(id, spec.waitForNetworkSeconds) }, [...resize, ...conf, ...firewall, ...this.gateFor("start")]);
 
         const shell: GuestShell = {
             connection: this.ctx.nodeConnection(this.node),

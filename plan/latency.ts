@@ -91,7 +91,7 @@ const TABLE: Rule[] = [
     { when: (s) => s.type === VM, what: () => "create from cloud image", figure: () => "vm.create_template_from_image" },
     { when: (s) => s.type === DOWNLOAD, what: (s) => (s.kind === "vm" ? "download cloud image" : "download OS template"), figure: () => "vm.download_cloud_image" },
     { when: role(/^fw-(.+)$/), what: (_s, m) => `firewall ${m![1]}`, figure: (s) => `${kindOf(s)}.configure` },
-    { when: role(/^(host-dirs|subids|lxc-conf|vendor-data)(-[A-Za-z0-9-]+)?$/), what: (_s, m) => `configure (${m![1]}${m![2] ? ` on ${m![2].slice(1)}` : ""})`, figure: (s) => `${kindOf(s)}.configure` },
+    { when: role(/^(host-dirs|subids|resize|lxc-conf|vendor-data)(-[A-Za-z0-9-]+)?$/), what: (_s, m) => `configure (${m![1]}${m![2] ? ` on ${m![2].slice(1)}` : ""})`, figure: (s) => `${kindOf(s)}.configure` },
     { when: role(/^ha(-group|-rule)?$/), what: (_s, m) => (m![1] ? `HA ${m![1].slice(1)}` : "put under HA"), figure: (s) => `${kindOf(s)}.configure` },
     { when: (s) => s.kind === "vm" && /^(start|wait)$/.test(s.role), what: () => "start, wait for agent", figure: () => "vm.start_and_wait_agent" },
     { when: role(/^start$/), what: () => "start", figure: () => "lxc.start" },

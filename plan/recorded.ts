@@ -117,7 +117,7 @@ export const roleOf = (name: string, guest: number | undefined): string =>
 
 /** Lifecycle order for steps that do not wait on each other (dependencies always come first). */
 const ROLE_ORDER = [
-    /^os-template$/, /^image$/, /^vendor-data/, /^host-dirs$/, /^subids$/, /^(ct|vm)$/, /^lxc-conf$/, /^fw-options$/, /^fw-/, /^start$/, /^wait$/,
+    /^os-template$/, /^image$/, /^vendor-data/, /^host-dirs$/, /^subids$/, /^(ct|vm)$/, /^resize$/, /^lxc-conf$/, /^fw-options$/, /^fw-/, /^start$/, /^wait$/,
     /^snap-pre-configured$/, /^feature-/, /^app$/, /^health$/, /^snap-/, /^template$/, /^ha(-group)?$/, /^ha-rule$/,
 ];
 const roleRank = (role: string): number => {

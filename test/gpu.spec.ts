@@ -137,8 +137,8 @@ describe("the full installation under the mock engine (Pulumi.full.yaml)", () =>
         assert.match(convert(911), /\npct set 911 --delete dev0,dev1,dev2,dev3\n/);
         assert.ok(!convert(900).includes("--delete"), "900 has no devices");
         // The removal is the conversion's, not a diff for the provider to undo; non-templates keep the diff.
-        assert.deepEqual(find(rec, "901-ct").ignoreChanges, ["started", "template", "devicePassthroughs", "clone"]);
-        assert.deepEqual(find(rec, "801-ct").ignoreChanges, ["started", "template", "clone"], "a clone is never re-created for its clone block");
+        assert.deepEqual(find(rec, "901-ct").ignoreChanges, ["started", "template", "devicePassthroughs", "clone", "disk.size"], "a clone: its disk size is its resize step's");
+        assert.deepEqual(find(rec, "801-ct").ignoreChanges, ["started", "template", "clone", "disk.size"], "a clone is never re-created for its clone block");
         assert.deepEqual(find(rec, "900-ct").ignoreChanges, ["started", "template"]);
     });
 

@@ -28,11 +28,12 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     103: {
         "103-host-dirs": [CMD, []],
         "103-ct": [CT, ["103-host-dirs", "900-ct", "900-template"]],
+        "103-resize": [CMD, ["103-ct"]],
         "103-fw-reset": [CMD, ["103-ct"]],
         "103-lxc-conf": [CMD, ["103-ct"]],
         "103-fw-options": [FWO, ["103-ct", "103-fw-reset"]],
         "103-fw-rules": [FWR, ["103-ct", "103-fw-reset"]],
-        "103-start": [CMD, ["103-ct", "103-fw-options", "103-fw-rules", "103-lxc-conf"]],
+        "103-start": [CMD, ["103-ct", "103-fw-options", "103-fw-rules", "103-lxc-conf", "103-resize"]],
         "103-feature-base_setup": [CMD, ["103-start"]],
         "103-feature-step_ca": [CMD, ["103-feature-base_setup"]],
         "103-app": [CMD, ["103-feature-step_ca"]],
@@ -43,11 +44,12 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "101-host-dirs": [CMD, []],
         // 103-ct: the clone lane (one clone of 900 at a time); 900-ct and 900-template: the clone source, as an input.
         "101-ct": [CT, ["101-host-dirs", "101-subids", "103-ct", "900-ct", "900-template"]],
+        "101-resize": [CMD, ["101-ct"]],
         "101-fw-reset": [CMD, ["101-ct"]],
         "101-lxc-conf": [CMD, ["101-ct"]],
         "101-fw-options": [FWO, ["101-ct", "101-fw-reset"]],
         "101-fw-rules": [FWR, ["101-ct", "101-fw-reset"]],
-        "101-start": [CMD, ["101-ct", "101-fw-options", "101-fw-rules", "101-lxc-conf"]],
+        "101-start": [CMD, ["101-ct", "101-fw-options", "101-fw-rules", "101-lxc-conf", "101-resize"]],
         "101-feature-base_setup": [CMD, ["101-start"]],
         "101-feature-trusted_ca": [CMD, ["101-feature-base_setup", "103-feature-step_ca"]],
         "101-feature-step_cli": [CMD, ["101-feature-trusted_ca"]],
@@ -56,11 +58,12 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     102: {
         "102-host-dirs": [CMD, []],
         "102-ct": [CT, ["101-ct", "102-host-dirs", "900-ct", "900-template"]],
+        "102-resize": [CMD, ["102-ct"]],
         "102-fw-reset": [CMD, ["102-ct"]],
         "102-lxc-conf": [CMD, ["102-ct"]],
         "102-fw-options": [FWO, ["102-ct", "102-fw-reset"]],
         "102-fw-rules": [FWR, ["102-ct", "102-fw-reset"]],
-        "102-start": [CMD, ["102-ct", "102-fw-options", "102-fw-rules", "102-lxc-conf"]],
+        "102-start": [CMD, ["102-ct", "102-fw-options", "102-fw-rules", "102-lxc-conf", "102-resize"]],
         "102-feature-base_setup": [CMD, ["102-start"]],
         "102-feature-trusted_ca": [CMD, ["102-feature-base_setup", "103-feature-step_ca"]],
         "102-feature-step_cli": [CMD, ["102-feature-trusted_ca"]],
@@ -128,8 +131,8 @@ describe("LxcGuest", () => {
             assert.equal(got.unprivileged, true);
             assert.equal(got.started, false, "started by the start step, after the raw config");
             assert.equal(find(rec, `${id}-ct`).deleteBeforeReplace, true, "fixed vmId needs delete-before-replace");
-            const clone = id === 900 ? [] : ["clone"]; // a clone is never re-created for its clone block
-            assert.deepEqual(find(rec, `${id}-ct`).ignoreChanges.sort(), [...clone, "started", "template"]);
+            // A clone is never re-created for its clone block; its disk size is its resize step's (the provider stores the source's at create).
+            assert.deepEqual(find(rec, `${id}-ct`).ignoreChanges.sort(), id === 900 ? ["started", "template"] : ["clone", "disk.size", "started", "template"]);
         }
         // The reference values, spelled out.
         const ct101 = inputs(rec, "101-ct");

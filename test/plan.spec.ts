@@ -86,7 +86,7 @@ const stepOf = (p: JsonPlan, name: string): JsonStep => {
 
 /** Lifecycle stage of a role, in the order the issue lists them (steps on the node before the guest exists first). */
 const STAGES: [RegExp, number][] = [
-    [/^(os-template|image|vendor-data|host-dirs|subids)$/, 0], [/^(ct|vm)$/, 1], [/^lxc-conf$/, 2], [/^fw-/, 3], [/^(start|wait)$/, 4],
+    [/^(os-template|image|vendor-data|host-dirs|subids)$/, 0], [/^(ct|vm)$/, 1], [/^(resize|lxc-conf)$/, 2], [/^fw-/, 3], [/^(start|wait)$/, 4],
     [/^snap-pre-configured$/, 5], [/^feature-/, 6], [/^app$/, 7], [/^health$/, 8], [/^snap-final-form$/, 9], [/^template$/, 10],
 ];
 /** -1 for a step this list does not know (it is then not ordered by this test). */

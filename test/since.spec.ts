@@ -48,15 +48,14 @@ describe("plan --since", function () {
         assert.match(text, /^No guest's container or VM is replaced or deleted\.$/m);
         assert.match(text, /^  103 Step-CA\n    ~  103-ct +update {3}memory\.dedicated; the provider reboots the guest \(CT:3885 reboot required\)$/m);
         assert.match(text, /^Guests the provider reboots: 103 \(memory\.dedicated\)$/m);
-        assert.match(text, /^Simulated makespan of the change \(only the operations that run\): 9 s at unlimited parallelism, 9 s at --parallel 4 \(the deploy workflow\)$/m);
+        assert.match(text, /^Simulated makespan of the change \(only the operations that run\): 7 s at unlimited parallelism, 7 s at --parallel 4 \(the deploy workflow\)$/m);
     });
 
     it("calls out a guest whose machine would be deleted before anything else, and counts it", async () => {
         const p: ChangePlan = await changeAgainst(prior, from, { guests: [900, 103, 101, 102, 9000, 1001] });
         const j = changeJson(p) as { changes: { resource: string; op: string }[]; summary: ChangePlan["summary"] };
         assert.deepEqual(j.summary.guestsDeleted, [1002]);
-        // TODO(disk size): 101-ct's perpetual disk.size diff is fixed in the next commit.
-        assert.ok(j.changes.filter((c) => c.resource !== "101-ct").every((c) => c.op === "delete" && /^1002(-|$)/.test(c.resource)), JSON.stringify(j.changes.filter((c) => !/^1002/.test(c.resource))));
+        assert.ok(j.changes.every((c) => c.op === "delete" && /^1002(-|$)/.test(c.resource)), JSON.stringify(j.changes.filter((c) => !/^1002/.test(c.resource))));
         const text = renderChangeText(p);
         const first = text.split("\n").findIndex((l) => l.startsWith("!!!"));
         assert.equal(first, 3, "right after the header");

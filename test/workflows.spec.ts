@@ -105,7 +105,7 @@ describe("GitHub workflows", () => {
         assert.equal(wf.env.STACK, "dev");
     });
 
-    it("deploy: pushes to main, protected environment, one at a time, bounded parallelism, then expects no changes", () => {
+    it("deploy: pushes to main, protected environment, one at a time, bounded parallelism, a refresh, then expects no changes", () => {
         const wf = load("deploy.yml");
         assert.deepEqual(wf.on.push.branches, ["main"]);
         assert.deepEqual(wf.concurrency, { group: "pulumi-dev", "cancel-in-progress": false });
@@ -113,8 +113,10 @@ describe("GitHub workflows", () => {
         assert.equal(job.environment, "production");
         const runs = steps(wf).map((s) => s.run ?? "");
         const up = runs.findIndex((r) => /^pulumi up /.test(r));
+        const refresh = runs.findIndex((r) => /^pulumi refresh /.test(r));
         const recheck = runs.findIndex((r) => /^pulumi preview .*--expect-no-changes/.test(r));
-        assert.ok(up >= 0 && recheck > up, "pulumi up, then the no-changes preview");
+        assert.ok(up >= 0 && refresh > up && recheck > refresh, "pulumi up, the refresh that stores what create never read, then the no-changes preview");
+        assert.equal(runs[refresh], 'pulumi refresh --stack "$STACK" --yes --skip-preview --non-interactive');
         assert.match(runs[up], /--yes --parallel 4 --policy-pack policy/);
         assert.match(runs[recheck], /--refresh --expect-no-changes/);
     });

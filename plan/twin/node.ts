@@ -100,7 +100,8 @@ export class ProxmoxNode {
         if ((m = /^pct resize (\d+) rootfs (\d+)G$/m.exec(text))) {
             const g = this.guest(Number(m[1]), "CT");
             const want = Number(m[2]);
-            if (want < g.disks[0].sizeGb) throw new NodeError(`CT ${g.id}: unable to shrink disk size (rootfs is ${g.disks[0].sizeGb}G, asked for ${want}G)`);
+            const current = g.disks[0].sizeGb;
+            if (want < current) throw new NodeError(`guest ${g.id}: its root disk is ${current}G, the catalog asks for ${want}G; a container disk cannot shrink: set diskGb to ${current} or more`);
             g.disks[0].sizeGb = want;
             return "";
         }
