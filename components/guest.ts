@@ -15,8 +15,9 @@ import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
 import type { GuestSpec, ResolvedStep } from "../catalog/model";
 import type { FirewallRuleSpec, HaSpec } from "../catalog/schema";
+import { stepCommand } from "./command";
 import type { StackContext } from "./context";
-import { envAssignments, retryLoop, secretEnvelope, sha256, shq } from "./shell";
+import { envAssignments, retryLoop, secretEnvelope, shq } from "./shell";
 
 export interface CaRoot {
     rootPem: string;
@@ -42,6 +43,20 @@ export const parseCaOutput = (stdout: string | undefined, guestId: number): CaRo
     return { rootPem: `-----BEGIN CERTIFICATE-----\n${der.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`, fingerprint };
 };
 
+/**
+ * Prints step_ca's output again (the root certificate, then its fingerprint) without running the feature: the
+ * `update` of the step_ca step, so a connection change keeps the CA's output that trusted_ca steps read.
+ */
+export const caRootPrintCommand = (steppath = "/etc/step-ca"): string =>
+    [
+        "set -eu",
+        `crt=${shq(`${steppath}/certs/root_ca.crt`)}`,
+        `fp=$(step certificate fingerprint "$crt" | tr -d '[:space:]' | tr 'A-F' 'a-f')`,
+        'cat "$crt"',
+        '[ -z "$(tail -c 1 "$crt")" ] || echo',
+        "printf 'PHOENIX_CA_FINGERPRINT=%s\\n' \"$fp\"",
+    ].join("; ");
+
 /** A clone starts with its source's firewall file (pct/qm clone copy it); clear it so the catalog's rules are the only ones. */
 export const firewallResetScript = (id: number): string =>
     `if [ -f /etc/pve/firewall/${id}.fw ]; then rm -f /etc/pve/firewall/${id}.fw; echo '${id}: cleared the firewall rules inherited from the clone source'; fi`;
@@ -51,6 +66,8 @@ export interface GuestShell {
     connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
     /** The command line that runs a script read from stdin, with the given environment assignments. */
     runScript(env: string): string;
+    /** The command line that runs one shell command (as root). */
+    runCommand(cmd: string): string;
 }
 
 export interface GuestArgs<S extends GuestSpec> {
@@ -61,14 +78,6 @@ export interface GuestArgs<S extends GuestSpec> {
     /** The previous clone of the same source: this guest's clone waits for it (clone lanes). */
     lanePredecessor?: number;
 }
-
-/** Scripts are shared by many steps: hash each text once. */
-const digests = new Map<string, string>();
-const scriptDigest = (text: string): string => {
-    let d = digests.get(text);
-    if (d === undefined) digests.set(text, (d = sha256(text)));
-    return d;
-};
 
 const uniqueResources = (rs: pulumi.Resource[]): pulumi.Resource[] => [...new Set(rs)];
 
@@ -180,7 +189,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         opts: { deleteBeforeReplace?: boolean; guarded?: boolean; ignoreChanges?: string[] } = {},
     ): command.remote.Command {
         const guard = opts.guarded === false ? undefined : this.templateGuard();
-        return new command.remote.Command(
+        return stepCommand(
             `${this.guestId}-${role}`,
             {
                 connection: this.ctx.nodeConnection(this.node),
@@ -275,20 +284,17 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
               )
             : shell.runScript(envAssignments(staticEnv));
         const secretNames = Object.keys(step.secrets);
-        const stdin =
-            secretNames.length === 0
-                ? step.script.runnable
-                : pulumi
-                      .all(Object.fromEntries(secretNames.map((name) => [name, this.ctx.settings.secret(step.secrets[name])])))
-                      .apply((values) => secretEnvelope(step.script.runnable, values));
-        return new command.remote.Command(
+        return stepCommand(
             `${this.guestId}-${role}`,
             {
                 connection: shell.connection,
                 create,
-                stdin,
                 // runnable includes features/lib/common.sh: a change to the shared helpers re-runs the step too.
-                triggers: [sha256(scriptDigest(step.script.runnable), JSON.stringify(step.env), JSON.stringify(step.secrets))],
+                script: step.script.runnable,
+                secrets: secretNames.length === 0 ? undefined : pulumi.all(Object.fromEntries(secretNames.map((name) => [name, this.ctx.settings.secret(step.secrets[name])]))),
+                stdin: secretEnvelope,
+                // Others read step_ca's stdout: an update prints it again instead of saying nothing.
+                update: step.name === "step_ca" ? shell.runCommand(caRootPrintCommand(step.env.STEPPATH)) : undefined,
             },
             {
                 ...this.machineBound(),
@@ -357,9 +363,9 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         }
         if (spec.lifecycleSnapshots) {
             const before = this.steps.filter((s): s is command.remote.Command => s instanceof command.remote.Command);
-            // Re-taken when an earlier step is replaced (new id) or re-run in place with a new command (e.g. a new CA root).
-            // Those ids are inputs, so it is taken after every earlier step: no dependsOn repeats them.
-            prev = [track(this.snapshot(tool, "final-form", [], before.flatMap((c) => [c.id, c.create])))];
+            // Re-taken when an earlier step runs again: only a replacement (a new id) re-runs a step. Those ids are
+            // inputs, so it is taken after every earlier step: no dependsOn repeats them.
+            prev = [track(this.snapshot(tool, "final-form", [], before.map((c) => c.id)))];
         }
         this.finish(prev);
     }

@@ -254,10 +254,10 @@ export class LxcGuest extends PhoenixGuest {
         this.machine = this.container;
         this.vmId = this.container.vmId.apply((v) => v ?? id);
 
-        // Raw lines: replaced as a whole when they change, the old lines removed first.
+        // Raw lines: replaced as a whole when they change (the script is the trigger), the old lines removed first.
         const lines = rawConfigLines(spec);
         const conf = lines.length > 0
-            ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines), delete: rawConfigRemoveScript(id, lines), triggers: lines }, [], { deleteBeforeReplace: true })]
+            ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines), delete: rawConfigRemoveScript(id, lines) }, [], { deleteBeforeReplace: true })]
             : [];
         const resize = source ? [this.nodeCommand("resize", { create: resizeScript(id, spec.diskGb) }, [])] : [];
         const fwReset = source ? this.firewallReset() : [];
@@ -268,6 +268,7 @@ export class LxcGuest extends PhoenixGuest {
         const shell: GuestShell = {
             connection: this.ctx.nodeConnection(this.node),
             runScript: (env) => [this.templateGuard(), `pct exec ${id} -- env ${env} bash -s`].filter(Boolean).join("\n"),
+            runCommand: (cmd) => `pct exec ${id} -- bash -c ${shq(cmd)}`,
         };
         this.provision("pct", shell, [start]);
     }

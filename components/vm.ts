@@ -242,11 +242,18 @@ export class VmGuest extends PhoenixGuest {
             [],
         );
         const shell: GuestShell = this.ip
-            ? { connection: guestConnection(this.ip, spec.cloudInit.user, settings.guestSshPrivateKey, this.ctx.nodeJumpHost(this.node)), runScript: guestRunScript }
+            ? {
+                  connection: guestConnection(this.ip, spec.cloudInit.user, settings.guestSshPrivateKey, this.ctx.nodeJumpHost(this.node)),
+                  runScript: guestRunScript,
+                  runCommand: (cmd) => `sudo bash -c ${shq(cmd)}`,
+              }
             : {
                   // Never used: a VM without an IP has no in-guest steps (checked above).
                   connection: this.ctx.nodeConnection(this.node),
                   runScript: () => {
+                      throw new Error(`guest ${id}: no IP to run in-guest steps on`);
+                  },
+                  runCommand: () => {
                       throw new Error(`guest ${id}: no IP to run in-guest steps on`);
                   },
               };

@@ -1,7 +1,8 @@
 // npm run plan -- [flags]: what `pulumi up` would do, offline. Runs the real program (index.ts) under the SDK's mock
 // engine with a stack's config, then prints the selection, readiness waves, each guest's steps, the dependency graph
-// and a simulated `pulumi up` (see plan/plan.ts). Exit codes: 0 plan printed, 1 the program failed (catalog or
-// config error, printed as under `pulumi up`), 2 bad flags.
+// and a simulated `pulumi up` (see plan/plan.ts); with --since REF, the change against a stack deployed from REF
+// (plan/since.ts). Exit codes: 0 plan printed, 1 the program failed (catalog or config error, printed as under
+// `pulumi up`) or, with --since, pulumi up would stop (the preview is printed), 2 bad flags.
 import { catalogArg, DEPLOY_PARALLEL, makePlan, PlanError, type PlanOptions } from "./plan";
 import { planJson, renderMermaid, renderText } from "./render";
 import { changeJson, renderChangeText } from "./renderSince";
@@ -147,7 +148,8 @@ export const main = async (argv: readonly string[], io: Io = stdio): Promise<num
         if (flags.since !== undefined) {
             const change = await makeChangePlan(flags.since, flags.plan);
             io.out(flags.format === "json" ? `${JSON.stringify(changeJson(change), null, 2)}\n` : renderChangeText(change));
-            return 0;
+            // pulumi up would stop (a refused replacement or deletion, or a step that fails): a check should fail too.
+            return change.error ? 1 : 0;
         }
         const plan = await makePlan(flags.plan);
         if (flags.format === "json") io.out(`${JSON.stringify(planJson(plan), null, 2)}\n`);

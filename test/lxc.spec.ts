@@ -4,6 +4,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { type Recording, MOCK_CA_FINGERPRINT, MOCK_CA_PEM, isSecretValue, unwrapSecrets } from "../plan/engine";
+import { sha256, shq } from "../components/shell";
+import { NOTHING_TO_RERUN } from "../components/command";
+import { caRootPrintCommand, parseCaOutput } from "../components/guest";
 import { containerArgs, hostId, rawConfigRemoveScript, rawConfigScript, startScript, subIdScript, templateScript } from "../components/lxc";
 import type { LxcSpec } from "../catalog/model";
 import { ROOT, assertChildren, catalogCopy, childrenOf, devSpec, find, inputs, names, plainStrings, recordDev, urnOf } from "./helpers";
@@ -212,8 +215,9 @@ describe("LxcGuest", () => {
             assert.deepEqual(names(final.propertyDependencies.triggers), ["102-app", "102-feature-base_setup", "102-feature-step_cli", "102-feature-traefik", "102-feature-trusted_ca", "102-snap-pre-configured"]);
             assert.equal(final.deleteBeforeReplace, true);
             const triggers = inputs(snap, "102-snap-final-form").triggers as string[];
-            assert.ok(triggers.includes(inputs(snap, "102-feature-trusted_ca").create), "a step re-run in place with a new command (a new CA root) re-takes it too");
-            assert.ok(triggers.includes("102-feature-traefik-id"), "a replaced step (new id) re-takes it");
+            // Only a replacement re-runs a step (a new CA root changes trusted_ca's triggers too), and it gets a new id.
+            assert.deepEqual(triggers.slice(1), ["102-snap-pre-configured", "102-feature-base_setup", "102-feature-trusted_ca", "102-feature-step_cli", "102-feature-traefik", "102-app"].map((n) => `${n}-id`));
+            assert.equal(triggers[0], sha256(inputs(snap, "102-snap-final-form").create, ""), "and its own command line");
             assert.equal(final.inputs.delete, "if pct listsnapshot 102 2>/dev/null | grep -qw -- 'final-form'; then pct delsnapshot 102 'final-form'; fi");
             assert.ok(find(snap, "101-app").dependencies.includes(urnOf(snap, "103-health")));
             assert.ok(find(snap, "102-app").dependencies.includes(urnOf(snap, "103-health")), "the gate stays on the application");
@@ -244,6 +248,19 @@ describe("LxcGuest", () => {
         assert.match(raw.create, /^pct exec 103 -- env PHOENIX_GUEST_ID='103' PHOENIX_HOSTNAME='Step-CA' CA_NAME='ThinkHeads Internal CA' CA_DNS_NAMES='ca.internal.thinkheads.ai,internal.thinkheads.ai,\*.internal.thinkheads.ai,127.0.0.1,10.0.0.10' CA_ADDRESS=':9000' CA_PROVISIONER='admin@thinkheads.ai' bash -s$/);
     });
 
+    it("gives every command an update that re-runs nothing, but step_ca's, which prints the CA root again (run against a stub step)", () => {
+        for (const r of rec.registrations.filter((x) => x.type === CMD && x.name !== "103-feature-step_ca")) assert.equal(r.inputs.update, NOTHING_TO_RERUN, r.name);
+        const update = inputs(rec, "103-feature-step_ca").update as string;
+        assert.equal(update, `pct exec 103 -- bash -c ${shq(caRootPrintCommand())}`);
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-ca-"));
+        fs.mkdirSync(path.join(tmp, "bin"));
+        fs.writeFileSync(path.join(tmp, "bin", "step"), `#!/bin/sh\n[ "$1 $2" = "certificate fingerprint" ] && [ -f "$3" ] && echo ${MOCK_CA_FINGERPRINT.toUpperCase()}\n`, { mode: 0o755 });
+        const crt = path.join(tmp, "root_ca.crt");
+        fs.writeFileSync(crt, MOCK_CA_PEM); // no trailing newline: the print adds one
+        const out = execFileSync("bash", ["-c", caRootPrintCommand(tmp).split(`${tmp}/certs/root_ca.crt`).join(crt)], { env: { ...process.env, PATH: `${tmp}/bin:${process.env.PATH}` } }).toString();
+        assert.deepEqual(parseCaOutput(out.replace(/\n$/, ""), 103), { rootPem: `${MOCK_CA_PEM}\n`, fingerprint: MOCK_CA_FINGERPRINT });
+    });
+
     it("never puts a secret in a plain input of any resource", () => {
         for (const r of rec.registrations) {
             for (const s of plainStrings(r.inputs)) assert.ok(!s.includes("[secret "), `${r.name} has a secret in a plain input: ${s.slice(0, 80)}`);
@@ -265,7 +282,7 @@ describe("LxcGuest", () => {
     it("replaces the raw config lines as a whole: old lines removed first, then the new ones added", () => {
         const conf = find(rec, "101-lxc-conf");
         const lines = ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"];
-        assert.deepEqual(conf.inputs.triggers, lines);
+        assert.deepEqual(conf.inputs.triggers, [sha256(rawConfigScript(101, lines), "")], "the script (and so its lines) is the trigger");
         assert.equal(conf.deleteBeforeReplace, true);
         assert.equal(conf.inputs.delete, rawConfigRemoveScript(101, lines));
     });

@@ -1,6 +1,7 @@
 // The provider twin (plan/twin): its rules cover every input the program sets, and day-two scenarios on the dev stack
 // (first up, an edit, the next up) give exactly the operations the real providers and engine would run.
 import { strict as assert } from "assert";
+import { createHash } from "crypto";
 import { type Change, type RunResult, type StackState, refresh, twinUp } from "../plan/twin";
 import { FIELD_RULES, UNMODELLED, rulesFor } from "../plan/twin/rules";
 import { ruleFor, unwrapSecrets } from "../plan/twin/values";
@@ -94,7 +95,7 @@ describe("provider twin: day two on the dev stack", function () {
         it("a bigger catalog disk later grows it through the resize step alone", async () => {
             const dir = catalogCopy({ "101-nginx-phoenix.yaml": (t) => t.replace("diskGb: 32", "diskGb: 40") });
             const next = await twinUp({ ...devConfig({ "phoenix:catalog": dir }), prior: first.state });
-            assert.deepEqual(ops(next), ["update 101-resize [create]"]);
+            assert.deepEqual(ops(next), ["replace 101-resize [create, triggers]"]);
             assert.equal(next.state.node.guests.get(101)!.disks[0].sizeGb, 40);
         });
 
@@ -102,6 +103,54 @@ describe("provider twin: day two on the dev stack", function () {
             const dir = catalogCopy({ "102-traefik-internal.yaml": (t) => t.replace("diskGb: 16", "diskGb: 8") });
             assert.throws(() => loadCatalog({ dir, node: "pve", baseDir: ROOT }), (e: CatalogError) =>
                 /102-traefik-internal\.yaml:11:9 diskGb: 8 GB is smaller than the root disk of its clone source 900 \(16 GB\); a clone starts as a copy of it and a disk cannot shrink: set diskGb to 16 or more/.test(e.message));
+        });
+    });
+
+    describe("key rotation re-runs nothing", () => {
+        const keys = (key: string, password: string) => ({ "phoenix:sshPrivateKey": key, "phoenix:password": password });
+        let keyed: StackState;
+        before(async () => {
+            keyed = (await deploy(keys("node-key-1", "pw-1"))).state;
+        });
+
+        it("a new node SSH key and API password update the provider and every command's connection; no step runs again", async () => {
+            const next = await twinUp({ ...devConfig(keys("node-key-2", "pw-2")), prior: keyed });
+            assert.equal(next.error, undefined);
+            const changed = next.changes.filter((c) => c.op !== "same");
+            const commands = next.recording.registrations.filter((r) => r.type === "command:remote:Command").map((r) => r.name);
+            assert.deepEqual(ops({ changes: changed.filter((c) => c.type !== "command:remote:Command") }), ["update proxmoxve [password, ssh]"]);
+            assert.deepEqual(changed.filter((c) => c.type === "command:remote:Command").map((c) => c.name), commands, "every command, and only its connection");
+            for (const c of changed.filter((x) => x.type === "command:remote:Command")) {
+                assert.deepEqual([c.op, c.fields, c.runs.map((r) => r.ran)], ["update", ["connection"], ["update"]], c.name);
+            }
+            const trusted = next.state.resources.find((r) => r.name === "101-feature-trusted_ca")!;
+            assert.equal(trusted.outputs.stdout, "", "trusted_ca did not run again");
+            assert.equal(next.state.resources.find((r) => r.name === "103-feature-step_ca")!.outputs.stdout, first.up.state.resources.find((r) => r.name === "103-feature-step_ca")!.outputs.stdout,
+                "step_ca's update prints the CA root again, so the steps that read it see no change");
+            assert.deepEqual(ops(await twinUp({ ...devConfig(keys("node-key-2", "pw-2")), prior: next.state })), [], "and the run after it has nothing left");
+        });
+
+        it("a rotated secret re-runs exactly the step that reads it", async () => {
+            const next = await twinUp({ ...devConfig({ ...keys("node-key-1", "pw-1"), "phoenix:stepCaPassword": "rotated" }), prior: keyed });
+            assert.deepEqual(ops(next), ["replace 103-feature-step_ca [stdin, triggers]"]);
+            assert.deepEqual(next.changes.find((c) => c.name === "103-feature-step_ca")!.runs.map((r) => r.ran), ["create"]);
+        });
+
+        it("after a rotation, deletes run with the new key (the rotation stored it)", async () => {
+            const snaps = catalogCopy({
+                "102-traefik-internal.yaml": (t) => t.replace(/bindMounts:\n  - .*\n/, "").replace("startOnBoot: true", "startOnBoot: true\nlifecycleSnapshots: true"),
+            });
+            const withSnaps = (await deploy({ ...keys("node-key-1", "pw-1"), "phoenix:catalog": snaps })).state;
+            const rotated = await twinUp({ ...devConfig({ ...keys("node-key-2", "pw-2"), "phoenix:catalog": snaps }), prior: withSnaps });
+            assert.equal(rotated.state.node.guests.get(102)!.snapshots.join(), "pre-configured,final-form");
+            const noSnaps = catalogCopy({ "102-traefik-internal.yaml": (t) => t.replace(/bindMounts:\n  - .*\n/, "") });
+            const dropped = await twinUp({ ...devConfig({ ...keys("node-key-2", "pw-2"), "phoenix:catalog": noSnaps }), prior: rotated.state });
+            const key = (k: string) => createHash("sha256").update(k).digest("hex").slice(0, 12);
+            assert.deepEqual(dropped.changes.filter((c) => c.op === "delete").map((c) => [c.name, c.runs]), [
+                ["102-snap-final-form", [{ ran: "delete", key: key("node-key-2") }]],
+                ["102-snap-pre-configured", [{ ran: "delete", key: key("node-key-2") }]],
+            ]);
+            assert.equal(dropped.state.node.guests.get(102)!.snapshots.length, 0);
         });
     });
 });
