@@ -43,25 +43,31 @@ const runDigest = (create: pulumi.Input<string>, script: string | undefined): pu
     return typeof create === "string" ? of(create) : pulumi.output(create).apply(of);
 };
 
+/** The triggers each command was registered with (its stored `triggers` output says what it last ran with). */
+const planned = new WeakMap<command.remote.Command, pulumi.Input<unknown>[]>();
+export const plannedTriggers = (cmd: command.remote.Command): pulumi.Input<unknown>[] | undefined => planned.get(cmd);
+
 export const stepCommand = (name: string, args: StepCommandArgs, opts: pulumi.CustomResourceOptions): command.remote.Command => {
     const { secrets, script } = args;
     const stdin =
         secrets && script !== undefined ? secrets.apply((values) => (args.stdin ?? ((s) => s))(script, values)) : script;
-    return new command.remote.Command(
+    const triggers = [
+        runDigest(args.create, script),
+        // Derived from secrets, so a secret too: the state keeps it encrypted.
+        ...(secrets ? [secrets.apply((values) => sha256(...Object.keys(values).sort().flatMap((k) => [k, values[k]])))] : []),
+        ...(args.triggers ?? []),
+    ];
+    const cmd = new command.remote.Command(
         name,
-        {
-            connection: args.connection,
-            create: args.create,
-            stdin,
-            delete: args.delete,
-            update: args.update ?? NOTHING_TO_RERUN,
-            triggers: [
-                runDigest(args.create, script),
-                // Derived from secrets, so a secret too: the state keeps it encrypted.
-                ...(secrets ? [secrets.apply((values) => sha256(...Object.keys(values).sort().flatMap((k) => [k, values[k]])))] : []),
-                ...(args.triggers ?? []),
-            ],
-        },
+        { connection: args.connection, create: args.create, stdin, delete: args.delete, update: args.update ?? NOTHING_TO_RERUN, triggers },
         opts,
     );
+    planned.set(cmd, triggers);
+    return cmd;
 };
+
+/**
+ * The inputs of a template's steps that never reach the guest once it is a template (ignoreChanges): a changed script
+ * would re-run the step on a template, which Proxmox refuses. Its connection still updates (a harmless `update`).
+ */
+export const FROZEN_ON_TEMPLATE = ["create", "stdin", "triggers"];

@@ -15,7 +15,7 @@ import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
 import type { GuestSpec, ResolvedStep } from "../catalog/model";
 import type { FirewallRuleSpec, HaSpec } from "../catalog/schema";
-import { stepCommand } from "./command";
+import { FROZEN_ON_TEMPLATE, plannedTriggers, stepCommand } from "./command";
 import type { StackContext } from "./context";
 import { envAssignments, retryLoop, secretEnvelope, shq } from "./shell";
 
@@ -81,6 +81,7 @@ export interface GuestArgs<S extends GuestSpec> {
 
 const uniqueResources = (rs: pulumi.Resource[]): pulumi.Resource[] => [...new Set(rs)];
 
+
 export abstract class PhoenixGuest extends pulumi.ComponentResource {
     readonly guestId: number;
     readonly node: string;
@@ -97,8 +98,12 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
      * that grows with every layer of dependencies would cost every dependent step.
      */
     readyResources!: pulumi.Resource[];
-    /** vmId, resolving only after the guest's last step (template conversion): the input its clones take. */
-    cloneSourceId!: pulumi.Output<number>;
+    /**
+     * The guest's last steps (template conversion): its clones wait for them. A dependsOn, not an input: replacing the
+     * template (to rebuild it) must not condemn its clones' machines along with it (§1: a delete-before-replace
+     * condemns every dependent whose inputs derive from the replaced resource).
+     */
+    cloneSourceResources!: pulumi.Resource[];
     /** Root certificate and fingerprint, for a guest with the step_ca feature. */
     ca?: pulumi.Output<CaRoot>;
     /** Every step after the guest is up, in order (for the plan and the tests). */
@@ -189,7 +194,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         opts: { deleteBeforeReplace?: boolean; guarded?: boolean; ignoreChanges?: string[] } = {},
     ): command.remote.Command {
         const guard = opts.guarded === false ? undefined : this.templateGuard();
-        return stepCommand(
+        const cmd = stepCommand(
             `${this.guestId}-${role}`,
             {
                 connection: this.ctx.nodeConnection(this.node),
@@ -201,10 +206,45 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 ...this.machineBound(),
                 dependsOn,
                 deleteBeforeReplace: opts.deleteBeforeReplace,
-                ignoreChanges: opts.ignoreChanges,
+                ignoreChanges: [...(opts.ignoreChanges ?? []), ...(this.freeze(role).ignoreChanges ?? [])],
                 customTimeouts: { create: "30m", update: "30m", delete: "10m" },
             },
         );
+        if (this.freeze(role).ignoreChanges) this.frozen.push({ role, cmd });
+        return cmd;
+    }
+
+    /** The steps frozen on a template (see FROZEN_ON_TEMPLATE): their stored triggers tell whether it is stale. */
+    protected readonly frozen: { role: string; cmd: command.remote.Command }[] = [];
+
+    /** A template's steps before its conversion are frozen once it exists; host preparation and the conversion are not. */
+    private freeze(role: string): pulumi.CustomResourceOptions {
+        return this.spec.template && this.machine && role !== "template" ? { ignoreChanges: FROZEN_ON_TEMPLATE } : {};
+    }
+
+    /**
+     * A template built with steps that have changed since stays as built (its steps do not run again); its clones run
+     * the current steps themselves. Says so, with the command that rebuilds it, whenever a frozen step's stored
+     * triggers differ from the current ones (`pulumi up` and the offline plan print the warning).
+     */
+    protected warnIfStale(): void {
+        const frozen = this.frozen;
+        if (frozen.length === 0) return;
+        const machine = this.machine;
+        const id = this.guestId;
+        const allow = this.spec.protect ? `add ${id} to phoenix:allowReplace (pulumi config set --path 'phoenix:allowReplace[0]' ${id}), then ` : "";
+        pulumi
+            .all([machine.urn, pulumi.all(frozen.map(({ cmd }) => pulumi.all([cmd.triggers, pulumi.output(plannedTriggers(cmd) ?? [])])))])
+            .apply(([urn, pairs]) => {
+                // No stored triggers: a first run, or a mock engine that stores none.
+                const stale = frozen.filter((_, i) => pairs[i][0] !== undefined && JSON.stringify(pairs[i][0]) !== JSON.stringify(pairs[i][1]));
+                if (stale.length === 0) return;
+                void pulumi.log.warn(
+                    `guest ${id} is a template built with steps that have changed since (${stale.map((c) => c.role).join(", ")}): a template's steps do not run ` +
+                        `again, so it stays as built, and its clones run the current steps themselves. To rebuild it: ${allow}pulumi up --replace '${urn}'`,
+                    this,
+                );
+            });
     }
 
     /**
@@ -284,7 +324,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
               )
             : shell.runScript(envAssignments(staticEnv));
         const secretNames = Object.keys(step.secrets);
-        return stepCommand(
+        const cmd = stepCommand(
             `${this.guestId}-${role}`,
             {
                 connection: shell.connection,
@@ -303,8 +343,11 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 // A step that receives secrets keeps its output encrypted in the state: a script, a tool or `set -x`
                 // could echo one. What is data in it is taken out by a parser that passes nothing else (parseCaOutput).
                 ...(secretNames.length > 0 ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
+                ...this.freeze(role),
             },
         );
+        if (this.freeze(role).ignoreChanges) this.frozen.push({ role, cmd });
+        return cmd;
     }
 
     /**
@@ -430,7 +473,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         const after = (rs: pulumi.Resource[]): pulumi.Output<number> =>
             pulumi.all([this.vmId, pulumi.all(rs.map((r) => r.urn))]).apply(([id]) => id);
         this.ready = after(this.readyResources);
-        this.cloneSourceId = after(last);
+        this.cloneSourceResources = last;
         this.registerOutputs({ vmId: this.vmId, ip: this.ip, node: this.node, ready: this.ready });
     }
 }

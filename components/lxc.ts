@@ -14,7 +14,7 @@ import { shq } from "./shell";
 export const containerArgs = (
     spec: LxcSpec,
     templateFileId: pulumi.Input<string> | undefined,
-    clone?: { vmId: pulumi.Input<number>; node: string },
+    clone?: { vmId: number; node: string },
     nodeName: pulumi.Input<string> = spec.node,
 ): proxmox.ContainerLegacyArgs => ({
     nodeName,
@@ -23,7 +23,7 @@ export const containerArgs = (
     description: spec.unprivileged ? spec.description : [spec.description, `Privileged because: ${spec.privilegedReason}`].filter(Boolean).join("\n"),
     tags: [...new Set(["phoenix", ...spec.tags])].sort(), // Proxmox sorts tags: any other order is a perpetual diff
     ...(clone
-        ? { clone: { vmId: clone.vmId, nodeName: clone.node, datastoreId: spec.storage, full: spec.fullClone } }
+        ? { clone: { vmId: clone.vmId, nodeName: clone.node, ...(spec.fullClone ? { datastoreId: spec.storage } : {}), full: spec.fullClone } }
         : { operatingSystem: { templateFileId: templateFileId!, type: spec.osType } }),
     unprivileged: spec.unprivileged,
     cpu: { cores: spec.cores },
@@ -209,7 +209,9 @@ export class LxcGuest extends PhoenixGuest {
         const copyWait = spec.provisionAfter !== undefined ? this.other(spec.provisionAfter, "previous copy").readyResources : [];
         const os = spec.osTemplate;
         const download = !source && os.url ? this.download("os-template", "vztmpl", { ...os, url: os.url, fileName: os.file }) : undefined;
-        const templateFileId = download ? download.id : `${spec.osTemplate.storage}:vztmpl/${spec.osTemplate.file}`;
+        // The file's id as a value, the download as a dependsOn: a new download (another URL or checksum) replaces the
+        // file without condemning the container (operatingSystem is ForceNew: an input from the download would be).
+        const templateFileId = `${spec.osTemplate.storage}:vztmpl/${spec.osTemplate.file}`;
 
         // Host preparation, before the container exists (so not bound to it, and never deleted: the data outlives it).
         const subIds = subIdScript(spec);
@@ -233,10 +235,10 @@ export class LxcGuest extends PhoenixGuest {
 
         this.container = new proxmox.ContainerLegacy(
             `${id}-ct`,
-            containerArgs(spec, templateFileId, source ? { vmId: source.cloneSourceId, node: source.node } : undefined, this.ctx.placement.nodeOf(spec)),
+            containerArgs(spec, templateFileId, source ? { vmId: source.guestId, node: source.node } : undefined, this.ctx.placement.nodeOf(spec)),
             {
                 parent: this,
-                dependsOn: [...laneWait, ...copyWait, ...hostPrep],
+                dependsOn: [...laneWait, ...copyWait, ...hostPrep, ...(download ? [download] : []), ...(source?.cloneSourceResources ?? [])],
                 deleteBeforeReplace: true,
                 protect: spec.protect,
                 // started and template change on the node (start and template steps); a template's devices are removed
@@ -286,6 +288,7 @@ export class LxcGuest extends PhoenixGuest {
         const devices = (this.spec as LxcSpec).gpuDevices.length;
         const template = this.nodeCommand("template", { create: templateScript(this.guestId, devices) }, prev, { guarded: false });
         this.steps.push(template);
+        this.warnIfStale();
         this.settle([template]);
     }
 }

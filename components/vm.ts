@@ -24,9 +24,9 @@ import { shq } from "./shell";
 export interface VmSources {
     /** Volume ID of the downloaded cloud image (a VM built from the image), or... */
     importFrom?: pulumi.Input<string>;
-    /** ...the template to clone: its vmId (resolving once it is complete) and its node. */
-    clone?: { vmId: pulumi.Input<number>; node: string };
-    vendorDataFileId: pulumi.Input<string>;
+    /** ...the template to clone: its vmId and its node (the clone waits for the template through dependsOn). */
+    clone?: { vmId: number; node: string };
+    vendorDataFileId: string;
     sshPublicKeys: pulumi.Input<string[]>;
     password?: pulumi.Input<string>;
 }
@@ -47,7 +47,7 @@ export const vmArgs = (spec: VmSpec, src: VmSources): proxmox.VmLegacyArgs => {
         tags: [...new Set(["phoenix", ...spec.tags])].sort(), // Proxmox sorts tags: any other order is a perpetual diff
         template: spec.template,
         ...(src.clone
-            ? { clone: { vmId: src.clone.vmId, nodeName: src.clone.node, datastoreId: spec.storage, full: spec.fullClone, retries: 3 } }
+            ? { clone: { vmId: src.clone.vmId, nodeName: src.clone.node, ...(spec.fullClone ? { datastoreId: spec.storage } : {}), full: spec.fullClone, retries: 3 } }
             : {}),
         cpu: { cores: spec.cores, type: spec.cpuType },
         memory: { dedicated: spec.memoryMb },
@@ -171,8 +171,12 @@ const hasInGuestSteps = (spec: VmSpec): boolean => spec.features.length > 0 || s
 
 export class VmGuest extends PhoenixGuest {
     readonly vm: proxmox.VmLegacy;
-    /** The vendor-data snippet this VM boots with; its clones restate it (a clone's cloud-init drive is regenerated). */
-    readonly vendorDataFileId: pulumi.Output<string>;
+    /**
+     * The vendor-data snippet this VM boots with; its clones restate it (a clone's cloud-init drive is regenerated).
+     * The id as a value (the snippet is a dependsOn): vendorDataFileId is ForceNew, and an input from the snippet
+     * resource would condemn every VM when the snippet is replaced (it acts only at first boot anyway).
+     */
+    readonly vendorDataFileId: string;
     /** The template whose ID names the vendor-data file of this VM, its copies and its clones (the same on every node). */
     readonly vendorFamily: number;
 
@@ -191,30 +195,34 @@ export class VmGuest extends PhoenixGuest {
 
         let importFrom: pulumi.Output<string> | undefined;
         // Proxmox reads the vendor data from the node the VM starts on (at every start), so each VM's node has it.
+        // The files' ids as values, their resources as dependsOn (see vendorDataFileId).
+        const vendorWait: pulumi.Resource[] = [];
         if (source) {
             this.vendorFamily = source.vendorFamily;
-            this.vendorDataFileId = this.vendorDataOn(this.node, false).id;
+            vendorWait.push(this.vendorDataOn(this.node, false));
         } else {
             this.vendorFamily = spec.copyOf ?? id;
             importFrom = this.download("image", "import", spec.image).id;
-            this.vendorDataFileId = this.vendorDataOn(this.node, true).id;
+            vendorWait.push(this.vendorDataOn(this.node, true));
         }
+        this.vendorDataFileId = `${this.ctx.catalog.defaults.storage.snippets}:snippets/${vendorDataFileName(this.vendorFamily)}`;
 
         this.vm = new proxmox.VmLegacy(
             `${id}-vm`,
             vmArgs(spec, {
                 importFrom,
-                clone: source ? { vmId: source.cloneSourceId, node: source.node } : undefined,
+                clone: source ? { vmId: source.guestId, node: source.node } : undefined,
                 vendorDataFileId: this.vendorDataFileId,
                 sshPublicKeys: settings.sshPublicKeys(),
                 password: spec.cloudInit.passwordSecret ? settings.secret(spec.cloudInit.passwordSecret) : undefined,
             }),
             // A VM with no in-guest step is gated at its creation, which starts it (or, for a template, converts it).
             // clone only matters when the VM is made: a clone that moves to a node with its own copy of the template
-            // (a new source) or whose template moved is the same VM, never to be re-created for it.
+            // (a new source) or whose template moved is the same VM, never to be re-created for it; a storage change
+            // moves the disks (disks[].datastoreId, initialization.datastoreId) instead of re-cloning.
             {
                 parent: this,
-                dependsOn: [...laneWait, ...this.gateFor("start")],
+                dependsOn: [...laneWait, ...vendorWait, ...(source?.cloneSourceResources ?? []), ...this.gateFor("start")],
                 deleteBeforeReplace: true,
                 protect: spec.protect,
                 ...(source ? { ignoreChanges: ["clone"] } : {}),
@@ -238,7 +246,7 @@ export class VmGuest extends PhoenixGuest {
         const firewall = this.firewall("vmId", inGuest ? [sshFromNodeRule(settings.nodes.get(this.node)!.address)] : [], fwReset);
         const wait = this.nodeCommand(
             "wait",
-            { create: this.vendorDataFileId.apply((v) => waitScript(id, this.ip, spec.agentTimeoutSeconds, v)) },
+            { create: waitScript(id, this.ip, spec.agentTimeoutSeconds, this.vendorDataFileId) },
             [],
         );
         const shell: GuestShell = this.ip

@@ -186,7 +186,8 @@ const nodesOfGuests = (regs: readonly Registration[], guestOf: (r: Registration)
 };
 
 /**
- * How a dependency on another guest's resource reaches a step: through the clone input, through another input
+ * How a dependency on another guest's resource reaches a step: as the clone's wait for its source (a dependsOn on the
+ * source's last steps, or an input in older programs), through another input
  * (the CA root when it is step_ca's output), as the previous clone of the same source, or else as readiness.
  */
 const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) => PlanStep | undefined): CrossWait[] => {
@@ -198,7 +199,7 @@ const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) =>
         if (!dep || dep.guest === undefined || dep.guest === step.guest) continue;
         const prop = viaProperty.get(u);
         const kind: WaitKind =
-            prop === "clone" ? "clone"
+            prop === "clone" || (step.cloneOf !== undefined && dep.guest === step.cloneOf) ? "clone"
             : prop !== undefined ? (dep.role === "feature-step_ca" ? "ca" : "input")
             : step.cloneOf !== undefined && dep.cloneOf === step.cloneOf ? "lane"
             : "ready";

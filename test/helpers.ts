@@ -75,6 +75,24 @@ export const catalogCopy = (edits: Record<string, string | null | ((old: string)
     return guests;
 };
 
+/**
+ * A copy of the program (index.ts, components, catalog, features, the stack files and the guests) in a temp dir, with
+ * edits: path relative to the project -> new text or a function of the old. node_modules is linked, so the copy shares
+ * @pulumi/pulumi with the tests. Returns the directory: run its program with { program: path.join(dir, "index") }.
+ */
+export const projectCopy = (edits: Record<string, string | ((old: string) => string)> = {}): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-project-"));
+    for (const entry of ["index.ts", "Pulumi.yaml", "Pulumi.dev.yaml", "components", "catalog", "features", "guests"]) {
+        fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+    }
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+    for (const [file, edit] of Object.entries(edits)) {
+        const p = path.join(dir, file);
+        fs.writeFileSync(p, typeof edit === "function" ? edit(fs.readFileSync(p, "utf8")) : edit);
+    }
+    return dir;
+};
+
 /** A guest of the real catalog, resolved as the dev stack resolves it. */
 export const devSpec = <S extends GuestSpec>(id: number): S => loadCatalog({ dir: "guests", node: "phoenix", baseDir: ROOT }).guests.get(id) as S;
 

@@ -30,7 +30,7 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     },
     103: {
         "103-host-dirs": [CMD, []],
-        "103-ct": [CT, ["103-host-dirs", "900-ct", "900-template"]],
+        "103-ct": [CT, ["103-host-dirs", "900-template"]],
         "103-resize": [CMD, ["103-ct"]],
         "103-fw-reset": [CMD, ["103-ct"]],
         "103-lxc-conf": [CMD, ["103-ct"]],
@@ -45,8 +45,8 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     101: {
         "101-subids": [CMD, []],
         "101-host-dirs": [CMD, []],
-        // 103-ct: the clone lane (one clone of 900 at a time); 900-ct and 900-template: the clone source, as an input.
-        "101-ct": [CT, ["101-host-dirs", "101-subids", "103-ct", "900-ct", "900-template"]],
+        // 103-ct: the clone lane (one clone of 900 at a time); 900-template: the clone source's last step.
+        "101-ct": [CT, ["101-host-dirs", "101-subids", "103-ct", "900-template"]],
         "101-resize": [CMD, ["101-ct"]],
         "101-fw-reset": [CMD, ["101-ct"]],
         "101-lxc-conf": [CMD, ["101-ct"]],
@@ -60,7 +60,7 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     },
     102: {
         "102-host-dirs": [CMD, []],
-        "102-ct": [CT, ["101-ct", "102-host-dirs", "900-ct", "900-template"]],
+        "102-ct": [CT, ["101-ct", "102-host-dirs", "900-template"]],
         "102-resize": [CMD, ["102-ct"]],
         "102-fw-reset": [CMD, ["102-ct"]],
         "102-lxc-conf": [CMD, ["102-ct"]],
@@ -91,10 +91,11 @@ describe("LxcGuest", () => {
         });
     }
 
-    it("clones 103, 101 and 102 from 900's output, which resolves only after 900 became a template", () => {
+    it("clones 103, 101 and 102 from 900 once 900 became a template: a dependsOn, so rebuilding 900 does not condemn its clones", () => {
         for (const id of [103, 101, 102]) {
             const ct = find(rec, `${id}-ct`);
-            assert.deepEqual(names(ct.propertyDependencies.clone), ["900-ct", "900-template"], `${id} clone.vmId is an input from 900`);
+            assert.deepEqual(ct.propertyDependencies.clone ?? [], [], `${id} clone.vmId is a value`);
+            assert.ok(ct.dependencies.includes(urnOf(rec, "900-template")), `${id} waits for 900's conversion`);
             assert.deepEqual(inputs(rec, `${id}-ct`).clone, { vmId: 900, nodeName: "phoenix", datastoreId: "quickOS-lxc-disks", full: true });
             assert.equal(inputs(rec, `${id}-ct`).operatingSystem, undefined);
         }
@@ -188,6 +189,13 @@ describe("LxcGuest", () => {
         for (const step of ["900-feature-base_setup", "900-start", "900-lxc-conf"]) assert.ok(inputs(rec, step).create.startsWith(guard), step);
         assert.equal(inputs(rec, "900-template").create, templateScript(900), "the conversion itself is idempotent instead");
         assert.ok(!inputs(rec, "103-start").create.includes("template: 1"), "no guard on a guest that is not a template");
+    });
+
+    it("freezes a template's steps once it exists (a changed script would run on a template), not its clones' or its conversion", () => {
+        for (const c of childrenOf(rec, 900).filter((x) => x.type === CMD)) {
+            assert.deepEqual(c.ignoreChanges, c.name === "900-template" ? [] : ["create", "stdin", "triggers"], c.name);
+        }
+        for (const c of childrenOf(rec, 101).filter((x) => x.type === CMD)) assert.deepEqual(c.ignoreChanges, [], c.name);
     });
 
     describe("with lifecycle snapshots (102 without its bind mount, which Proxmox cannot snapshot)", () => {

@@ -16,8 +16,8 @@ const guestEdges = (rec: Recording, { withLanes }: { withLanes: boolean }): { fr
         for (const dep of r.dependencies) {
             const to = ownerGuest(rec, dep);
             if (to === undefined || to === from) continue;
-            // A clone lane: one machine waiting for the previous clone's machine (the clone source itself is an input).
-            const isLane = MACHINES.has(r.type) && MACHINES.has(byUrn.get(dep)!.type) && !(r.propertyDependencies.clone ?? []).includes(dep);
+            // A clone lane: one machine waiting for the previous clone's machine (not its clone source's).
+            const isLane = MACHINES.has(r.type) && MACHINES.has(byUrn.get(dep)!.type) && to !== Number(r.inputs.clone?.vmId);
             if (isLane && !withLanes) continue;
             edges.set(`${from}->${to}`, { from, to });
         }

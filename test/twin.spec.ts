@@ -7,7 +7,9 @@ import { FIELD_RULES, UNMODELLED, rulesFor } from "../plan/twin/rules";
 import { ruleFor, unwrapSecrets } from "../plan/twin/values";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
-import { ROOT, catalogCopy, devConfig, recordDev } from "./helpers";
+import * as path from "path";
+import { readStackConfig } from "../plan/stackFile";
+import { ROOT, catalogCopy, devConfig, projectCopy, recordDev } from "./helpers";
 
 /** Each operation other than "same", as `op name [fields] (reboot)`. */
 export const ops = (r: { changes: Change[] }): string[] =>
@@ -151,6 +153,46 @@ describe("provider twin: day two on the dev stack", function () {
                 ["102-snap-pre-configured", [{ ran: "delete", key: key("node-key-2") }]],
             ]);
             assert.equal(dropped.state.node.guests.get(102)!.snapshots.length, 0);
+        });
+    });
+
+    describe("a change to a shared script never breaks the stack", () => {
+        const TEMPLATE_URN = "urn:pulumi:dev::phoenix::phoenix:index:LxcGuest$proxmoxve:index/containerLegacy:ContainerLegacy::900-ct";
+        let edited: { config: Record<string, unknown>; secretKeys: string[]; program: string };
+        let next: RunResult;
+        before(async () => {
+            const dir = projectCopy({ "features/lib/common.sh": (t) => `${t}\n# a helper added later\n` });
+            const sc = readStackConfig("dev", dir);
+            edited = { config: sc.config, secretKeys: sc.secretKeys, program: path.join(dir, "index") };
+            next = await twinUp({ ...edited, prior: first.state });
+        });
+
+        it("the template's steps stay as built; every clone's steps that send common.sh run again; nothing fails", () => {
+            assert.equal(next.error, undefined);
+            const sending = next.recording.registrations
+                .filter((r) => /^(103|101|102|1001|1002)-(feature-|app$)/.test(r.name))
+                .map((r) => `replace ${r.name} [stdin, triggers]`);
+            assert.deepEqual(ops(next), sending);
+            assert.deepEqual(next.changes.find((c) => c.name === "900-feature-base_setup")!.ignored, ["stdin", "triggers"], "held back by ignoreChanges");
+        });
+
+        it("the program warns that the template is stale, with the command that rebuilds it; and keeps warning until then", async () => {
+            const warning =
+                "guest 900 is a template built with steps that have changed since (feature-base_setup): a template's steps do not run again, so it stays as built, " +
+                `and its clones run the current steps themselves. To rebuild it: pulumi up --replace '${TEMPLATE_URN}'`;
+            assert.deepEqual(next.warnings, [warning]);
+            const again = await twinUp({ ...edited, prior: next.state });
+            assert.deepEqual([ops(again), again.warnings], [[], [warning]]);
+        });
+
+        it("rebuilding the template replaces 900 and its steps only: its clones' machines are not condemned with it", async () => {
+            const rebuilt = await twinUp({ ...edited, prior: next.state, replace: [TEMPLATE_URN] });
+            assert.equal(rebuilt.error, undefined);
+            // Deleted ahead of the container (delete before replace), as resources deleted with it.
+            const children = ["lxc-conf", "fw-options", "fw-rules", "start", "feature-base_setup", "template"].map((r) => `replace 900-${r} [deletedWith]`);
+            assert.deepEqual(ops(rebuilt).sort(), ["replace 900-ct [--replace]", ...children].sort());
+            assert.deepEqual(rebuilt.warnings, []);
+            assert.equal(rebuilt.state.node.guests.get(900)!.template, true);
         });
     });
 });

@@ -28,12 +28,12 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "9000-vm": [VM, ["9000-image", "9000-vendor-data"]],
     },
     1001: {
-        // 9000-vm: the clone source (clone.vmId, an input); 9000-vendor-data: restated vendor data.
-        "1001-vm": [VM, ["9000-vendor-data", "9000-vm"]],
+        // 9000-vm: the clone source (its last step; the vendor data it restates is 9000's, already there).
+        "1001-vm": [VM, ["9000-vm"]],
         "1001-fw-reset": [CMD, ["1001-vm"]],
         "1001-fw-options": [FWO, ["1001-vm", "1001-fw-reset"]],
         "1001-fw-rules": [FWR, ["1001-vm", "1001-fw-reset"]],
-        "1001-wait": [CMD, ["1001-vm", "9000-vendor-data"]],
+        "1001-wait": [CMD, ["1001-vm"]],
         "1001-feature-nfs_volumes": [CMD, ["1001-fw-options", "1001-fw-rules", "1001-wait"]],
         "1001-feature-base_setup": [CMD, ["1001-feature-nfs_volumes"]],
         "1001-feature-trusted_ca": [CMD, ["1001-feature-base_setup", "103-feature-step_ca"]],
@@ -45,11 +45,11 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     },
     1002: {
         // 1001-vm: the clone lane (one clone of 9000 at a time).
-        "1002-vm": [VM, ["1001-vm", "9000-vendor-data", "9000-vm"]],
+        "1002-vm": [VM, ["1001-vm", "9000-vm"]],
         "1002-fw-reset": [CMD, ["1002-vm"]],
         "1002-fw-options": [FWO, ["1002-vm", "1002-fw-reset"]],
         "1002-fw-rules": [FWR, ["1002-vm", "1002-fw-reset"]],
-        "1002-wait": [CMD, ["1002-vm", "9000-vendor-data"]],
+        "1002-wait": [CMD, ["1002-vm"]],
         "1002-feature-nfs_volumes": [CMD, ["1002-fw-options", "1002-fw-rules", "1002-wait"]],
         "1002-feature-base_setup": [CMD, ["1002-feature-nfs_volumes"]],
         "1002-feature-trusted_ca": [CMD, ["1002-feature-base_setup", "103-feature-step_ca"]],
@@ -99,7 +99,8 @@ describe("VmGuest", () => {
 
         const tpl = find(rec, "9000-vm");
         assert.deepEqual(names(tpl.propertyDependencies.disks), ["9000-image"], "importFrom is the image's id");
-        assert.deepEqual(names(tpl.propertyDependencies.initialization), ["9000-vendor-data"], "vendorDataFileId is the snippet's id");
+        assert.deepEqual(tpl.propertyDependencies.initialization ?? [], [], "vendorDataFileId is the snippet's id as a value (ForceNew: an input would condemn the VM with the snippet)");
+        assert.ok(tpl.dependencies.includes(urnOf(rec, "9000-vendor-data")), "created after the snippet");
         assert.equal(tpl.deleteBeforeReplace, true);
         const t = inputs(rec, "9000-vm");
         assert.deepEqual([t.vmId, t.name, t.nodeName, t.template, t.started], [9000, "ubuntu-2404-cloud-template", "phoenix", true, false]);
@@ -123,10 +124,13 @@ describe("VmGuest", () => {
         });
     });
 
-    it("9000: never boots, so no firewall, no wait and no steps; its clones take its vmId only once it exists", () => {
+    it("9000: never boots, so no firewall, no wait and no steps; its clones wait for it to exist (a dependsOn, not an input)", () => {
         assert.deepEqual(childrenOf(rec, 9000).map((c) => c.name).sort(), ["9000-image", "9000-vendor-data", "9000-vm"]);
         for (const id of [1001, 1002]) {
-            assert.deepEqual(names(find(rec, `${id}-vm`).propertyDependencies.clone), ["9000-vm"], `${id} clone.vmId is 9000's cloneSourceId`);
+            const vm = find(rec, `${id}-vm`);
+            assert.deepEqual(vm.propertyDependencies.clone ?? [], [], `${id} clone.vmId is a value`);
+            assert.ok(vm.dependencies.includes(urnOf(rec, "9000-vm")));
+            assert.deepEqual(vm.ignoreChanges, ["clone.datastoreId"], "a storage change moves the disks instead of re-cloning");
         }
     });
 
@@ -154,7 +158,7 @@ describe("VmGuest", () => {
                 dns: { servers: ["10.0.0.13"], domain: "internal.thinkheads.ai" },
                 ipConfigs: [{ ipv4: { address: e.ip, gateway: "10.0.0.1" } }],
             });
-            assert.deepEqual(names(find(rec, `${id}-vm`).propertyDependencies.initialization), ["9000-vendor-data"], "the vendor data comes from 9000");
+            assert.deepEqual(find(rec, `${id}-vm`).propertyDependencies.initialization ?? [], [], "9000's vendor data, by its id");
             assert.deepEqual(v.startup, e.startup);
             assert.deepEqual([v.timeoutClone, v.timeoutStartVm], [1800, 600]);
             assert.equal(find(rec, `${id}-vm`).deleteBeforeReplace, true, "fixed vmId needs delete-before-replace");

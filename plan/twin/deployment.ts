@@ -115,7 +115,7 @@ export class Deployment implements ProviderModel {
     private readonly replacedOld: [ResourceState, Change][] = [];
     private stopped?: string;
 
-    constructor(prior: StackState, private readonly mode: Mode) {
+    constructor(prior: StackState, private readonly mode: Mode, private readonly targeted: ReadonlySet<string> = new Set()) {
         this.prior = new Map(prior.resources.map((r) => [r.urn, r]));
         this.node = prior.node.clone();
     }
@@ -156,7 +156,8 @@ export class Deployment implements ProviderModel {
 
         const news = processIgnoreChanges(r.inputs, old.inputs, r.ignoreChanges);
         const ignored = r.ignoreChanges.filter((p) => !deepEqual(getPath(r.inputs, p), getPath(old.inputs, p)));
-        const condemnedBy = this.condemned.get(r.urn);
+        // `pulumi up --replace URN` replaces it whatever its diff says.
+        const condemnedBy = this.condemned.get(r.urn) ?? (this.targeted.has(r.urn) ? ["--replace"] : undefined);
         const withReplaced = r.replaceWith.filter((u) => this.replaced.has(u));
         const diff = condemnedBy || withReplaced.length > 0 ? undefined : this.diff(model, r, old, news);
         if (diff?.error) {
@@ -165,7 +166,7 @@ export class Deployment implements ProviderModel {
         }
         if (condemnedBy || withReplaced.length > 0 || diff!.replace) {
             const fields = condemnedBy ?? (withReplaced.length > 0 ? ["replaceWith"] : diff!.fields);
-            return this.replace(r, old, model, { fields, rules: diff?.rules ?? [], ignored, alreadyDeleted: condemnedBy !== undefined });
+            return this.replace(r, old, model, { fields, rules: diff?.rules ?? [], ignored, alreadyDeleted: this.condemned.has(r.urn) });
         }
         if (diff!.update) {
             const change = this.record(r, "update", { fields: diff!.fields, rules: diff!.rules, reboot: diff!.reboot, ignored });

@@ -11,11 +11,13 @@ export interface TwinRunOptions extends Omit<RunOptions, "provider" | "latency" 
     /** The state the run starts from (default: an empty stack on an empty node). */
     prior?: StackState;
     mode?: Mode;
+    /** URNs to replace whatever their diff (`pulumi up --replace URN`). */
+    replace?: string[];
 }
 
 /** One `pulumi up` of the program against the twin. */
 export const twinUp = async (opts: TwinRunOptions): Promise<RunResult> => {
-    const deployment = new Deployment(opts.prior ?? emptyState(), opts.mode ?? "up");
+    const deployment = new Deployment(opts.prior ?? emptyState(), opts.mode ?? "up", new Set(opts.replace ?? []));
     const recording = await recordProgram({ ...opts, provider: deployment });
     return deployment.finish(recording);
 };
