@@ -191,7 +191,8 @@ const common = {
     nodes: z.record(NodeName, GuestId).optional()
         .describe("A template kept on several nodes, one ID per node, e.g. { pve1: 900, pve2: 901 } (with this guest's own node and ID): each node's clones use their local copy."),
     tags: z.array(Tag).default([]).describe("Proxmox tags. Default: none."),
-    protect: z.boolean().default(false).describe("Protect the guest from deletion by pulumi (stateful guests). Default: false."),
+    protect: z.boolean().default(true)
+        .describe("Protect the guest's container or VM: pulumi refuses to replace or delete it unless stack config phoenix:allowReplace lists the guest. Default: true; false opts out."),
     template: z.boolean().default(false).describe("Convert the guest to a Proxmox template after its last step. Default: false."),
     cloneFrom: GuestId.optional().describe("Template guest to clone (same kind). Default: none (create from image/OS template)."),
     fullClone: z.boolean().default(true).describe("Full clone (true) or linked clone (false, needs storage support). Default: true."),

@@ -152,6 +152,14 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     }
 
     /**
+     * The container or VM is protected (pulumi refuses to replace or delete it) unless the catalog opts out
+     * (protect: false) or stack config phoenix:allowReplace lists the guest for this run.
+     */
+    protected protectMachine(): boolean {
+        return this.spec.protect && !this.ctx.settings.allowReplace.has(this.guestId);
+    }
+
+    /**
      * Shell prepended to the commands that act on a machine once it may already be a template (none by default);
      * LxcGuest uses it to fail with what to do instead of an obscure pct error.
      */
@@ -232,7 +240,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         if (frozen.length === 0) return;
         const machine = this.machine;
         const id = this.guestId;
-        const allow = this.spec.protect ? `add ${id} to phoenix:allowReplace (pulumi config set --path 'phoenix:allowReplace[0]' ${id}), then ` : "";
+        const allow = this.protectMachine() ? `add ${id} to phoenix:allowReplace (pulumi config set --path 'phoenix:allowReplace[0]' ${id}), then ` : "";
         pulumi
             .all([machine.urn, pulumi.all(frozen.map(({ cmd }) => pulumi.all([cmd.triggers, pulumi.output(plannedTriggers(cmd) ?? [])])))])
             .apply(([urn, pairs]) => {

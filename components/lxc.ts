@@ -240,7 +240,7 @@ export class LxcGuest extends PhoenixGuest {
                 parent: this,
                 dependsOn: [...laneWait, ...copyWait, ...hostPrep, ...(download ? [download] : []), ...(source?.cloneSourceResources ?? [])],
                 deleteBeforeReplace: true,
-                protect: spec.protect,
+                protect: this.protectMachine(),
                 // started and template change on the node (start and template steps); a template's devices are removed
                 // when it is converted (templateScript): not a diff to undo. clone only matters when the container is
                 // made: a moved template is no reason to re-create its clones. A clone's disk size is the resize step's:

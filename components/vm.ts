@@ -224,7 +224,7 @@ export class VmGuest extends PhoenixGuest {
                 parent: this,
                 dependsOn: [...laneWait, ...vendorWait, ...(source?.cloneSourceResources ?? []), ...this.gateFor("start")],
                 deleteBeforeReplace: true,
-                protect: spec.protect,
+                protect: this.protectMachine(),
                 ...(source ? { ignoreChanges: ["clone"] } : {}),
             },
         );

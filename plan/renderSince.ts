@@ -24,7 +24,7 @@ const note = (c: Change): string => {
     }
     if (c.reboot) parts.push(`the provider reboots the guest (${c.rules.filter((r) => r.reboot !== "no").map((r) => r.cite.split("; ").pop()).join(", ")})`);
     if (c.op === "update" && c.type !== COMMAND && c.rules.length > 0 && c.rules.every((r) => r.change === "state")) parts.push("state only");
-    if (c.deleteFirst && c.op === "replace") parts.push("deleted first");
+    if (c.deleteFirst && c.op === "replace" && !c.refused) parts.push("deleted first");
     if (c.refused) parts.push("REFUSED: protected");
     if (c.failed) parts.push(`FAILS: ${c.failed}`);
     return parts.join("; ");

@@ -127,7 +127,7 @@ const kindOf = (c: Change): "lxc" | "vm" => guestOfParent(c.parent)?.kind ?? "lx
 
 /** Model seconds of one operation: what runs of it (a step that re-runs costs its own figure). */
 const opSeconds = (c: Change | undefined, step: PlanStep | undefined, model: LatencyModel): number => {
-    if (!c || !step || c.op === "same") return 0;
+    if (!c || !step || c.op === "same" || c.refused) return 0;
     const kind = kindOf(c);
     const configure = model[kind].configure;
     switch (c.op) {

@@ -155,8 +155,7 @@ describe("LxcGuest", () => {
         assert.deepEqual(inputs(rec, "103-ct").initialization.ipConfigs, [{ ipv4: { address: "10.0.0.10/24", gateway: "10.0.0.1" } }]);
         assert.deepEqual(inputs(rec, "900-ct").initialization.dns, { domain: "internal.thinkheads.ai", servers: ["8.8.8.8"] });
         assert.deepEqual(inputs(rec, "103-ct").startup, { order: 1, upDelay: 5, downDelay: 5 });
-        assert.equal(find(rec, "103-ct").protect, true, "the CA is protected from deletion");
-        assert.equal(find(rec, "101-ct").protect, false);
+        for (const id of [900, 103, 101, 102]) assert.equal(find(rec, `${id}-ct`).protect, true, "containers are protected by default");
     });
 
     it("enables each guest firewall with default-deny input and applies the catalog's rules in order", () => {

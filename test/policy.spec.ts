@@ -210,7 +210,7 @@ describe("policy pack rules", () => {
             assert.deepEqual(rules.statefulProtected(ca).map((v) => [nameOf(ca, v.urn), v.message]), [
                 ["103-ct", "container 103-ct holds state (feature step_ca) but is not protected; set protect: true in its catalog file so a destroy or replacement cannot delete it"],
             ]);
-            const tagged = variant(seed, "1002-vm", (r) => ({ ...r, props: { ...r.props, tags: [...(r.props.tags ?? []), "stateful"] } }));
+            const tagged = variant(seed, "1002-vm", (r) => ({ ...r, protect: false, props: { ...r.props, tags: [...(r.props.tags ?? []), "stateful"] } }));
             assert.deepEqual(rules.statefulProtected(tagged).map((v) => nameOf(tagged, v.urn)), ["1002-vm"]);
             const protectedTagged = variant(tagged, "1002-vm", (r) => ({ ...r, protect: true }));
             assert.deepEqual(rules.statefulProtected(protectedTagged), []);

@@ -62,4 +62,14 @@ describe("plan --since", function () {
         assert.equal(first, 3, "right after the header");
         assert.match(text, /^!!!   1002: 1002-vm DELETED \(no longer in the selection or the catalog\)$/m);
     });
+
+    it("says a protected replacement is refused and exactly how to allow it; pulumi up would stop", async () => {
+        const dir = catalogCopy({ "101-nginx-phoenix.yaml": (t) => `${t}storage: fastData-lxc\n` });
+        const p = await changeAgainst(prior, from, { catalog: dir });
+        assert.deepEqual(p.summary.guestsReplaced, [101]);
+        const text = renderChangeText(p);
+        assert.match(text, /^!!! DATA LOSS: 1 guest's container or VM would be REPLACED, and every disk on it with it:\n!!!   101 Nginx-Phoenix: 101-ct REPLACED \(clone\.datastoreId, disk\.datastoreId: §2\.1; CT:239,246,255,268 ForceNew; §2\.1; CT:412 ForceNew\)\n/m);
+        assert.match(text, /^!!!     REFUSED by pulumi up: it is protected\. To allow it, add 101 to phoenix:allowReplace \(pulumi config set --path 'phoenix:allowReplace\[0\]' 101\), or set protect: false in its catalog file\.$/m);
+        assert.match(text, /^pulumi up would stop: unable to replace resource ".*::101-ct"$/m);
+    });
 });

@@ -179,20 +179,94 @@ describe("provider twin: day two on the dev stack", function () {
         it("the program warns that the template is stale, with the command that rebuilds it; and keeps warning until then", async () => {
             const warning =
                 "guest 900 is a template built with steps that have changed since (feature-base_setup): a template's steps do not run again, so it stays as built, " +
-                `and its clones run the current steps themselves. To rebuild it: pulumi up --replace '${TEMPLATE_URN}'`;
+                "and its clones run the current steps themselves. To rebuild it: add 900 to phoenix:allowReplace (pulumi config set --path 'phoenix:allowReplace[0]' 900), " +
+                `then pulumi up --replace '${TEMPLATE_URN}'`;
             assert.deepEqual(next.warnings, [warning]);
             const again = await twinUp({ ...edited, prior: next.state });
             assert.deepEqual([ops(again), again.warnings], [[], [warning]]);
         });
 
         it("rebuilding the template replaces 900 and its steps only: its clones' machines are not condemned with it", async () => {
-            const rebuilt = await twinUp({ ...edited, prior: next.state, replace: [TEMPLATE_URN] });
+            const refused = await twinUp({ ...edited, prior: next.state, replace: [TEMPLATE_URN] });
+            assert.match(refused.error!, /^unable to replace resource ".*::900-ct"\nas it is currently marked for protection/, "protected: asked for in so many words only");
+            const rebuilt = await twinUp({ ...edited, config: { ...edited.config, "phoenix:allowReplace": [900] }, prior: next.state, replace: [TEMPLATE_URN] });
             assert.equal(rebuilt.error, undefined);
             // Deleted ahead of the container (delete before replace), as resources deleted with it.
             const children = ["lxc-conf", "fw-options", "fw-rules", "start", "feature-base_setup", "template"].map((r) => `replace 900-${r} [deletedWith]`);
             assert.deepEqual(ops(rebuilt).sort(), ["replace 900-ct [--replace]", ...children].sort());
             assert.deepEqual(rebuilt.warnings, []);
             assert.equal(rebuilt.state.node.guests.get(900)!.template, true);
+        });
+    });
+
+    describe("no silent data loss", () => {
+        const urn = (name: string, kind = "LxcGuest$proxmoxve:index/containerLegacy:ContainerLegacy") => `urn:pulumi:dev::phoenix::phoenix:index:${kind}::${name}`;
+        const edit101 = (f: (t: string) => string) => catalogCopy({ "101-nginx-phoenix.yaml": f });
+        const machineChange = (r: RunResult, name: string) => r.changes.find((c) => c.name === name)!;
+
+        it("every change that would replace a container is refused while it is protected (the default): storage, mount points, unprivileged, node, clone fields", async () => {
+            const cases: [string, (t: string) => string, string[]][] = [
+                ["storage", (t) => `${t}storage: fastData-lxc\n`, ["clone.datastoreId", "disk.datastoreId"]],
+                ["mount points", (t) => t.replace("containerPath: /etc/nginx/ssl,", "containerPath: /etc/nginx/ssl, readOnly: true,"), ["mountPoints[1].readOnly"]],
+                ["unprivileged", (t) => `${t}unprivileged: false\nprivilegedReason: raw sockets\n`, ["description", "unprivileged"]],
+                ["node", (t) => `${t}node: pve2\n`, ["nodeName"]],
+                ["clone fields", (t) => `${t}fullClone: false\n`, ["clone.datastoreId", "clone.full"]],
+            ];
+            for (const [what, edit, fields] of cases) {
+                const r = await twinUp({ ...devConfig({ "phoenix:catalog": edit101(edit) }), prior: first.state, mode: "plan" });
+                const ct = machineChange(r, "101-ct");
+                assert.deepEqual([ct.op, [...ct.fields].sort(), ct.refused?.split("\n")[0]], ["replace", [...fields].sort(), `unable to replace resource "${urn("101-ct")}"`], what);
+                const up = await twinUp({ ...devConfig({ "phoenix:catalog": edit101(edit) }), prior: first.state });
+                assert.equal(up.error, ct.refused, `${what}: pulumi up stops with it`);
+                assert.equal(up.state.node.guests.get(101)!.disks[0].sizeGb, 32, `${what}: the container is still there`);
+            }
+        });
+
+        it("listed in phoenix:allowReplace, the replacement runs, its steps with it, and nothing of any other guest", async () => {
+            const dir = edit101((t) => `${t}storage: fastData-lxc\n`);
+            const r = await twinUp({ ...devConfig({ "phoenix:catalog": dir, "phoenix:allowReplace": [101] }), prior: first.state });
+            assert.equal(r.error, undefined);
+            const changed = r.changes.filter((c) => c.op !== "same");
+            assert.ok(changed.every((c) => /^101-/.test(c.name)), changed.map((c) => c.name).join());
+            assert.deepEqual(ops({ changes: changed.filter((c) => c.name === "101-ct") }), ["replace 101-ct [clone.datastoreId, disk.datastoreId]"]);
+            const steps = r.recording.registrations.filter((x) => x.parent.endsWith("::101") && x.name !== "101-ct" && !/-(subids|host-dirs)$/.test(x.name));
+            assert.deepEqual(changed.filter((c) => c.name !== "101-ct").map((c) => c.name).sort(), steps.map((x) => x.name).sort(), "every step on the container runs again");
+            assert.equal(r.state.node.guests.get(101)!.disks[0].storage, "fastData-lxc");
+        });
+
+        it("a guest removed from the selection is not deleted while protected; pulumi up stops saying how to unprotect it", async () => {
+            const selection = { "phoenix:guests": [900, 103, 101, 102, 9000, 1001] };
+            const r = await twinUp({ ...devConfig(selection), prior: first.state });
+            const vm = urn("1002-vm", "VmGuest$proxmoxve:index/vmLegacy:VmLegacy");
+            assert.equal(r.error, `resource "${vm}" cannot be deleted\nbecause it is protected. To unprotect the resource, either remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\`, or use the command:\n\`pulumi state unprotect '${vm}'\``);
+            assert.ok(r.state.node.guests.has(1002), "the VM is still there");
+            assert.deepEqual(r.state.resources.filter((x) => /^1002/.test(x.name)).map((x) => x.name), ["1002", "1002-vm"], "its steps left the state (deleted with it), the VM and its component stay");
+        });
+
+        it("the protection workflow: allowReplace while still selected lifts it (no other change), then the removal deletes", async () => {
+            const lifted = await twinUp({ ...devConfig({ "phoenix:allowReplace": [1002] }), prior: first.state });
+            assert.deepEqual([ops(lifted), lifted.state.resources.find((x) => x.name === "1002-vm")!.protect], [[], false]);
+            const removed = await twinUp({ ...devConfig({ "phoenix:allowReplace": [1002], "phoenix:guests": [900, 103, 101, 102, 9000, 1001] }), prior: lifted.state });
+            assert.equal(removed.error, undefined);
+            assert.ok(removed.changes.filter((c) => c.op !== "same").every((c) => c.op === "delete" && /^1002(-|$)/.test(c.name)));
+            assert.deepEqual(removed.changes.filter((c) => c.op === "delete" && c.runs.length > 0), [], "its steps are deleted with the VM: no delete command runs");
+            assert.equal(removed.state.node.guests.has(1002), false);
+        });
+
+        it("phoenix:allowReplace takes guest IDs, and says so otherwise, before any resource", async () => {
+            const bad = await recordDev({ "phoenix:allowReplace": ["web"] });
+            assert.equal(bad.error?.message, 'stack config phoenix:allowReplace: expected guest IDs (integers), received "web"');
+            assert.equal(bad.registrations.length, 0);
+            const notList = await recordDev({ "phoenix:allowReplace": 101 });
+            assert.equal(notList.error?.message, "stack config phoenix:allowReplace: expected a list of guest IDs, e.g. [101], received 101");
+        });
+
+        it("a VM storage change moves its disks in place (no re-clone); the provider power-cycles it", async () => {
+            const dir = catalogCopy({ "1001-portainer.yaml": (t) => `${t}storage: fastData-vm\n` });
+            const r = await twinUp({ ...devConfig({ "phoenix:catalog": dir }), prior: first.state });
+            assert.deepEqual(ops(r), ["update 1001-vm [disks[0].datastoreId, initialization.datastoreId] (reboot)"]);
+            assert.deepEqual(r.changes.find((c) => c.name === "1001-vm")!.ignored, ["clone.datastoreId"]);
+            assert.equal(r.state.node.guests.get(1001)!.disks[0].storage, "fastData-vm");
         });
     });
 });

@@ -114,6 +114,8 @@ export class Deployment implements ProviderModel {
     /** Old resources of create-before-delete replacements: deleted at the end, with their old state. */
     private readonly replacedOld: [ResourceState, Change][] = [];
     private stopped?: string;
+    /** A preview goes on past a protect refusal; `pulumi up` would have stopped there. */
+    private refusedFirst?: string;
 
     constructor(prior: StackState, private readonly mode: Mode, private readonly targeted: ReadonlySet<string> = new Set()) {
         this.prior = new Map(prior.resources.map((r) => [r.urn, r]));
@@ -222,6 +224,7 @@ export class Deployment implements ProviderModel {
         if (r.protect && old.protect) {
             change.refused = replaceMessage(r.urn);
             if (this.mode === "up") throw new Refusal(change.refused);
+            this.refusedFirst ??= change.refused;
             // A preview goes on with the old resource in place.
             this.next.set(r.urn, stateOf(r, old.id, old.inputs, old.outputs));
             return { id: old.id, state: old.outputs };
@@ -288,6 +291,7 @@ export class Deployment implements ProviderModel {
                     change.refused = deleteMessage(old.urn);
                     kept.push(old);
                     if (this.mode === "up") this.stopped = change.refused;
+                    this.refusedFirst ??= change.refused;
                     continue;
                 }
                 try {
@@ -310,7 +314,7 @@ export class Deployment implements ProviderModel {
         return {
             changes: this.changes,
             state: { resources: dependencyOrder([...this.next.values(), ...kept]), node: this.node },
-            error: this.stopped ?? recording.error?.message,
+            error: this.stopped ?? this.refusedFirst ?? recording.error?.message,
             warnings: recording.warnings,
             recording,
         };
