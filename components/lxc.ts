@@ -89,46 +89,36 @@ export const rawConfigLines = (spec: LxcSpec): string[] => [
 const configLock = (id: number): string[] => ["mkdir -p /run/lock/lxc", `exec 9>/run/lock/lxc/pve-config-${id}.lock`, "flock -w 60 9"];
 
 /**
- * Adds each line to the config's main section (before any [snapshot] section) unless it is already there; a changed
- * apparmor profile replaces the old one. A running container is rebooted so the lines take effect.
+ * Sets the raw lxc.* lines of the config's main section (before any [snapshot] section) to exactly `lines`, in order,
+ * after Proxmox's own keys (where pct writes them): lines the catalog no longer has go, and so do the ones a clone
+ * copied from its source (pct clone copies every config key). lxc.idmap lines are the provider's (idmaps) and stay.
+ * A running container is rebooted when anything changed, so the lines take effect; nothing changed, nothing happens.
  */
-export const rawConfigScript = (id: number, lines: string[]): string => {
-    const body = lines.map((line) => {
-        const key = line.split(":")[0];
-        const replaceKey = key === "lxc.apparmor.profile" ? `sed -i ${shq(`/^\\[/,$!{/^${key.replace(/\./g, "\\.")}:/d}`)} "$conf"; ` : "";
-        return [
-            `if sed '/^\\[/,$d' "$conf" | grep -qxF -- ${shq(line)}; then echo ${shq(`${id}: already has ${line}`)};`,
-            `else ${replaceKey}LINE=${shq(line)} awk 'BEGIN{done=0} /^\\[/ && !done {print ENVIRON["LINE"]; done=1} {print} END{if(!done) print ENVIRON["LINE"]}' "$conf" > "$tmp"; cat "$tmp" > "$conf"; changed=1; echo ${shq(`${id}: added ${line}`)}; fi`,
-        ].join(" ");
-    });
-    return [
-        "set -eu",
-        `conf=/etc/pve/lxc/${id}.conf`,
-        'tmp=$(mktemp)',
-        "trap 'rm -f \"$tmp\"' EXIT",
-        "changed=0",
-        ...configLock(id),
-        ...body,
-        // pct reboot takes the same config lock: release it first.
-        "flock -u 9",
-        `if [ "$changed" = 1 ] && pct status ${id} | grep -q 'status: running'; then pct reboot ${id}; echo '${id}: rebooted to apply the raw config'; fi`,
-    ].join("\n");
-};
-
-/**
- * Removes the catalog's raw lines from the main section (run before a changed set is added, which then reboots a
- * running container; when the catalog drops them all, they stop applying at the container's next restart).
- */
-export const rawConfigRemoveScript = (id: number, lines: string[]): string =>
+export const rawConfigScript = (id: number, lines: string[]): string =>
     [
         "set -eu",
         `conf=/etc/pve/lxc/${id}.conf`,
-        `[ -f "$conf" ] || exit 0`,
         'tmp=$(mktemp)',
-        "trap 'rm -f \"$tmp\"' EXIT",
+        'desired=$(mktemp)',
+        "trap 'rm -f \"$tmp\" \"$desired\"' EXIT",
+        "want() { printf '%s\\n' \"$1\" >> \"$desired\"; }",
+        ...lines.map((line) => `want ${shq(line)}`),
         ...configLock(id),
-        ...lines.map((line) => `LINE=${shq(line)} awk '/^\\[/ {section=1} section || $0 != ENVIRON["LINE"]' "$conf" > "$tmp"; cat "$tmp" > "$conf"`),
-        `echo '${id}: removed ${lines.length} raw config line(s)'`,
+        // Blank lines are held back so the desired lines go right after the last key, before the section's blank line.
+        `awk -v desired="$desired" ${shq([
+            "BEGIN { while ((getline l < desired) > 0) want[++n] = l }",
+            "section { print; next }",
+            String.raw`/^\[/ { for (i = 1; i <= n; i++) print want[i]; printf "%s", held; held = ""; section = 1; print; next }`,
+            String.raw`/^[[:space:]]*$/ { held = held $0 "\n"; next }`,
+            String.raw`/^lxc\./ && !/^lxc\.idmap[:=]/ { next }`,
+            '{ printf "%s", held; held = ""; print }',
+            'END { if (!section) { for (i = 1; i <= n; i++) print want[i]; printf "%s", held } }',
+        ].join("\n"))} "$conf" > "$tmp"`,
+        `if cmp -s "$tmp" "$conf"; then changed=0; echo ${shq(`${id}: raw config already as the catalog says (${lines.length} line(s))`)};`,
+        `else cat "$tmp" > "$conf"; changed=1; echo ${shq(`${id}: raw config set to the catalog's ${lines.length} line(s)`)}; fi`,
+        // pct reboot takes the same config lock: release it first.
+        "flock -u 9",
+        `if [ "$changed" = 1 ] && pct status ${id} | grep -q 'status: running'; then pct reboot ${id}; echo '${id}: rebooted to apply the raw config'; fi`,
     ].join("\n");
 
 /**
@@ -256,11 +246,9 @@ export class LxcGuest extends PhoenixGuest {
         this.machine = this.container;
         this.vmId = this.container.vmId.apply((v) => v ?? id);
 
-        // Raw lines: replaced as a whole when they change (the script is the trigger), the old lines removed first.
-        const lines = rawConfigLines(spec);
-        const conf = lines.length > 0
-            ? [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, lines), delete: rawConfigRemoveScript(id, lines) }, [], { deleteBeforeReplace: true })]
-            : [];
+        // Raw lines, reconciled to the catalog's (none included: a clone drops what it copied from its source). The
+        // script is the trigger: changed lines run it again.
+        const conf = [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, rawConfigLines(spec)) }, [])];
         const resize = source ? [this.nodeCommand("resize", { create: resizeScript(id, spec.diskGb) }, [])] : [];
         const fwReset = source ? this.firewallReset() : [];
         const firewall = this.firewall("containerId", [], fwReset);

@@ -7,7 +7,7 @@ import { type Recording, MOCK_CA_FINGERPRINT, MOCK_CA_PEM, isSecretValue, unwrap
 import { sha256, shq } from "../components/shell";
 import { NOTHING_TO_RERUN } from "../components/command";
 import { caRootPrintCommand, parseCaOutput } from "../components/guest";
-import { containerArgs, hostId, rawConfigRemoveScript, rawConfigScript, startScript, subIdScript, templateScript } from "../components/lxc";
+import { containerArgs, hostId, rawConfigScript, startScript, subIdScript, templateScript } from "../components/lxc";
 import type { LxcSpec } from "../catalog/model";
 import { ROOT, assertChildren, catalogCopy, childrenOf, devSpec, find, inputs, names, plainStrings, recordDev, urnOf } from "./helpers";
 
@@ -286,35 +286,41 @@ describe("LxcGuest", () => {
         assert.match(templateScript(900), /grep -q '\^template: 1'.*already a template/);
     });
 
-    it("replaces the raw config lines as a whole: old lines removed first, then the new ones added", () => {
+    it("reconciles the raw config lines on every container: the script (and so its lines) is the trigger, nothing to delete", () => {
         const conf = find(rec, "101-lxc-conf");
         const lines = ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"];
-        assert.deepEqual(conf.inputs.triggers, [sha256(rawConfigScript(101, lines), "")], "the script (and so its lines) is the trigger");
-        assert.equal(conf.deleteBeforeReplace, true);
-        assert.equal(conf.inputs.delete, rawConfigRemoveScript(101, lines));
+        assert.equal(conf.inputs.create, rawConfigScript(101, lines));
+        assert.deepEqual(conf.inputs.triggers, [sha256(rawConfigScript(101, lines), "")]);
+        assert.deepEqual([conf.deleteBeforeReplace, conf.inputs.delete], [false, undefined]);
+        assert.equal(inputs(rec, "103-lxc-conf").create, rawConfigScript(103, ["lxc.apparmor.profile: unconfined"]));
     });
 
-    it("edits the container config idempotently, in its main section, under Proxmox's config lock (run against a fake /etc/pve)", () => {
+    it("sets the config's raw lines to exactly the catalog's, in its main section, idempotently, under Proxmox's config lock (run against a fake /etc/pve)", () => {
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-pve-"));
         fs.mkdirSync(path.join(tmp, "bin"));
         fs.writeFileSync(path.join(tmp, "bin", "pct"), `#!/bin/sh\necho "pct $*" >> "${tmp}/pct.log"\n[ "$1" = status ] && echo "status: \${STATUS:-stopped}"\nexit 0\n`, { mode: 0o755 });
         const conf = path.join(tmp, "101.conf");
-        fs.writeFileSync(conf, "arch: amd64\nhostname: Nginx-Phoenix\nlxc.apparmor.profile: generated\n[pre-configured]\narch: amd64\nlxc.apparmor.profile: generated\n");
+        // As a clone of 900 starts: the source's raw lines (and an id map, the provider's) copied by pct clone.
+        const snapshot = "\n[pre-configured]\narch: amd64\nlxc.apparmor.profile: generated\n";
+        fs.writeFileSync(conf, `#Nginx gateway\narch: amd64\nhostname: Nginx-Phoenix\nlxc.apparmor.profile: generated\nlxc.cgroup2.devices.allow: c 10:200 rwm\nlxc.idmap: u 0 100000 65536\n${snapshot}`);
         const run = (script: string, env: Record<string, string> = {}) =>
             execFileSync("bash", ["-c", script.split("/etc/pve/lxc/101.conf").join(conf).split("/run/lock/lxc").join(tmp)], {
                 env: { ...process.env, PATH: `${tmp}/bin:${process.env.PATH}`, ...env },
             }).toString();
         const lines = ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"];
-        assert.match(run(rawConfigScript(101, lines)), /101: added lxc.apparmor.profile: unconfined\n101: added lxc.mount.auto: sys:rw/);
-        const expected = "arch: amd64\nhostname: Nginx-Phoenix\nlxc.apparmor.profile: unconfined\nlxc.mount.auto: sys:rw\n[pre-configured]\narch: amd64\nlxc.apparmor.profile: generated\n";
-        assert.equal(fs.readFileSync(conf, "utf8"), expected, "the profile replaced, the lines before the snapshot section");
-        assert.match(run(rawConfigScript(101, lines), { STATUS: "running" }), /already has lxc.apparmor.profile: unconfined\n.*already has lxc.mount.auto: sys:rw\n$/);
+        assert.equal(run(rawConfigScript(101, lines)), "101: raw config set to the catalog's 2 line(s)\n");
+        const expected = `#Nginx gateway\narch: amd64\nhostname: Nginx-Phoenix\nlxc.idmap: u 0 100000 65536\nlxc.apparmor.profile: unconfined\nlxc.mount.auto: sys:rw\n${snapshot}`;
+        assert.equal(fs.readFileSync(conf, "utf8"), expected, "inherited lines gone, the catalog's after the keys, the snapshot section untouched");
+        assert.equal(run(rawConfigScript(101, lines), { STATUS: "running" }), "101: raw config already as the catalog says (2 line(s))\n");
         assert.equal(fs.readFileSync(conf, "utf8"), expected, "a second run changes nothing");
-        assert.ok(!fs.readFileSync(path.join(tmp, "pct.log"), "utf8").includes("reboot"), "nothing changed, no reboot");
-        run(rawConfigRemoveScript(101, lines));
-        assert.equal(fs.readFileSync(conf, "utf8"), "arch: amd64\nhostname: Nginx-Phoenix\n[pre-configured]\narch: amd64\nlxc.apparmor.profile: generated\n");
-        assert.match(run(rawConfigScript(101, ["lxc.mount.auto: sys:rw"]), { STATUS: "running" }), /rebooted to apply the raw config/);
+        assert.ok(!fs.existsSync(path.join(tmp, "pct.log")) || !fs.readFileSync(path.join(tmp, "pct.log"), "utf8").includes("reboot"), "nothing changed, no reboot");
+        assert.match(run(rawConfigScript(101, ["lxc.mount.auto: sys:rw"]), { STATUS: "running" }), /101: raw config set to the catalog's 1 line\(s\)\n101: rebooted to apply the raw config\n$/);
         assert.match(fs.readFileSync(path.join(tmp, "pct.log"), "utf8"), /pct reboot 101/);
+        run(rawConfigScript(101, []));
+        assert.equal(fs.readFileSync(conf, "utf8"), `#Nginx gateway\narch: amd64\nhostname: Nginx-Phoenix\nlxc.idmap: u 0 100000 65536\n${snapshot}`, "no lines: none left");
+        fs.writeFileSync(conf, "arch: amd64\nlxc.apparmor.profile: generated\n");
+        run(rawConfigScript(101, lines));
+        assert.equal(fs.readFileSync(conf, "utf8"), "arch: amd64\nlxc.apparmor.profile: unconfined\nlxc.mount.auto: sys:rw\n", "without a snapshot section");
     });
 
     it("delegates host ids mapped outside root's range to root in /etc/subgid before the container exists", () => {

@@ -269,4 +269,28 @@ describe("provider twin: day two on the dev stack", function () {
             assert.equal(r.state.node.guests.get(1001)!.disks[0].storage, "fastData-vm");
         });
     });
+
+    describe("a clone has what its own catalog says, nothing more", () => {
+        it("no raw lxc.* line, apparmor profile or firewall rule of its source survives in a clone that does not declare it", async () => {
+            const dir = catalogCopy({
+                "102-traefik-internal.yaml": (t) => t.replace("apparmorProfile: unconfined\n", ""),
+                "103-step-ca.yaml": (t) => t.replace(/firewall:\n {2}rules:\n( {4}- .*\n)+/, ""),
+            });
+            const r = await twinUp(devConfig({ "phoenix:catalog": dir }));
+            assert.equal(r.error, undefined);
+            const node = r.state.node.guests;
+            assert.deepEqual(node.get(900)!.raw, ["lxc.apparmor.profile: unconfined"], "the source has it");
+            assert.deepEqual([node.get(102)!.raw, node.get(103)!.raw, node.get(101)!.raw], [[], ["lxc.apparmor.profile: unconfined"], ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"]]);
+            assert.equal(node.get(900)!.firewall.rules.length, 2);
+            assert.deepEqual(node.get(103)!.firewall.rules, [], "900's rules were cleared, and 103 declares none");
+            assert.equal(node.get(102)!.firewall.rules.length, 10, "102's own ten");
+        });
+
+        it("dropping a raw line later removes it from the config (reconciled, not appended)", async () => {
+            const dir = catalogCopy({ "101-nginx-phoenix.yaml": (t) => t.replace(/rawLxc:\n {2}- .*\n/, "") });
+            const r = await twinUp({ ...devConfig({ "phoenix:catalog": dir }), prior: first.state });
+            assert.deepEqual(ops(r), ["replace 101-lxc-conf [create, triggers]"]);
+            assert.deepEqual(r.state.node.guests.get(101)!.raw, ["lxc.apparmor.profile: unconfined"]);
+        });
+    });
 });

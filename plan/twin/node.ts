@@ -105,7 +105,7 @@ export class ProxmoxNode {
             g.disks[0].sizeGb = want;
             return "";
         }
-        if ((m = /^conf=\/etc\/pve\/lxc\/(\d+)\.conf$/m.exec(text)) && /^want /m.test(text)) {
+        if ((m = /^conf=\/etc\/pve\/lxc\/(\d+)\.conf$/m.exec(text)) && /^want\(\) \{/m.test(text)) {
             const g = this.guest(Number(m[1]), "CT");
             g.raw = [...text.matchAll(/^want ('(?:[^']|'\\'')*')$/gm)].map((w) => unquote(w[1]));
             return "";
