@@ -255,7 +255,7 @@ const OsTemplate = z.strictObject({
         .describe("Template file name, e.g. ubuntu-24.04-standard_24.04-2_amd64.tar.zst."),
     storage: StorageId.optional().describe("Datastore holding vztmpl content. Default: defaults.yaml storage.templates."),
     url: DownloadUrl.optional().describe("Download the template from here first (download.File). Default: expect it present."),
-    checksum: Checksum.optional().describe("Hex digest of the download, with checksumAlgorithm."),
+    checksum: Checksum.optional().describe("Hex digest of the download, with checksumAlgorithm (without one nothing verifies the download, and pulumi up and the plan warn)."),
     checksumAlgorithm: ChecksumAlgorithm.optional(),
 }).superRefine(checkChecksum);
 
@@ -323,7 +323,7 @@ const CloudImage = z.strictObject({
     url: DownloadUrl,
     fileName: z.string().max(255, { error: "expected a file name, at most 255 characters", abort: true })
         .regex(/^[A-Za-z0-9_][A-Za-z0-9_.+-]*\.(qcow2|raw|img)$/, { error: "expected a file name of letters, digits and _.+- ending .qcow2, .raw or .img" }),
-    checksum: Checksum.optional().describe("Hex digest of the download, with checksumAlgorithm."),
+    checksum: Checksum.optional().describe("Hex digest of the download, with checksumAlgorithm (without one nothing verifies the download, and pulumi up and the plan warn)."),
     checksumAlgorithm: ChecksumAlgorithm.optional(),
     storage: StorageId.optional().describe("Datastore with import content. Default: defaults.yaml storage.images."),
 }).superRefine(checkChecksum);

@@ -79,6 +79,9 @@ export interface GuestArgs<S extends GuestSpec> {
     lanePredecessor?: number;
 }
 
+/** Seconds the provider waits for a download to finish: a ~600 MB cloud image at 0.35 MB/s. */
+export const DOWNLOAD_TIMEOUT_SECONDS = 1800;
+
 const uniqueResources = (rs: pulumi.Resource[]): pulumi.Resource[] => [...new Set(rs)];
 
 
@@ -171,27 +174,41 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
      * A file the node downloads (an OS template or a cloud image), once per place (the first guest that needs it
      * downloads it, the others on that node or shared datastore take its id). Same file name on replacement: deleted
      * first. Kept on destroy (other guests may use it later), so a replacement or a re-create finds the old file: replace it.
+     * Verified against the catalog's checksum when it has one; without one `pulumi up` (and the plan) warn: a URL
+     * such as .../current/... changes content over time, so the same catalog would build different guests. The upload
+     * timeout fits a cloud image (~600 MB) on a slow link: the provider gives up after 600 s by default (DF:265-266).
      */
     protected download(
         role: string,
         contentType: "vztmpl" | "import",
         file: { storage: string; url: string; fileName: string; checksum?: string; checksumAlgorithm?: string },
     ): proxmox.download.File {
-        return this.ctx.files.once(file.storage, this.node, `${contentType}/${file.fileName}`, () => new proxmox.download.File(
-            `${this.guestId}-${role}`,
-            {
-                nodeName: this.node,
-                contentType,
-                datastoreId: file.storage,
-                url: file.url,
-                fileName: file.fileName,
-                checksum: file.checksum,
-                checksumAlgorithm: file.checksumAlgorithm,
-                overwrite: false,
-                overwriteUnmanaged: true,
-            },
-            { parent: this, deleteBeforeReplace: true, retainOnDelete: true },
-        ));
+        return this.ctx.files.once(file.storage, this.node, `${contentType}/${file.fileName}`, () => {
+            if (!file.checksum) {
+                void pulumi.log.warn(
+                    `guest ${this.guestId}: ${file.url} is downloaded without a checksum, so nothing verifies it and a changing URL builds different guests from the same catalog; ` +
+                        `pin a dated release URL with checksum and checksumAlgorithm (${contentType === "import" ? "image" : "osTemplate"} in the guest file or defaults.yaml)`,
+                    this,
+                );
+            }
+            return new proxmox.download.File(
+                `${this.guestId}-${role}`,
+                {
+                    nodeName: this.node,
+                    contentType,
+                    datastoreId: file.storage,
+                    url: file.url,
+                    fileName: file.fileName,
+                    checksum: file.checksum,
+                    checksumAlgorithm: file.checksumAlgorithm,
+                    verify: true,
+                    uploadTimeout: DOWNLOAD_TIMEOUT_SECONDS,
+                    overwrite: false,
+                    overwriteUnmanaged: true,
+                },
+                { parent: this, deleteBeforeReplace: true, retainOnDelete: true },
+            );
+        });
     }
 
     /** A command run on the guest's Proxmox node (pct/qm operations the provider has no argument for). */

@@ -23,7 +23,7 @@ import { shq } from "./shell";
 /** Where the VM's disk and cloud-init vendor data come from, and the cloud-init secrets. */
 export interface VmSources {
     /** Volume ID of the downloaded cloud image (a VM built from the image), or... */
-    importFrom?: pulumi.Input<string>;
+    importFrom?: string;
     /** ...the template to clone: its vmId and its node (the clone waits for the template through dependsOn). */
     clone?: { vmId: number; node: string };
     vendorDataFileId: string;
@@ -193,17 +193,20 @@ export class VmGuest extends PhoenixGuest {
         // Clones of one template are created one after another (clone lanes): parallel full clones of one disk fail.
         const laneWait = args.lanePredecessor !== undefined ? [this.other(args.lanePredecessor, "lane").machine] : [];
 
-        let importFrom: pulumi.Output<string> | undefined;
+        let importFrom: string | undefined;
         // Proxmox reads the vendor data from the node the VM starts on (at every start), so each VM's node has it.
-        // The files' ids as values, their resources as dependsOn (see vendorDataFileId).
+        // The downloaded files by id, as values, and their resources as dependsOn: a download or snippet replaced
+        // (delete before replace) must not condemn the VMs built from it (§1: dependents whose inputs derive from it
+        // are deleted first when their provider cannot rule out a replacement).
         const vendorWait: pulumi.Resource[] = [];
         if (source) {
             this.vendorFamily = source.vendorFamily;
             vendorWait.push(this.vendorDataOn(this.node, false));
         } else {
             this.vendorFamily = spec.copyOf ?? id;
-            importFrom = this.download("image", "import", spec.image).id;
-            vendorWait.push(this.vendorDataOn(this.node, true));
+            const image = this.download("image", "import", spec.image);
+            importFrom = `${spec.image.storage}:import/${spec.image.fileName}`;
+            vendorWait.push(image, this.vendorDataOn(this.node, true));
         }
         this.vendorDataFileId = `${this.ctx.catalog.defaults.storage.snippets}:snippets/${vendorDataFileName(this.vendorFamily)}`;
 

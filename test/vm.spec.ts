@@ -75,16 +75,22 @@ describe("VmGuest", () => {
         });
     }
 
-    it("9000: downloads the image, uploads the vendor data, and creates the template from both (property dependencies)", () => {
+    it("9000: downloads the image, uploads the vendor data, and creates the template from both (ids as values, the resources as dependencies)", () => {
         assert.deepEqual(inputs(rec, "9000-image"), {
             nodeName: "phoenix",
             contentType: "import",
             datastoreId: "local",
             url: "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img",
             fileName: "noble-server-cloudimg-amd64.qcow2",
+            verify: true,
+            uploadTimeout: 1800,
             overwrite: false,
             overwriteUnmanaged: true,
         });
+        assert.deepEqual(rec.warnings, [
+            "guest 9000: https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img is downloaded without a checksum, so nothing verifies it and a changing URL builds different guests from the same catalog; " +
+                "pin a dated release URL with checksum and checksumAlgorithm (image in the guest file or defaults.yaml)",
+        ], "the reference image has no checksum: pulumi up says so");
         const image = find(rec, "9000-image");
         assert.equal(image.deleteBeforeReplace, true, "same file name: delete before replace");
         assert.equal(image.retainOnDelete, true, "the image outlives the template");
@@ -98,7 +104,8 @@ describe("VmGuest", () => {
         assert.equal(find(rec, "9000-vendor-data").deleteBeforeReplace, true);
 
         const tpl = find(rec, "9000-vm");
-        assert.deepEqual(names(tpl.propertyDependencies.disks), ["9000-image"], "importFrom is the image's id");
+        assert.deepEqual(tpl.propertyDependencies.disks ?? [], [], "importFrom is the image's id as a value: a new download does not condemn the template");
+        assert.ok(tpl.dependencies.includes(urnOf(rec, "9000-image")), "created after the download");
         assert.deepEqual(tpl.propertyDependencies.initialization ?? [], [], "vendorDataFileId is the snippet's id as a value (ForceNew: an input would condemn the VM with the snippet)");
         assert.ok(tpl.dependencies.includes(urnOf(rec, "9000-vendor-data")), "created after the snippet");
         assert.equal(tpl.deleteBeforeReplace, true);

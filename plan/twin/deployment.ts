@@ -233,7 +233,7 @@ export class Deployment implements ProviderModel {
         if (r.deleteBeforeReplace && !d.alreadyDeleted) {
             this.deleteDependents(old);
             this.deleted.add(old.urn);
-            const run = this.attempt(change, () => model.delete(old, this.node));
+            const run = this.attempt(change, () => this.providerDelete(old));
             if (run) change.runs.push(run);
         }
         // SG:2003-2022: the replacement is checked against the program's own inputs, ignoreChanges apart.
@@ -274,7 +274,8 @@ export class Deployment implements ProviderModel {
     /** After the program: pending deletes of create-before-delete replacements, then what the program no longer declares. */
     finish(recording: Recording): RunResult {
         const kept: ResourceState[] = [];
-        if (!this.stopped) {
+        // Deletes follow a program that ran to its end: one that failed (a catalog error) deletes nothing.
+        if (!this.stopped && !recording.error) {
             for (const [old, change] of this.replacedOld) {
                 const run = this.providerDelete(old);
                 if (run) change.runs.push(run);
@@ -338,8 +339,9 @@ const requiresReplacement = (dep: ResourceState, set: ReadonlySet<string>): stri
     if (dep.replaceWith.some((u) => set.has(u))) return ["replaceWith"];
     const keys = Object.entries(dep.propertyDependencies).filter(([, urns]) => urns.some((u) => set.has(u))).map(([k]) => k);
     const rules = rulesFor(dep.type);
-    // The provider's diff with those inputs unknown: a replacement if any rule at or below the key replaces, or the
-    // engine's replaceOnChanges covers it; ignored keys never diff.
+    // The provider's diff with those inputs unknown: a replacement if any rule at or below the key replaces (the safe
+    // side: SDKv2 forces a new resource for a wholly unknown block only when the block itself is ForceNew, inferred),
+    // or the engine's replaceOnChanges covers it; ignored keys never diff.
     const replacing = keys.filter(
         (k) =>
             !dep.ignoreChanges.some((p) => matchesRule(k, p)) &&
