@@ -1,9 +1,10 @@
 // npm run bench: prints figures, asserts nothing. Plan wall time for the reference selection, for synthetic catalogs
 // of 100 and 1000 guests and for synthetic 3-node clusters of 300 and 1000 guests, each against the SDK's own cost of
 // registering as many bare resources under the same mock engine and against its own resources replayed without the
-// program (measured in this run); simulated makespan against serial for the reference selection, a 200-guest catalog
-// and the 300-guest cluster (with and without the per-node limit on heavy steps); and the measured run under the SDK
-// against the analytic makespan. Targets come from issues 6 and 15.
+// program (measured in this run), and the change preview against HEAD (plan --since HEAD) against the plain plan;
+// simulated makespan against serial for the reference selection, a 200-guest catalog and the 300-guest cluster (with
+// and without the per-node limit on heavy steps); and the measured run under the SDK against the analytic makespan.
+// Targets come from issues 6, 11 and 15.
 import { execFileSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
@@ -34,6 +35,8 @@ interface Row {
     floorMs: number;
     /** Bare resources with the SDK's debugging aids off, as the recorder runs the program. */
     floorQuietMs: number;
+    /** plan --since HEAD: the program at HEAD and the working tree's, both through the provider twin. */
+    sinceMs: number;
 }
 
 /**
@@ -48,12 +51,20 @@ const measureInRounds = (sizes: { name: string; opts: PlanOptions; runs: number;
             if (left <= 0) continue;
             const s = sampleInChild(size.opts, Math.min(left, size.perProcess));
             all[i].resources = s.resources;
-            for (const k of ["plan", "replay", "floor", "quiet"] as const) all[i][k].push(...s[k]);
+            for (const k of ["plan", "replay", "floor", "quiet", "since"] as const) all[i][k].push(...s[k]);
         }
     }
     return sizes.map(({ name }, i) => {
         const s = all[i];
-        return { name, resources: s.resources, planMs: median(s.plan), replayMs: median(s.replay), floorMs: median(s.floor), floorQuietMs: median(s.quiet) };
+        return {
+            name,
+            resources: s.resources,
+            planMs: median(s.plan),
+            replayMs: median(s.replay),
+            floorMs: median(s.floor),
+            floorQuietMs: median(s.quiet),
+            sinceMs: median(s.since),
+        };
     });
 };
 
@@ -105,6 +116,11 @@ const main = async (): Promise<void> => {
             "  (bare resources have no output properties; the program's own resources, replayed without the program, already cost\n" +
                 "   several times that with the debugging aids off: a VmLegacy or ContainerLegacy carries dozens of Outputs, each with its promises)",
         );
+
+        console.log("\nChange preview against HEAD (plan --since HEAD: the program at HEAD, then the working tree's, both through the provider twin)");
+        for (const r of rows) {
+            console.log(`  ${r.name.padEnd(34)} ${String(r.resources).padStart(9)} ${ms(r.sinceMs).padStart(9)}  ${(r.sinceMs / r.planMs).toFixed(2)}x the plain plan (${ms(r.planMs)})`);
+        }
 
         const sim = (name: string, p: PlanResult) => {
             const s = p.schedule;
@@ -161,6 +177,11 @@ const main = async (): Promise<void> => {
                     c.planMs <= 1.3 * c.replayMs,
                     `${(c.planMs / c.replayMs).toFixed(2)}x (${per(c.planMs, c.resources)} vs ${per(c.replayMs, c.resources)} us per resource)`,
                 ],
+            ]),
+            ...rows.filter((r) => r.sinceMs !== undefined && r.name !== "synthetic, 100 guests").map((r): [string, boolean, string] => [
+                `${r.name}: plan --since HEAD at most 2x the plain plan`,
+                r.sinceMs! <= 2 * r.planMs,
+                `${(r.sinceMs! / r.planMs).toFixed(2)}x (${ms(r.sinceMs!)} against ${ms(r.planMs)})`,
             ]),
             ...rows.map((r): [string, boolean, string] => [
                 `${r.name}: plan within 1.3x the SDK floor (bare resources, SDK defaults)`,

@@ -2,8 +2,10 @@
 // state, and none pays for another's heap): one unmeasured plan of the size (modules loaded, the heap grown to its
 // size, the code optimised for its shapes), then `runs` times: the plan, its own resources replayed without the
 // program, and as many bare resources with the SDK's debugging aids on (its defaults) and off (as the recorder runs
-// the program). Prints one JSON line: { resources, plan, replay, floor, quiet } (milliseconds per run).
-//   ts-node -T plan/benchSample.ts [--catalog DIR [--config JSON]] [--runs N]
+// the program), and, unless --no-since, the change preview against HEAD (`plan --since HEAD`: the program at HEAD
+// through the provider twin, then the working tree's against it). Prints one JSON line:
+// { resources, plan, replay, floor, quiet, since } (milliseconds per run).
+//   ts-node -T plan/benchSample.ts [--catalog DIR [--config JSON]] [--runs N] [--no-since]
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -13,6 +15,8 @@ import type { ReplayResource } from "./benchFloor";
 import { type Recording, recordProgram } from "./engine";
 import { makePlan, type PlanOptions, type PlanResult } from "./plan";
 import { planJson, renderText } from "./render";
+import { changeJson, renderChangeText } from "./renderSince";
+import { makeChangePlan } from "./since";
 import { readStackConfig } from "./stackFile";
 
 export interface Samples {
@@ -21,9 +25,10 @@ export interface Samples {
     replay: number[];
     floor: number[];
     quiet: number[];
+    since: number[];
 }
 
-export const noSamples = (): Samples => ({ resources: 0, plan: [], replay: [], floor: [], quiet: [] });
+export const noSamples = (): Samples => ({ resources: 0, plan: [], replay: [], floor: [], quiet: [], since: [] });
 
 // Each measurement starts from a collected heap, so no run pays for the garbage of the one before.
 v8.setFlagsFromString("--expose-gc");
@@ -37,6 +42,16 @@ export const timePlan = async (opts: PlanOptions): Promise<{ ms: number; plan: P
     renderText(plan);
     JSON.stringify(planJson(plan));
     return { ms: performance.now() - t0, plan };
+};
+
+/** The change preview against HEAD as a user gets it: both runs through the twin, analyse, simulate, render. */
+const timeSince = async (opts: PlanOptions): Promise<number> => {
+    collectGarbage();
+    const t0 = performance.now();
+    const change = await makeChangePlan("HEAD", { ...opts, scale: 0 });
+    renderChangeText(change);
+    JSON.stringify(changeJson(change));
+    return performance.now() - t0;
 };
 
 const FLOOR_PROGRAM = path.join(__dirname, "benchFloor");
@@ -77,6 +92,7 @@ export const sample = async (opts: PlanOptions, runs: number): Promise<Samples> 
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-"));
     try {
         await timePlan(opts);
+        await timeSince(opts);
         await timeBare(50);
         const out = noSamples();
         for (let i = 0; i < runs; i++) {
@@ -86,6 +102,7 @@ export const sample = async (opts: PlanOptions, runs: number): Promise<Samples> 
             out.replay.push(await timeReplay(recording, path.join(scratch, "replay.json")));
             out.floor.push(await timeBare(out.resources, true));
             out.quiet.push(await timeBare(out.resources));
+            out.since.push(await timeSince(opts));
         }
         return out;
     } finally {

@@ -189,8 +189,13 @@ export const renderText = (p: PlanResult): string => {
     }
     out.push(`  guests ready at: ${r.guests.map((g) => `${g.id} ${guestTimes(p, g).ready} s`).join(", ")}`);
     if (p.failure) out.push("", ...renderFailure(p, p.failure));
+    out.push(...warningLines(p.recording.warnings));
     return `${out.join("\n")}\n`;
 };
+
+/** The program's warnings (pulumi.log.warn), as `pulumi up` would print them, after a blank line; none: nothing. */
+export const warningLines = (warnings: readonly string[]): string[] =>
+    warnings.length === 0 ? [] : ["", "Warnings from the program (pulumi up prints them too):", ...warnings.map((w) => `  ${w}`)];
 
 export const criticalSteps = (p: PlanResult): string[] => {
     const byName = new Map(p.recorded.resources.map((x) => [x.name, x]));
@@ -253,5 +258,6 @@ export const planJson = (p: PlanResult): unknown => {
             measured: p.measured ? { scale: p.measured.scale, makespan: round(p.measured.makespan), maxLag: { ...p.measured.maxLag, seconds: round(p.measured.maxLag.seconds) } } : null,
         },
         ...(p.failure ? { failure: p.failure } : {}),
+        warnings: p.recording.warnings,
     };
 };

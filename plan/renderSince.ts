@@ -2,7 +2,7 @@
 // the plan's JSON document plus "changes" and "summary". Guests whose container or VM would be replaced or deleted
 // come first, in words a reviewer cannot miss. Field names only: never a value (secrets stay out).
 import { DEPLOY_PARALLEL } from "./plan";
-import { planJson } from "./render";
+import { planJson, warningLines } from "./render";
 import { MACHINE_TYPES, guestOfParent } from "./recorded";
 import type { ChangePlan } from "./since";
 import type { Change } from "./twin";
@@ -93,7 +93,7 @@ export const renderChangeText = (p: ChangePlan): string => {
         );
     }
     if (p.error) out.push("", `pulumi up would stop: ${p.error}`);
-    if (p.warnings.length > 0) out.push("", "Warnings from the program (pulumi up prints them too):", ...p.warnings.map((w) => `  ${w}`));
+    out.push(...warningLines(p.warnings));
     return `${out.join("\n")}\n`;
 };
 

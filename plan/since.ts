@@ -54,14 +54,12 @@ const CODE_PATHS = ["index.ts", "components", "catalog", "features", "package-lo
 
 const git = (args: string[], opts: { input?: Buffer } = {}): Buffer => execFileSync("git", args, { cwd: PROJECT_ROOT, maxBuffer: 1 << 28, stdio: ["pipe", "pipe", "pipe"], input: opts.input });
 
-const sameAsWorkingTree = (commit: string, paths: string[]): boolean => {
-    try {
-        git(["diff", "--quiet", commit, "--", ...paths]);
-    } catch {
-        return false;
-    }
-    return git(["ls-files", "--others", "--exclude-standard", "--", ...paths]).toString().trim() === "";
+/** Files under `paths` where the working tree differs from `commit` (untracked ones included). */
+const changedSince = (commit: string, paths: string[]): string[] => {
+    const lines = (b: Buffer) => b.toString().split("\n").filter(Boolean);
+    return [...lines(git(["diff", "--name-only", commit, "--", ...paths])), ...lines(git(["ls-files", "--others", "--exclude-standard", "--", ...paths]))];
 };
+const under = (file: string, paths: string[]): boolean => paths.some((p) => file === p || file.startsWith(`${p.replace(/\/$/, "")}/`));
 
 const resolveCommit = (ref: string): string => {
     try {
@@ -91,12 +89,12 @@ const forgetTree = (dir: string): void => {
 const priorState = async (ref: string, commit: string, opts: PlanOptions): Promise<{ state: StackState; refProgram: ChangePlan["refProgram"] }> => {
     const cfgHere = runConfig(opts);
     const stack = cfgHere.stack;
-    const data = ["Pulumi.yaml", `Pulumi.${stack}.yaml`];
-    const sameCode = sameAsWorkingTree(commit, CODE_PATHS);
-    const catalogHere = String(cfgHere.config[`${cfgHere.project}:catalog`] ?? "guests");
+    const catalogHere = path.relative(PROJECT_ROOT, path.resolve(PROJECT_ROOT, String(cfgHere.config[`${cfgHere.project}:catalog`] ?? "guests")));
     // A catalog outside the repository (an absolute --catalog) is the same for both runs.
-    const inRepo = !path.relative(PROJECT_ROOT, path.resolve(PROJECT_ROOT, catalogHere)).startsWith("..");
-    if (sameCode && sameAsWorkingTree(commit, [...data, ...(inRepo ? [catalogHere] : [])])) {
+    const data = ["Pulumi.yaml", `Pulumi.${stack}.yaml`, ...(catalogHere.startsWith("..") || path.isAbsolute(catalogHere) ? [] : [catalogHere])];
+    const changed = changedSince(commit, [...CODE_PATHS, ...data]);
+    const sameCode = !changed.some((f) => under(f, CODE_PATHS));
+    if (sameCode && !changed.some((f) => under(f, data))) {
         return { state: await deployed(() => twinUp(cfgHere), ref), refProgram: "working tree code" };
     }
     const dir = materialize(commit);

@@ -75,6 +75,13 @@ describe("provider twin: day two on the dev stack", function () {
         assert.deepEqual(edit.rules.map((r) => r.cite), ["§2.1; CT:3603-3634", "§2.1; CT:3885 reboot required"]);
     });
 
+    it("a VM core change updates it in place, and the provider power-cycles the running VM for it", async () => {
+        const dir = catalogCopy({ "1002-drphoenix.yaml": (t) => t.replace("cores: 4", "cores: 6") });
+        const next = await twinUp({ ...devConfig({ "phoenix:catalog": dir }), prior: first.state });
+        assert.deepEqual(ops(next), ["update 1002-vm [cpu.cores] (reboot)"]);
+        assert.equal(next.changes.find((c) => c.name === "1002-vm")!.rules[0].cite, "§3.1; VM:6382-6478 (only hotplugged vcpus avoid it; the program sets none)");
+    });
+
     describe("the second up changes nothing", () => {
         it("an unchanged program re-run after the deploy has zero operations", async () => {
             const second = await twinUp({ ...devConfig(), prior: first.state });

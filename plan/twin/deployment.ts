@@ -5,7 +5,7 @@
 import { DEPLOYMENT_STOPPED, type ProviderModel, type Recording, type Registration } from "../engine";
 import { ProxmoxNode, NodeError } from "./node";
 import { type CommandRun, type ResourceState, type TypeModel, modelFor } from "./providers";
-import { type FieldRule, UNMODELLED, rulesFor } from "./rules";
+import { COMMAND, type FieldRule, UNMODELLED, rulesFor } from "./rules";
 import { type Props, changedPaths, deepEqual, getPath, matchesEnginePath, matchesRule, ruleFor, topKey, unwrapSecrets, withPath } from "./values";
 
 export type Op = "same" | "create" | "update" | "replace" | "delete";
@@ -84,6 +84,12 @@ const stateOf = (r: Registration, id: string, inputs: Props, outputs: Props): Re
 export const processIgnoreChanges = (inputs: Props, olds: Props, ignore: readonly string[]): Props =>
     ignore.reduce((acc, p) => withPath(acc, p, getPath(olds, p)), inputs);
 
+/**
+ * What the program reads of a command (its stdout, and the triggers it last ran with): the state keeps everything, but
+ * sending a command's inputs (scripts on stdin) back through the SDK would cost a large plan most of its time.
+ */
+const commandOutputsRead = (outputs: Props): Props => ({ stdout: outputs.stdout, stderr: outputs.stderr, triggers: outputs.triggers });
+
 const providerUrn = (ref: string): string => (ref ? ref.slice(0, ref.lastIndexOf("::")) : "");
 
 const replaceMessage = (urn: string): string =>
@@ -125,7 +131,8 @@ export class Deployment implements ProviderModel {
     register(r: Registration): { id: string; state: Props } {
         if (this.stopped) throw new Error(`${r.name}: ${DEPLOYMENT_STOPPED}`);
         try {
-            return this.step(r);
+            const { id, state } = this.step(r);
+            return { id, state: r.type === COMMAND ? commandOutputsRead(state) : state };
         } catch (e) {
             const message = (e as Error).message;
             if (!(e instanceof NodeError) && !(e instanceof Refusal)) throw e;
