@@ -12,6 +12,9 @@ const SYMBOL: Record<Change["op"], string> = { create: "+ ", update: "~ ", repla
 
 const guestOf = (c: Change): number | undefined => guestOfParent(c.parent)?.id;
 
+/** The source lines behind some rules (bpg file:lines), for a reason in words. */
+const sources = (rules: Change["rules"]): string => [...new Set(rules.flatMap((r) => r.cite.match(/\b[A-Z]{2,6}:[\d,-]+/g) ?? []))].join(", ");
+
 const allowCommand = (id: number): string => `pulumi config set --path 'phoenix:allowReplace[0]' ${id}`;
 
 /** What runs for this operation, in words. */
@@ -22,7 +25,7 @@ const note = (c: Change): string => {
         else if (c.runs.some((r) => r.ran === "update")) parts.push("runs only its `update` (nothing re-runs)");
         if (c.runs.some((r) => r.ran === "delete")) parts.push("runs its delete");
     }
-    if (c.reboot) parts.push(`the provider reboots the guest (${c.rules.filter((r) => r.reboot !== "no").map((r) => r.cite.split("; ").pop()).join(", ")})`);
+    if (c.reboot) parts.push(`the provider reboots the guest (${sources(c.rules.filter((r) => r.reboot !== "no"))})`);
     if (c.op === "update" && c.type !== COMMAND && c.rules.length > 0 && c.rules.every((r) => r.change === "state")) parts.push("state only");
     if (c.deleteFirst && c.op === "replace" && !c.refused) parts.push("deleted first");
     if (c.refused) parts.push("REFUSED: protected");
@@ -37,7 +40,10 @@ const dangerLines = (p: ChangePlan): string[] => {
     const out = [`!!! DATA LOSS: ${machines.length === 1 ? "1 guest's container or VM" : `${machines.length} guests' containers or VMs`} would be ${[...new Set(machines.map((m) => (m.op === "replace" ? "REPLACED" : "DELETED")))].join(" or ")}, and every disk on it with it:`];
     for (const m of machines) {
         const id = guestOf(m)!;
-        const why = m.op === "replace" ? `REPLACED (${m.fields.join(", ")}: ${[...new Set(m.rules.map((r) => r.cite))].join("; ") || "replaced with its clone source"})` : "DELETED (no longer in the selection or the catalog)";
+        const why =
+            m.op === "replace"
+                ? `REPLACED: ${m.fields.join(", ")}${m.rules.length > 0 ? ` cannot change in place (${sources(m.rules)})` : ""}`
+                : "DELETED: no longer in the selection or the catalog";
         out.push(`!!!   ${id}${names.has(id) ? ` ${names.get(id)}` : ""}: ${m.name} ${why}`);
         if (m.refused && m.op === "replace") {
             out.push(`!!!     REFUSED by pulumi up: it is protected. To allow it, add ${id} to phoenix:allowReplace (${allowCommand(id)}), or set protect: false in its catalog file.`);
@@ -84,7 +90,7 @@ export const renderChangeText = (p: ChangePlan): string => {
         }
         out.push("");
         out.push(`Steps that run again (${p.rerun.length}): ${p.rerun.map((c) => c.name).join(", ") || "none"}`);
-        const reboots = p.reboots.map((r) => `${r.guest} (${r.change.fields.join(", ")})`);
+        const reboots = [...p.reboots].sort((a, b) => a.guest - b.guest).map((r) => `${r.guest} (${r.change.fields.join(", ")})`);
         out.push(`Guests the provider reboots: ${reboots.join("; ") || "none"}`);
         const m = p.makespan;
         out.push(
