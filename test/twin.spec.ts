@@ -2,6 +2,7 @@
 // (first up, an edit, the next up) give exactly the operations the real providers and engine would run.
 import { strict as assert } from "assert";
 import { createHash } from "crypto";
+import { recordProgram } from "../plan/engine";
 import { type Change, type RunResult, type StackState, refresh, twinUp } from "../plan/twin";
 import { FIELD_RULES, UNMODELLED, rulesFor } from "../plan/twin/rules";
 import { ruleFor, unwrapSecrets } from "../plan/twin/values";
@@ -29,10 +30,11 @@ const leafPaths = (v: unknown, path = ""): string[] =>
     : [path];
 
 describe("provider twin: rules", () => {
-    it("cover every input the program sets on the whole catalog, each with its source", async () => {
-        const rec = await recordDev({ "phoenix:selectAll": true });
+    it("cover every input the program sets on the whole catalog and the full installation, each with its source", async () => {
+        const full = readStackConfig("full");
+        const recs = [await recordDev({ "phoenix:selectAll": true }), await recordProgram({ config: full.config, secretKeys: full.secretKeys, stack: "full" })];
         const unmodelled = new Set<string>();
-        for (const r of rec.registrations.filter((x) => x.custom)) {
+        for (const r of recs.flatMap((x) => x.registrations).filter((x) => x.custom)) {
             for (const p of leafPaths(unwrapSecrets(r.inputs))) if (ruleFor(rulesFor(r.type), p, UNMODELLED) === UNMODELLED) unmodelled.add(`${r.type} ${p}`);
         }
         assert.deepEqual([...unmodelled], []);
@@ -87,6 +89,15 @@ describe("provider twin: day two on the dev stack", function () {
             const second = await twinUp({ ...devConfig(), prior: first.state });
             assert.equal(second.error, undefined);
             assert.deepEqual(ops(second), []);
+        });
+
+        it("so does the original's whole installation (Pulumi.full.yaml: GPU containers, templates cloned from templates)", async () => {
+            const full = readStackConfig("full");
+            const cfg = { config: full.config, secretKeys: full.secretKeys, stack: "full" };
+            const up = await twinUp(cfg);
+            assert.equal(up.error, undefined);
+            const again = await twinUp({ ...cfg, prior: refresh(up.state).state });
+            assert.deepEqual([again.error, ops(again)], [undefined, []]);
         });
 
         it("the nightly drift check (pulumi refresh --expect-no-changes) after the deploy finds nothing", () => {

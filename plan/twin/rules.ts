@@ -75,6 +75,8 @@ export const FIELD_RULES: Record<string, FieldRule[]> = {
         r("initialization.hostname", "update", "if-started", "§2.1; CT:3832-3852"),
         r("initialization.userAccount", "replace", "no", "proxmox-pulumi-notes §2 (container.go schema: userAccount ForceNew)"),
         r("idmaps", "update", "if-started", "§2.1; sed + append over SSH CT:2621-2658, 3927-3933"),
+        r("devicePassthroughs", "update", "no", "bpg container.go:3889-3918 (README GPU containers, day two): in place; entries past a shorter list stay",
+            "not in provider-semantics.md; Proxmox applies a changed device at the container's next start, so the twin assumes no reboot"),
         r("started", "update", "no", "§2.1; start, or shutdown with forceStop CT:4129-4160"),
         r("timeoutCreate", "state", "no", "§2.1 state only"),
         r("timeoutClone", "state", "no", "§2.1 state only"),
