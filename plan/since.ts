@@ -121,6 +121,11 @@ export const deployed = async (up: () => Promise<RunResult>, ref: string): Promi
 };
 
 const guestOf = (c: Change): number | undefined => guestOfParent(c.parent)?.id;
+/** Where a change's guest comes in the plan (guests in plan order, anything else last). */
+const guestRank = (plan: PlanResult, c: Change): number => {
+    const i = plan.recorded.guests.findIndex((g) => g.id === guestOf(c));
+    return i < 0 ? plan.recorded.guests.length : i;
+};
 const kindOf = (c: Change): "lxc" | "vm" => guestOfParent(c.parent)?.kind ?? "lxc";
 
 /** Model seconds of one operation: what runs of it (a step that re-runs costs its own figure). */
@@ -187,7 +192,7 @@ export const changeAgainst = async (prior: StackState, from: { ref: string; comm
         all: run.changes,
         changes,
         summary: summarize(changes),
-        rerun: changes.filter((c) => c.type === COMMAND && c.runs.some((r) => r.ran === "create")),
+        rerun: changes.filter((c) => c.type === COMMAND && c.runs.some((r) => r.ran === "create")).sort((a, b) => guestRank(plan, a) - guestRank(plan, b)),
         reboots: changes.filter((c) => c.reboot).map((c) => ({ guest: guestOf(c)!, change: c })),
         makespan: changeMakespan(plan, run.changes, parallel),
         error: run.error,
