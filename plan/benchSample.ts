@@ -98,11 +98,12 @@ export const sample = async (opts: PlanOptions, runs: number): Promise<Samples> 
         for (let i = 0; i < runs; i++) {
             const { ms, recording } = await planSample(opts);
             out.plan.push(ms);
+            // Right after the plan it is compared with, from the same state of the process.
+            out.since.push(await timeSince(opts));
             out.resources = recording.registrations.length;
             out.replay.push(await timeReplay(recording, path.join(scratch, "replay.json")));
             out.floor.push(await timeBare(out.resources, true));
             out.quiet.push(await timeBare(out.resources));
-            out.since.push(await timeSince(opts));
         }
         return out;
     } finally {

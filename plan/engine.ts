@@ -73,6 +73,8 @@ export interface RunOptions {
     invokes?: Record<string, (inputs: Record<string, any>) => Record<string, unknown>>;
     /** Answers registrations instead of the echo (latency and fail are then not used). */
     provider?: ProviderModel;
+    /** Large input strings seen before (see interned): runs that share it keep one copy of each script between them. */
+    strings?: Map<string, string>;
 }
 
 /**
@@ -146,7 +148,7 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     const project = opts.project ?? "phoenix";
     const registrations: Registration[] = [];
     const inputsByKey = new Map<string, any>();
-    const bigStrings = new Map<string, string>();
+    const bigStrings = opts.strings ?? new Map<string, string>();
     await pulumi.runtime.setMocks(
         {
             newResource: (args) => {

@@ -86,7 +86,7 @@ const forgetTree = (dir: string): void => {
 };
 
 /** The state a deploy from REF leaves: `pulumi up` of REF's program on an empty stack, then `pulumi refresh`. */
-const priorState = async (ref: string, commit: string, opts: PlanOptions): Promise<{ state: StackState; refProgram: ChangePlan["refProgram"] }> => {
+const priorState = async (ref: string, commit: string, opts: PlanOptions, strings: Map<string, string>): Promise<{ state: StackState; refProgram: ChangePlan["refProgram"] }> => {
     const cfgHere = runConfig(opts);
     const stack = cfgHere.stack;
     const catalogHere = path.relative(PROJECT_ROOT, path.resolve(PROJECT_ROOT, String(cfgHere.config[`${cfgHere.project}:catalog`] ?? "guests")));
@@ -95,7 +95,7 @@ const priorState = async (ref: string, commit: string, opts: PlanOptions): Promi
     const changed = changedSince(commit, [...CODE_PATHS, ...data]);
     const sameCode = !changed.some((f) => under(f, CODE_PATHS));
     if (sameCode && !changed.some((f) => under(f, data))) {
-        return { state: await deployed(() => twinUp(cfgHere), ref), refProgram: "working tree code" };
+        return { state: await deployed(() => twinUp({ ...cfgHere, strings }), ref), refProgram: "working tree code" };
     }
     const dir = materialize(commit);
     try {
@@ -106,9 +106,9 @@ const priorState = async (ref: string, commit: string, opts: PlanOptions): Promi
         if (sameCode) {
             // The working tree's modules with REF's data: its catalog by absolute path (features are the same).
             const config = { ...cfg.config, [key]: path.isAbsolute(catalog) ? catalog : path.join(dir, catalog) };
-            return { state: await deployed(() => twinUp({ ...cfg, config }), ref), refProgram: "working tree code" };
+            return { state: await deployed(() => twinUp({ ...cfg, config, strings }), ref), refProgram: "working tree code" };
         }
-        return { state: await deployed(() => twinUp({ ...cfg, program: path.join(dir, "index") }), ref), refProgram: "REF's code" };
+        return { state: await deployed(() => twinUp({ ...cfg, program: path.join(dir, "index"), strings }), ref), refProgram: "REF's code" };
     } finally {
         forgetTree(dir);
     }
@@ -149,24 +149,45 @@ const opSeconds = (c: Change | undefined, step: PlanStep | undefined, model: Lat
     }
 };
 
-/** The change's makespan: the working tree's graph with each resource costing what its operation runs; deletes at the end. */
+/**
+ * The change's makespan: the working tree's graph with each resource costing what its operation runs; deletes at the
+ * end. Only the operations that run are simulated, each waiting for the nearest running ones it awaits through the
+ * unchanged ones (which take no time): an unchanged stack needs no simulation at all.
+ */
 const changeMakespan = (plan: PlanResult, all: Change[], parallel: number): ChangePlan["makespan"] => {
     const byName = new Map(all.map((c) => [c.name, c]));
-    const nodes: SimNode[] = plan.recorded.resources.map((s) => ({
+    const steps = new Map(plan.recorded.resources.map((s) => [s.name, s]));
+    const seconds = new Map(plan.recorded.resources.map((s) => [s.name, opSeconds(byName.get(s.name), s, plan.model)]));
+    const running = plan.recorded.resources.filter((s) => seconds.get(s.name)! > 0);
+    const deletes = all.filter((c) => c.op === "delete" && !c.refused && (c.runs.length > 0 || MACHINE_TYPES.has(c.type)));
+    if (running.length === 0 && deletes.length === 0) return { unlimited: 0, deploy: 0, parallel, atParallel: 0 };
+    // Nearest running resources a resource awaits, through resources that do not run (memoised).
+    const nearest = new Map<string, string[]>();
+    const through = (name: string): string[] => {
+        const known = nearest.get(name);
+        if (known) return known;
+        nearest.set(name, []);
+        const out = new Set<string>();
+        for (const a of steps.get(name)?.awaits ?? []) {
+            if ((seconds.get(a) ?? 0) > 0) out.add(a);
+            else through(a).forEach((x) => out.add(x));
+        }
+        const list = [...out];
+        nearest.set(name, list);
+        return list;
+    };
+    const nodes: SimNode[] = running.map((s) => ({
         name: s.name,
-        seconds: opSeconds(byName.get(s.name), s, plan.model),
-        awaits: s.awaits,
+        seconds: seconds.get(s.name)!,
+        awaits: s.awaits.flatMap((a) => ((seconds.get(a) ?? 0) > 0 ? [a] : through(a))),
         lock: s.cloneOf !== undefined && ["create", "replace"].includes(byName.get(s.name)?.op ?? "") ? String(s.cloneOf) : undefined,
     }));
     const live = nodes.map((n) => n.name);
-    const deletes = all.filter((c) => c.op === "delete");
-    for (const d of deletes) {
-        const seconds = d.runs.length > 0 || MACHINE_TYPES.has(d.type) ? plan.model[kindOf(d)].configure : 0;
-        nodes.push({ name: `delete ${d.name}`, seconds, awaits: live });
-    }
+    for (const d of deletes) nodes.push({ name: `delete ${d.name}`, seconds: plan.model[kindOf(d)].configure, awaits: live });
     const locks = plan.model.limits.concurrent_clones_per_source;
-    const at = (n: number) => (nodes.length === 0 ? 0 : simulate(nodes, locks, n).makespan);
-    return { unlimited: at(Infinity), deploy: at(DEPLOY_PARALLEL), parallel, atParallel: at(parallel) };
+    const at = (n: number) => simulate(nodes, locks, n).makespan;
+    const unlimited = at(Infinity);
+    return { unlimited, deploy: at(DEPLOY_PARALLEL), parallel, atParallel: Number.isFinite(parallel) ? at(parallel) : unlimited };
 };
 
 export const summarize = (changes: Change[]): ChangeSummary => {
@@ -177,11 +198,16 @@ export const summarize = (changes: Change[]): ChangeSummary => {
 };
 
 /** The change `pulumi up` of the working tree (with the plan's options) would make to a stack in state `prior`. */
-export const changeAgainst = async (prior: StackState, from: { ref: string; commit: string; refProgram: ChangePlan["refProgram"] }, opts: PlanOptions = {}): Promise<ChangePlan> => {
+export const changeAgainst = async (
+    prior: StackState,
+    from: { ref: string; commit: string; refProgram: ChangePlan["refProgram"] },
+    opts: PlanOptions = {},
+    strings?: Map<string, string>,
+): Promise<ChangePlan> => {
     const model = opts.model ?? loadLatencyModel();
     const parallel = opts.parallel ?? Infinity;
     const cfg = runConfig(opts);
-    const run = await twinUp({ ...cfg, prior, mode: "plan" });
+    const run = await twinUp({ ...cfg, prior, mode: "plan", strings });
     const rec = run.recording;
     if (rec.error && !run.changes.some((c) => c.refused || c.failed)) throw new PlanError(rec.error.message, 1);
     const plan = planOfRecording(rec, { ...opts, model, stack: cfg.stack, catalog: String(cfg.config[`${cfg.project}:catalog`] ?? "guests") });
@@ -202,6 +228,8 @@ export const changeAgainst = async (prior: StackState, from: { ref: string; comm
 
 export const makeChangePlan = async (ref: string, opts: PlanOptions = {}): Promise<ChangePlan> => {
     const commit = resolveCommit(ref);
-    const { state, refProgram } = await priorState(ref, commit, opts);
-    return changeAgainst(state, { ref, commit, refProgram }, opts);
+    // One copy of each script for both runs: the prior state holds the first run's while the second runs.
+    const strings = new Map<string, string>();
+    const { state, refProgram } = await priorState(ref, commit, opts, strings);
+    return changeAgainst(state, { ref, commit, refProgram }, opts, strings);
 };

@@ -274,10 +274,13 @@ const fwRules: TypeModel = {
 
 // --- commands -----------------------------------------------------------------------------------------------------
 
+const keyDigests = new Map<string, string>();
 const keyDigest = (connection: unknown): string => {
     const c = unwrapSecrets(connection) as Props | undefined;
     const key = String(c?.privateKey ?? c?.password ?? "");
-    return createHash("sha256").update(key).digest("hex").slice(0, 12);
+    let d = keyDigests.get(key);
+    if (d === undefined) keyDigests.set(key, (d = createHash("sha256").update(key).digest("hex").slice(0, 12)));
+    return d;
 };
 
 /** The guest ID a step belongs to and its role, from its name `<id>-<role>`. */

@@ -13,8 +13,9 @@ export const deepEqual = (a: unknown, b: unknown): boolean => {
     if (isSecretValue(a) || isSecretValue(b)) return deepEqual(isSecretValue(a) ? (a as Props).value : a, isSecretValue(b) ? (b as Props).value : b);
     if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
     if (isObject(a) && isObject(b)) {
-        const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-        for (const k of keys) if (!deepEqual(a[k], b[k])) return false;
+        // No key set to build: a key missing on one side is undefined there, and the other side's keys are checked too.
+        for (const k in a) if (!deepEqual(a[k], b[k])) return false;
+        for (const k in b) if (!(k in a) && b[k] !== undefined) return false;
         return true;
     }
     return false;
