@@ -59,7 +59,24 @@ const ipOf = (inputs: Props): string | undefined => {
     return address === undefined ? undefined : address === "dhcp" ? "dhcp-lease" : address.split("/")[0];
 };
 
-// --- containers -------------------------------------------------------------------------------------------------
+// --- containers and VMs -----------------------------------------------------------------------------------------
+
+/** A guest as Proxmox creates it from scratch (a clone copies its source instead). */
+const blankGuest = (kind: NodeGuest["kind"], id: number, node: string, set: Partial<NodeGuest> = {}): NodeGuest => ({
+    kind, id, node, running: false, template: false, disks: [], unprivileged: false, raw: [], idmaps: [], firewall: { rules: [] }, snapshots: [], agent: false, ...set,
+});
+
+/** Delete removes the guest (the provider stops it first); a refresh reads it back, or finds it gone. */
+const machineLifecycle = (readBack: (g: NodeGuest, inputs: Props) => Props): Pick<TypeModel, "delete" | "read"> => ({
+    delete(old, node) {
+        node.remove(Number(old.id));
+        return undefined;
+    },
+    read(res, node) {
+        const g = node.guests.get(Number(res.id));
+        return g ? { ...res.outputs, ...readBack(g, res.inputs) } : undefined;
+    },
+});
 
 /** What a container's read stores from the node, over the inputs or the old state (§2.3). */
 const containerRead = (g: NodeGuest, inputs: Props): Props => {
@@ -84,20 +101,11 @@ const container: TypeModel = {
             g = node.cloneGuest(Number(i.clone.vmId), Number(i.vmId), { full: i.clone.full ?? true, storage: i.clone.datastoreId, node: i.nodeName });
             if ((i.idmaps ?? []).length > 0) g.idmaps = copy(i.idmaps);
         } else {
-            g = node.add({
-                kind: "lxc",
-                id: Number(i.vmId),
-                node: i.nodeName,
-                running: false,
-                template: false,
+            g = node.add(blankGuest("lxc", Number(i.vmId), i.nodeName, {
                 disks: [{ interface: "rootfs", storage: i.disk?.datastoreId ?? "local", sizeGb: i.disk?.size ?? 4 }],
                 unprivileged: i.unprivileged ?? false,
-                raw: [],
                 idmaps: copy(i.idmaps ?? []),
-                firewall: { rules: [] },
-                snapshots: [],
-                agent: false,
-            });
+            }));
         }
         g.ipv4 = ipOf(i);
         g.running = i.started === true;
@@ -113,14 +121,7 @@ const container: TypeModel = {
         // The update ends with a read (CT:4179).
         return { outputs: { ...inputs, ...containerRead(g, inputs) } };
     },
-    delete(old, node) {
-        node.remove(Number(old.id));
-        return undefined;
-    },
-    read(res, node) {
-        const g = node.guests.get(Number(res.id));
-        return g ? { ...res.outputs, ...containerRead(g, res.inputs) } : undefined;
-    },
+    ...machineLifecycle(containerRead),
     // The planned `started`: with ignoreChanges ["started"] the last value read (CT:4163-4176, inferred).
     running: (old) => old.outputs.started === true && old.outputs.template !== true,
 };
@@ -163,20 +164,7 @@ const vm: TypeModel = {
         const i = unwrapSecrets(inputs);
         const g = i.clone
             ? node.cloneGuest(Number(i.clone.vmId), Number(i.vmId), { full: i.clone.full ?? true, storage: i.clone.datastoreId, node: i.nodeName })
-            : node.add({
-                  kind: "vm",
-                  id: Number(i.vmId),
-                  node: i.nodeName,
-                  running: false,
-                  template: false,
-                  disks: [],
-                  unprivileged: false,
-                  raw: [],
-                  idmaps: [],
-                  firewall: { rules: [] },
-                  snapshots: [],
-                  agent: false,
-              });
+            : node.add(blankGuest("vm", Number(i.vmId), i.nodeName));
         applyVmDisks(g, inputs);
         g.agent = i.agent?.enabled ?? g.agent;
         g.template = i.template === true;
@@ -197,14 +185,7 @@ const vm: TypeModel = {
         g.ipv4 = ipOf(i);
         return { outputs: { ...inputs, ...vmRead(g, inputs) } };
     },
-    delete(old, node) {
-        node.remove(Number(old.id));
-        return undefined;
-    },
-    read(res, node) {
-        const g = node.guests.get(Number(res.id));
-        return g ? { ...res.outputs, ...vmRead(g, res.inputs) } : undefined;
-    },
+    ...machineLifecycle(vmRead),
     running: (old, node) => node.guests.get(Number(old.id))?.running === true,
 };
 
