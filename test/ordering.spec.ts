@@ -34,8 +34,8 @@ describe("the original's ordering tests, imported and planned", () => {
             assert.deepEqual(plan.recorded.guests.map((g) => g.id), [9991, 9990, 9992]);
             const start = (id: number) => plan.schedule.start.get(`${id}-start`)!;
             assert.ok(start(9991) < start(9990) && start(9990) < start(9992), `starts at ${[9991, 9990, 9992].map(start).join(", ")}`);
-            assert.deepEqual(depNames(plan.recording, "9990-start"), ["9990-ct", "9990-fw-options", "9991-start"]);
-            assert.deepEqual(depNames(plan.recording, "9992-start"), ["9990-start", "9992-ct", "9992-fw-options"]);
+            assert.deepEqual(depNames(plan.recording, "9990-start"), ["9990-ct", "9990-fw-options", "9990-lxc-conf", "9991-start"]);
+            assert.deepEqual(depNames(plan.recording, "9992-start"), ["9990-start", "9992-ct", "9992-fw-options", "9992-lxc-conf"]);
             assert.deepEqual(plan.recorded.reduced.map((e) => `${e.from}->${e.to}`), ["9990->9991", "9992->9990"]);
         });
 
