@@ -1,11 +1,12 @@
 // npm run plan -- --since REF: the change preview. The git side (a ref materialised or matched against the working
 // tree) through the CLI; what the preview reports through changeAgainst with a prior state deployed by the twin.
 import { strict as assert } from "assert";
+import { spawnSync } from "child_process";
 import { main } from "../plan/cli";
 import { changeJson, renderChangeText } from "../plan/renderSince";
 import { type ChangePlan, changeAgainst, deployed } from "../plan/since";
 import { type StackState, twinUp } from "../plan/twin";
-import { catalogCopy, devConfig } from "./helpers";
+import { ROOT, catalogCopy, devConfig } from "./helpers";
 
 const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
     let out = "";
@@ -22,7 +23,9 @@ describe("plan --since", function () {
         prior = await deployed(() => twinUp(devConfig()), "the dev stack");
     });
 
-    it("previews against a git ref: the plan's JSON plus exactly changes (resource, type, op, fields) and summary", async () => {
+    it("previews against a git ref: the plan's JSON plus exactly changes (resource, type, op, fields) and summary", async function () {
+        // Needs a git checkout (a copy of the files, as npm run mutate-edges makes, has no HEAD).
+        if (spawnSync("git", ["rev-parse", "--verify", "HEAD"], { cwd: ROOT }).status !== 0) this.skip();
         // HEAD against whatever the working tree holds right now: the shape is checked, not the content.
         const r = await cli("--since", "HEAD", "--json");
         assert.ok(r.code === 0 || r.code === 1, r.err);
