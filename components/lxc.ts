@@ -247,8 +247,9 @@ export class LxcGuest extends PhoenixGuest {
         this.vmId = this.container.vmId.apply((v) => v ?? id);
 
         // Raw lines, reconciled to the catalog's (none included: a clone drops what it copied from its source). The
-        // script is the trigger: changed lines run it again.
-        const conf = [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, rawConfigLines(spec)) }, [])];
+        // script is the trigger: changed lines run it again. Delete before replace: a state written by an earlier
+        // version holds a delete that removes the lines, and it must run before the reconcile, not after it.
+        const conf = [this.nodeCommand("lxc-conf", { create: rawConfigScript(id, rawConfigLines(spec)) }, [], { deleteBeforeReplace: true })];
         const resize = source ? [this.nodeCommand("resize", { create: resizeScript(id, spec.diskGb) }, [])] : [];
         const fwReset = source ? this.firewallReset() : [];
         const firewall = this.firewall("containerId", [], fwReset);

@@ -291,7 +291,8 @@ describe("LxcGuest", () => {
         const lines = ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"];
         assert.equal(conf.inputs.create, rawConfigScript(101, lines));
         assert.deepEqual(conf.inputs.triggers, [sha256(rawConfigScript(101, lines), "")]);
-        assert.deepEqual([conf.deleteBeforeReplace, conf.inputs.delete], [false, undefined]);
+        // Nothing to delete now; delete before replace for a state whose old delete removes the lines.
+        assert.deepEqual([conf.deleteBeforeReplace, conf.inputs.delete], [true, undefined]);
         assert.equal(inputs(rec, "103-lxc-conf").create, rawConfigScript(103, ["lxc.apparmor.profile: unconfined"]));
     });
 

@@ -2,7 +2,7 @@
 // rules.ts) over the providers' behaviour (providers.ts), from a prior state to the next one. It answers the recorder's
 // registrations in the order the SDK sends them, so the program's later inputs see what the providers stored (an
 // unchanged step keeps its old stdout, a clone's disk its source's size), exactly as under the real engine.
-import { DEPLOYMENT_STOPPED, type ProviderModel, type Recording, type Registration } from "../engine";
+import { DEPLOYMENT_STOPPED, type ProviderModel, type Recording, type Registration, isSecretValue } from "../engine";
 import { ProxmoxNode, NodeError } from "./node";
 import { type CommandRun, type ResourceState, type TypeModel, modelFor } from "./providers";
 import { COMMAND, type FieldRule, UNMODELLED, rulesFor } from "./rules";
@@ -376,6 +376,21 @@ const dependencyOrder = (resources: ResourceState[]): ResourceState[] => {
     return out;
 };
 
+/**
+ * BRIDGE schema.go:2012-2022 (extractInputsObject): on a refresh every input the state has takes the value read back
+ * (nested objects key by key; a key the read no longer has goes), not only the ones that changed in this refresh.
+ */
+const extractInputs = (olds: Props, outputs: Props): Props => {
+    const out: Props = {};
+    for (const [k, old] of Object.entries(olds)) {
+        if (!(k in outputs)) continue;
+        const now = outputs[k];
+        const plain = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v) && !isSecretValue(v);
+        out[k] = plain(old) && plain(now) ? extractInputs(old, now) : now;
+    }
+    return out;
+};
+
 /** `pulumi refresh`: every resource read back from the node; the read values go into outputs and existing inputs. */
 export const refresh = (state: StackState): { state: StackState; changes: Change[] } => {
     const changes: Change[] = [];
@@ -393,16 +408,8 @@ export const refresh = (state: StackState): { state: StackState; changes: Change
             continue;
         }
         const fields = changedPaths(outputs, r.outputs, r.outputs);
-        if (fields.length === 0) {
-            resources.push(r);
-            continue;
-        }
-        changes.push({ ...base, op: "update", fields });
-        const inputs =
-            model.diffAgainst === "state"
-                ? fields.reduce((acc, f) => (getPath(r.inputs, topKey(f)) === undefined ? acc : withPath(acc, f, getPath(outputs, f))), r.inputs)
-                : r.inputs;
-        resources.push({ ...r, inputs, outputs });
+        if (fields.length > 0) changes.push({ ...base, op: "update", fields });
+        resources.push({ ...r, inputs: model.diffAgainst === "state" ? extractInputs(r.inputs, outputs) : r.inputs, outputs });
     }
     return { state: { resources, node: state.node }, changes };
 };
