@@ -18,10 +18,11 @@ const ms = (x: number): string => `${x.toFixed(0)} ms`;
 const per = (total: number, n: number): string => ((total / n) * 1000).toFixed(0);
 
 /** One sample set in a fresh process (plan/benchSample.ts), with this process's node options (NODE_OPTIONS included). */
-const sampleInChild = (opts: PlanOptions, runs: number): Samples => {
+const sampleInChild = (opts: PlanOptions, runs: number, since: boolean): Samples => {
     const args = [...process.execArgv, "-r", "ts-node/register/transpile-only", path.join(__dirname, "benchSample.ts"), "--runs", String(runs)];
     if (opts.catalog) args.push("--catalog", opts.catalog);
     if (opts.config) args.push("--config", JSON.stringify(opts.config));
+    if (!since) args.push("--no-since");
     const out = execFileSync(process.execPath, args, { encoding: "utf8", env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" }, maxBuffer: 1 << 20 });
     return JSON.parse(out.trim().split("\n").pop()!) as Samples;
 };
@@ -35,21 +36,21 @@ interface Row {
     floorMs: number;
     /** Bare resources with the SDK's debugging aids off, as the recorder runs the program. */
     floorQuietMs: number;
-    /** plan --since HEAD: the program at HEAD and the working tree's, both through the provider twin. */
-    sinceMs: number;
+    /** plan --since HEAD: the program at HEAD and the working tree's, both through the provider twin (not timed for clusters). */
+    sinceMs?: number;
 }
 
 /**
  * Every sample set runs in a fresh process, from the same state, and the sizes alternate (round after round:
  * each size once), so a machine that speeds up or slows down during the benchmark moves every size alike.
  */
-const measureInRounds = (sizes: { name: string; opts: PlanOptions; runs: number; perProcess: number }[]): Row[] => {
+const measureInRounds = (sizes: { name: string; opts: PlanOptions; runs: number; perProcess: number; since?: boolean }[]): Row[] => {
     const all = sizes.map(noSamples);
     for (let round = 0; round < Math.max(...sizes.map((x) => Math.ceil(x.runs / x.perProcess))); round++) {
         for (const [i, size] of sizes.entries()) {
             const left = size.runs - all[i].plan.length;
             if (left <= 0) continue;
-            const s = sampleInChild(size.opts, Math.min(left, size.perProcess));
+            const s = sampleInChild(size.opts, Math.min(left, size.perProcess), size.since !== false);
             all[i].resources = s.resources;
             for (const k of ["plan", "replay", "floor", "quiet", "since"] as const) all[i][k].push(...s[k]);
         }
@@ -63,7 +64,7 @@ const measureInRounds = (sizes: { name: string; opts: PlanOptions; runs: number;
             replayMs: median(s.replay),
             floorMs: median(s.floor),
             floorQuietMs: median(s.quiet),
-            sinceMs: median(s.since),
+            sinceMs: s.since.length > 0 ? median(s.since) : undefined,
         };
     });
 };
@@ -88,8 +89,8 @@ const main = async (): Promise<void> => {
             ...measureInRounds([
                 { name: "synthetic, 100 guests", opts: all(syn100), runs, perProcess: Math.ceil(runs / bigRuns) },
                 { name: "synthetic, 1000 guests", opts: all(syn1000), runs: bigRuns, perProcess: 1 },
-                { name: "3-node cluster, 300 guests", opts: all(cl300), runs: bigRuns, perProcess: 1 },
-                { name: "3-node cluster, 1000 guests", opts: all(cl1000), runs: bigRuns, perProcess: 1 },
+                { name: "3-node cluster, 300 guests", opts: all(cl300), runs: bigRuns, perProcess: 1, since: false },
+                { name: "3-node cluster, 1000 guests", opts: all(cl1000), runs: bigRuns, perProcess: 1, since: false },
             ]),
         ];
         const reference = await makePlan({});
@@ -118,8 +119,8 @@ const main = async (): Promise<void> => {
         );
 
         console.log("\nChange preview against HEAD (plan --since HEAD: the program at HEAD, then the working tree's, both through the provider twin)");
-        for (const r of rows) {
-            console.log(`  ${r.name.padEnd(34)} ${String(r.resources).padStart(9)} ${ms(r.sinceMs).padStart(9)}  ${(r.sinceMs / r.planMs).toFixed(2)}x the plain plan (${ms(r.planMs)})`);
+        for (const r of rows.filter((x) => x.sinceMs !== undefined)) {
+            console.log(`  ${r.name.padEnd(34)} ${String(r.resources).padStart(9)} ${ms(r.sinceMs!).padStart(9)}  ${(r.sinceMs! / r.planMs).toFixed(2)}x the plain plan (${ms(r.planMs)})`);
         }
 
         const sim = (name: string, p: PlanResult) => {

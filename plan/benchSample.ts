@@ -88,18 +88,18 @@ const planSample = async (opts: PlanOptions): Promise<{ ms: number; recording: R
     return { ms, recording: plan.recording };
 };
 
-export const sample = async (opts: PlanOptions, runs: number): Promise<Samples> => {
+export const sample = async (opts: PlanOptions, runs: number, withSince = true): Promise<Samples> => {
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-"));
     try {
         await timePlan(opts);
-        await timeSince(opts);
+        if (withSince) await timeSince(opts);
         await timeBare(50);
         const out = noSamples();
         for (let i = 0; i < runs; i++) {
             const { ms, recording } = await planSample(opts);
             out.plan.push(ms);
             // Right after the plan it is compared with, from the same state of the process.
-            out.since.push(await timeSince(opts));
+            if (withSince) out.since.push(await timeSince(opts));
             out.resources = recording.registrations.length;
             out.replay.push(await timeReplay(recording, path.join(scratch, "replay.json")));
             out.floor.push(await timeBare(out.resources, true));
@@ -118,7 +118,7 @@ if (require.main === module) {
     };
     const catalog = arg("--catalog");
     const config = arg("--config");
-    sample(catalog ? { catalog, guests: "all", ...(config ? { config: JSON.parse(config) as Record<string, unknown> } : {}) } : {}, Number(arg("--runs") ?? 1))
+    sample(catalog ? { catalog, guests: "all", ...(config ? { config: JSON.parse(config) as Record<string, unknown> } : {}) } : {}, Number(arg("--runs") ?? 1), !process.argv.includes("--no-since"))
         .then((s) => console.log(JSON.stringify(s)))
         .catch((e) => {
             console.error(`error: ${(e as Error).message}`);

@@ -103,7 +103,7 @@ describe("cluster: two nodes", () => {
 
     it("clones a container to another node onto shared storage (pct clone --target)", () => {
         assert.deepEqual(inputs(rec, "101-ct").clone, { vmId: 900, nodeName: "phoenix", datastoreId: "quickOS-lxc-disks", full: true });
-        assert.ok(names(find(rec, "101-ct").propertyDependencies.clone).includes("900-template"), "clones 900 once it is a template");
+        assert.ok(find(rec, "101-ct").dependencies.includes(urnOf(rec, "900-template")), "clones 900 once it is a template (a dependsOn, not an input)");
     });
 
     it("keeps the template 9000 on both nodes: 9001 on pve2 is built like it, from its own image and vendor data there", () => {
@@ -136,8 +136,7 @@ describe("cluster: two nodes", () => {
 
     it("serves each node's clones from its local copy: 1002 on pve2 clones 9001, 1001 on phoenix clones 9000, in separate lanes", () => {
         assert.deepEqual(inputs(rec, "1002-vm").clone, { vmId: 9001, nodeName: "pve2", datastoreId: "quickOS-vm-disks", full: true, retries: 3 });
-        assert.deepEqual(names(find(rec, "1002-vm").propertyDependencies.clone), ["9001-vm"]);
-        assert.deepEqual(names(find(rec, "1002-vm").propertyDependencies.initialization), ["9001-vendor-data"]);
+        assert.ok(["9001-vm", "9001-vendor-data"].every((n) => find(rec, "1002-vm").dependencies.includes(urnOf(rec, n))), "its copy's VM and vendor data, as dependsOn");
         assert.equal(inputs(rec, "1002-vm").initialization.vendorDataFileId, "local:snippets/phoenix-9000-vendor-data.yaml");
         assert.deepEqual(inputs(rec, "1001-vm").clone.vmId, 9000);
         assert.ok(!find(rec, "1002-vm").dependencies.includes(urnOf(rec, "1001-vm")), "one lane per copy: 1002 does not wait for 1001's clone");
@@ -239,7 +238,7 @@ describe("cluster: a VM clone to a node without a copy of its template", () => {
         const vendor = find(rec, "1002-vendor-data");
         assert.deepEqual([inputs(rec, "1002-vendor-data").nodeName, inputs(rec, "1002-vendor-data").sourceRaw.fileName], ["pve3", "phoenix-9000-vendor-data.yaml"]);
         assert.equal(vendor.retainOnDelete, true, "other VMs of the family on pve3 read the same file");
-        assert.deepEqual(names(find(rec, "1002-vm").propertyDependencies.initialization), ["1002-vendor-data"]);
+        assert.ok(find(rec, "1002-vm").dependencies.includes(urnOf(rec, "1002-vendor-data")), "waits for it (a dependsOn: the id is a value)");
         assert.equal(inputs(rec, "1002-vm").initialization.vendorDataFileId, "local:snippets/phoenix-9000-vendor-data.yaml");
         assert.equal(find(rec, "9000-vendor-data").retainOnDelete, false, "the template's own file goes with it");
     });

@@ -200,7 +200,7 @@ describe("catalog shapes: a dependency always gates the first step that can obse
         });
 
         it("a VM without in-guest steps is gated at its creation, which starts it", () => {
-            assert.deepEqual(depNames(rec, "920-vm"), ["500-start", "9110-vm"]);
+            assert.deepEqual(depNames(rec, "920-vm"), ["500-start", "9110-vendor-data", "9110-vm"]);
             assert.deepEqual(readyOf(rec, 620), ["920-fw-options", "920-wait"]);
         });
 

@@ -28,8 +28,8 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "9000-vm": [VM, ["9000-image", "9000-vendor-data"]],
     },
     1001: {
-        // 9000-vm: the clone source (its last step; the vendor data it restates is 9000's, already there).
-        "1001-vm": [VM, ["9000-vm"]],
+        // 9000-vm: the clone source (its last step); 9000-vendor-data: the family's vendor data on its node, restated.
+        "1001-vm": [VM, ["9000-vendor-data", "9000-vm"]],
         "1001-fw-reset": [CMD, ["1001-vm"]],
         "1001-fw-options": [FWO, ["1001-vm", "1001-fw-reset"]],
         "1001-fw-rules": [FWR, ["1001-vm", "1001-fw-reset"]],
@@ -45,7 +45,7 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
     },
     1002: {
         // 1001-vm: the clone lane (one clone of 9000 at a time).
-        "1002-vm": [VM, ["1001-vm", "9000-vm"]],
+        "1002-vm": [VM, ["1001-vm", "9000-vendor-data", "9000-vm"]],
         "1002-fw-reset": [CMD, ["1002-vm"]],
         "1002-fw-options": [FWO, ["1002-vm", "1002-fw-reset"]],
         "1002-fw-rules": [FWR, ["1002-vm", "1002-fw-reset"]],
@@ -137,7 +137,7 @@ describe("VmGuest", () => {
             const vm = find(rec, `${id}-vm`);
             assert.deepEqual(vm.propertyDependencies.clone ?? [], [], `${id} clone.vmId is a value`);
             assert.ok(vm.dependencies.includes(urnOf(rec, "9000-vm")));
-            assert.deepEqual(vm.ignoreChanges, ["clone.datastoreId"], "a storage change moves the disks instead of re-cloning");
+            assert.deepEqual(vm.ignoreChanges, ["clone"], "the clone block matters at creation only: a storage change moves the disks instead of re-cloning");
         }
     });
 

@@ -214,6 +214,7 @@ export class Deployment implements ProviderModel {
             if (rule.change === "grow-update/shrink-replace" && shrinks) effect = "replace";
             if (rule.change === "grow-update/shrink-error" && shrinks) effect = "error";
             if (rule.change === "to-true-update/else-error" && now !== true) effect = "error";
+            if (rule.change === "migrate-update/else-replace" && unwrapSecrets(news).migrate !== true) effect = "replace";
             if (r.replaceOnChanges.some((p) => matchesEnginePath(path, p))) effect = "replace";
             if (effect === "none") continue;
             out.fields.push(path);

@@ -17,7 +17,11 @@ export interface TwinRunOptions extends Omit<RunOptions, "provider" | "latency" 
 
 /** One `pulumi up` of the program against the twin. */
 export const twinUp = async (opts: TwinRunOptions): Promise<RunResult> => {
-    const deployment = new Deployment(opts.prior ?? emptyState(), opts.mode ?? "up", new Set(opts.replace ?? []));
-    const recording = await recordProgram({ ...opts, provider: deployment });
+    const prior = opts.prior ?? emptyState();
+    const deployment = new Deployment(prior, opts.mode ?? "up", new Set(opts.replace ?? []));
+    // What the program asks Proxmox is answered from the node as the run finds it (where each container is).
+    const containers = [...prior.node.guests.values()].filter((g) => g.kind === "lxc").map((g) => ({ vmId: g.id, nodeName: g.node, template: g.template, tags: ["phoenix"] }));
+    const invokes = { "proxmoxve:index/getContainersLegacy:getContainersLegacy": () => ({ id: "containers", containers }), ...opts.invokes };
+    const recording = await recordProgram({ ...opts, invokes, provider: deployment });
     return deployment.finish(recording);
 };

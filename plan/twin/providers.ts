@@ -175,6 +175,7 @@ const vm: TypeModel = {
     update(old, inputs, node) {
         const g = node.guest(Number(old.id), "VM");
         const i = unwrapSecrets(inputs);
+        if (i.nodeName !== g.node) g.node = i.nodeName; // qm migrate (migrate: true)
         applyVmDisks(g, inputs);
         if (i.template === true && !g.template) {
             g.template = true;

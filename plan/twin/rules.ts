@@ -19,6 +19,9 @@ export const FW_OPTIONS = "proxmoxve:firewall/optionsLegacy:OptionsLegacy";
 export const FW_RULES = "proxmoxve:firewall/rulesLegacy:RulesLegacy";
 export const COMMAND = "command:remote:Command";
 export const PROVIDER = "pulumi:providers:proxmoxve";
+export const HA_RESOURCE = "proxmoxve:index/haresource:Haresource";
+export const HA_GROUP = "proxmoxve:index/hagroup:Hagroup";
+export const HA_RULE = "proxmoxve:index/harule:Harule";
 
 /**
  * What a change of one input does.
@@ -27,9 +30,18 @@ export const PROVIDER = "pulumi:providers:proxmoxve";
  * - replace: delete and create again (ForceNew / RequiresReplace)
  * - grow-update/shrink-replace, grow-update/shrink-error: by the direction of a size change
  * - to-true-update/else-error: only false -> true is possible in place
+ * - migrate-update/else-replace: in place (a migration) when the resource's `migrate` input is true, else replaced
  * - none: the provider ignores the change after creation (no diff)
  */
-export type OnChange = "update" | "state" | "replace" | "grow-update/shrink-replace" | "grow-update/shrink-error" | "to-true-update/else-error" | "none";
+export type OnChange =
+    | "update"
+    | "state"
+    | "replace"
+    | "grow-update/shrink-replace"
+    | "grow-update/shrink-error"
+    | "to-true-update/else-error"
+    | "migrate-update/else-replace"
+    | "none";
 
 /**
  * Whether the provider reboots the guest for the change: "if-started" (a container: only when the planned `started`
@@ -82,7 +94,8 @@ export const FIELD_RULES: Record<string, FieldRule[]> = {
         r("timeoutClone", "state", "no", "§2.1 state only"),
     ],
     [VM]: [
-        r("nodeName", "replace", "no", "§3.1; ForceNewIf migrate false VM:1781-1790"),
+        r("nodeName", "migrate-update/else-replace", "no", "§3.1; ForceNewIf migrate false VM:1781-1790 (with migrate: qm migrate)"),
+        r("migrate", "state", "no", "§3.1 (VM:1781-1790 reads it at the next node change)"),
         r("vmId", "replace", "no", "§3.1; ForceNewIf != id VM:1767-1779"),
         r("clone", "replace", "no", "§3.1; ForceNew VM:592-640"),
         r("initialization.type", "replace", "no", "§3.1; ForceNew VM:1002-1031"),
@@ -132,6 +145,14 @@ export const FIELD_RULES: Record<string, FieldRule[]> = {
         // The SDK registers every Command with replaceOnChanges ["triggers[*]"]: the engine replaces on that key.
         r("triggers", "replace", "no", "§7; replaceOnChanges triggers (pulumi-command provider/pkg/provider/common/inputs.go:10)"),
         r("*", "update", "no", "§7; any other input: Update runs `update` if set, else `create` (PCC:62-82, GP:1155-1252)"),
+    ],
+    // HA (clusters): not in provider-semantics.md; read from bpg main d6bd1ffe fwprovider/cluster/ha/*.go.
+    [HA_RESOURCE]: [r("*", "update", "no", "bpg resource_haresource.go:70-140: no RequiresReplace on any attribute")],
+    [HA_GROUP]: [r("*", "update", "no", "bpg resource_hagroup.go: no RequiresReplace on any attribute")],
+    [HA_RULE]: [
+        r("rule", "replace", "no", "bpg resource_harule.go:77-81 RequiresReplace"),
+        r("type", "replace", "no", "bpg resource_harule.go:91-95 RequiresReplace"),
+        r("*", "update", "no", "bpg resource_harule.go: in place"),
     ],
     // The bridge replaces a provider only for config its schema marks ForcesProviderReplace; pulumi-proxmoxve marks none.
     [PROVIDER]: [r("*", "update", "no", "BRIDGE provider.go:796-870 DiffConfig; muhlba91/pulumi-proxmoxve provider/resources.go:246 (Config: {})")],
