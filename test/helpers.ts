@@ -133,6 +133,19 @@ export const importCli = (...argv: string[]): { status: number; stdout: string; 
     }
 };
 
+/** The original's three configuration files, parsed (phoenix_lxc_configs.json, phoenix_vm_configs.json, phoenix_hypervisor_config.json). */
+export interface OriginalFiles { lxc: any; vm: any; hv: any }
+
+/** A copy of the original's files in `from` with edits to their parsed JSON; returns the copy's directory. */
+export const editedOriginal = (from: string, edit: (files: OriginalFiles) => void): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-edited-"));
+    const names = { lxc: "phoenix_lxc_configs.json", vm: "phoenix_vm_configs.json", hv: "phoenix_hypervisor_config.json" } as const;
+    const files = Object.fromEntries(Object.entries(names).map(([k, f]) => [k, JSON.parse(fs.readFileSync(path.join(from, f), "utf8"))])) as OriginalFiles;
+    edit(files);
+    for (const [k, f] of Object.entries(names)) fs.writeFileSync(path.join(dir, f), JSON.stringify(files[k as keyof typeof names], null, 4));
+    return dir;
+};
+
 /**
  * A throwaway catalog: the reference defaults.yaml plus the given guests (objects written as YAML files). Returns
  * the catalog dir, for recordDev({ "phoenix:catalog": dir, "phoenix:selectAll": true }).

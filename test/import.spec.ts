@@ -12,7 +12,7 @@ import type { Recording } from "../plan/engine";
 import { unwrapSecrets } from "../plan/engine";
 import { importPhoenix } from "../tools/phoenix/importer";
 import type { ImportResult } from "../tools/phoenix/model";
-import { ROOT, importCli, recordDev } from "./helpers";
+import { type OriginalFiles, ROOT, editedOriginal, importCli, recordDev } from "./helpers";
 
 /** The original's files, committed as fixtures (CI has no ../shared); PHOENIX_REFERENCE_CONFIGS points elsewhere. */
 const FIXTURES = path.join(ROOT, "test", "fixtures", "phoenix-configs");
@@ -40,14 +40,7 @@ const readAll = (dir: string): Map<string, string> => new Map(fs.readdirSync(dir
 type Json = any;
 
 /** A copy of the reference files with edits to their parsed JSON (lxc: phoenix_lxc_configs.json, ...). */
-const editedCopy = (edit: (files: { lxc: Json; vm: Json; hv: Json }) => void): string => {
-    const from = tmp("phoenix-edited-");
-    const names = { lxc: "phoenix_lxc_configs.json", vm: "phoenix_vm_configs.json", hv: "phoenix_hypervisor_config.json" } as const;
-    const files = Object.fromEntries(Object.entries(names).map(([k, f]) => [k, JSON.parse(fs.readFileSync(path.join(REFERENCE, f), "utf8"))])) as { lxc: Json; vm: Json; hv: Json };
-    edit(files);
-    for (const [k, f] of Object.entries(names)) fs.writeFileSync(path.join(from, f), JSON.stringify(files[k as keyof typeof names], null, 4));
-    return from;
-};
+const editedCopy = (edit: (files: OriginalFiles) => void): string => editedOriginal(REFERENCE, edit);
 
 /** A clean failure: exit code 1, nothing on stdout, one line on stderr and no stack trace. */
 const assertCleanFailure = (r: ReturnType<typeof cli>, message: RegExp): void => {

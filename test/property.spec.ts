@@ -24,6 +24,7 @@ import { hostId } from "../components/lxc";
 import { recordProgram, unwrapSecrets } from "../plan/engine";
 import { readStackConfig } from "../plan/stackFile";
 import { ROOT, catalogCopy } from "./helpers";
+import { HOSTILE, SAFE, SEED, mulberry32 } from "./hostile";
 
 // --- the schema's fields ---------------------------------------------------------------------------------------------
 
@@ -76,20 +77,6 @@ const schemaLeaves = (schema: z.core.$ZodType, owner: Leaf["owner"], at: string[
 };
 
 // --- a seeded generator --------------------------------------------------------------------------------------------
-
-const SEED = Number(process.env.PHOENIX_PROPERTY_SEED ?? 20260912);
-
-const mulberry32 = (seed: number) => () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
-
-/** Control characters and the separators of every file a value can reach (config lines, fstab, units, YAML, shell). */
-const HOSTILE = ["\n", "\r", "\t", "\0", "\x1b", "\x7f", "\u0085", "\u2028", " ", ",", ";", "=", ":", "#", "/", "..", "'", '"', "\\", "$(", "`", "%", "[", "]", "{", "}", "|", "&", "<", ">", "*", "é", "漢"];
-const SAFE = "abcdefghijklmnopqrstuvwxyz0123456789";
 
 const generator = (random: () => number) => {
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];

@@ -9,7 +9,7 @@ import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
 import { importPhoenix } from "./phoenix/importer";
 import { DEFAULT_NODE } from "./phoenix/defaults";
-import { ImportError, fsErrorMessage, isFsError } from "./phoenix/model";
+import { ImportError, fsErrorMessage, isFsError, printable } from "./phoenix/model";
 import { adoptExistingNames, renderCatalog, writeCatalog } from "./phoenix/render";
 import { formatImportReport, importReportJson } from "./phoenix/report";
 
@@ -51,11 +51,11 @@ export const parseArgs = (argv: string[]): Args => {
         else if (a === "--json") args.json = true;
         else if (a === "--help" || a === "-h") args.help = true;
         else if (a in VALUE_FLAGS && argv[i + 1] !== undefined && !argv[i + 1].startsWith("--")) args[VALUE_FLAGS[a as keyof typeof VALUE_FLAGS]] = argv[++i];
-        else throw new ImportError(`unexpected argument ${JSON.stringify(a)}\n${USAGE}`);
+        else throw new ImportError(`unexpected argument ${printable(JSON.stringify(a))}\n${USAGE}`);
     }
     if (args.help) return args as Args;
     if (!args.from || !args.out) throw new ImportError(`--from and --out are required\n${USAGE}`);
-    if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(args.node!)) throw new ImportError(`--node ${args.node}: expected a Proxmox node name\n${USAGE}`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(args.node!)) throw new ImportError(`--node ${printable(JSON.stringify(args.node))}: expected a Proxmox node name\n${USAGE}`);
     return args as Args;
 };
 

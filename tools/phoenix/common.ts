@@ -4,6 +4,7 @@ import type { ImportContext } from "./context";
 import { type Note, type Obj, compact, note } from "./model";
 import { type SecretScope, SECRET_KEY, recordSecret } from "./secrets";
 import { isObj, num, str } from "./source";
+import { absent } from "./invalid";
 
 /** "10.0.0.13", "10.0.0.13 8.8.8.8" or ["10.0.0.13"] -> a list. */
 export const nameserverList = (v: unknown): string[] | undefined => {
@@ -41,7 +42,7 @@ export const mapNetwork = (raw: Obj, ctx: ImportContext, kind: "lxc" | "vm", not
     const net = isObj(raw.network_config) ? raw.network_config : {};
     const d = ctx.defaults.network as Obj;
     const ip = str(net.ip) ?? "dhcp";
-    if (net.ip === undefined) notes.push(note("added", "network_config.ip", "missing: imported as dhcp"));
+    if (absent(net.ip)) notes.push(note("added", "network_config.ip", "missing: imported as dhcp"));
     const bridge = str(net.bridge);
     const nsKey = kind === "lxc" ? "nameservers" : "nameserver";
     const nameservers = nameserverList(net[nsKey]);

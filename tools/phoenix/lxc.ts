@@ -8,6 +8,7 @@ import { secretScope } from "./secrets";
 import { isObj, num, str } from "./source";
 import { mapApplication, mapFeatures, mapHealthCheck, stepPath } from "./steps";
 import { fillOriginalDefaults } from "./originalDefaults";
+import { applyInvalid } from "./invalid";
 
 /** Keys this mapping reads (everything else is reported as dropped, with the reason). */
 const HANDLED = [
@@ -153,7 +154,7 @@ const unprivilegedOf = (ctx: ImportContext, raw: Obj, seen: number[] = []): bool
 export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport => {
     const notes: Note[] = [];
     const secrets = secretScope(`ct${id}`, notes, ctx.secretValues);
-    const { name, cores, memoryMb, diskGb } = fillOriginalDefaults("lxc", id, raw, ctx, notes);
+    const { name, written, cores, memoryMb, diskGb } = fillOriginalDefaults("lxc", id, raw, ctx, notes);
     const d = ctx.defaults;
     const ip = ipOf(raw);
     const features = mapFeatures(raw, ctx, ip, notes, secrets);
@@ -224,7 +225,7 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
     const guest = compact({
         kind: "lxc",
         id,
-        name,
+        name: written,
         template: template || undefined,
         cloneFrom,
         protect: isCa || undefined,
@@ -252,5 +253,6 @@ export const mapLxc = (id: number, raw: Obj, ctx: ImportContext): GuestImport =>
         traefikService: mapTraefikService(raw, "lxc", isCa || num(isObj(raw.traefik_service) ? raw.traefik_service.port : undefined) === 443, notes),
         firewall,
     });
+    applyInvalid("lxc", raw, guest, notes);
     return { id, name, kind: "lxc", file: guestFileName(id, name), guest, notes, missingScripts: missingScripts(ctx, guest) };
 };

@@ -6,6 +6,7 @@ export type NoteKind =
     | "changed" // imported with a different value or meaning than the original gave it
     | "added" // a value the original did not have (or hard-coded in a script) is now stated in the catalog
     | "duplicate" // a firewall rule matching the same traffic as an earlier one, removed
+    | "invalid" // stated with a value of the wrong kind: written as received for the catalog to refuse, never replaced
     | "secret"; // a secret: never written; how to set it instead
 
 export interface Note {
@@ -50,11 +51,29 @@ export class ImportError extends Error {
 
 export const note = (kind: NoteKind, key: string, detail: string): Note => ({ kind, key, detail });
 
+/** Longest name part of a guest file: a host name's length (a longer name is refused by the catalog anyway). */
+const MAX_SLUG = 63;
+
 /** Guest file name: <id>-<name in lower case with runs of other characters as one hyphen>.yaml. */
 export const guestFileName = (id: number, name: string): string => {
-    const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
+    const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+/, "").slice(0, MAX_SLUG).replace(/-+$/, "");
     return `${id}${slug ? `-${slug}` : ""}.yaml`;
 };
+
+/**
+ * Characters that must never reach a comment, a report line or a terminal as they are: C0 and C1 controls (line
+ * breaks, carriage returns, escape sequences), DEL, the Unicode line and paragraph separators (line breaks to YAML
+ * 1.1 readers and to editors), bidirectional overrides (they reorder what a reader sees), the byte order mark and
+ * lone surrogates (no UTF-8 spelling).
+ */
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/gu;
+
+/** Whether a text holds a character of UNPRINTABLE. */
+export const hasUnprintable = (text: string): boolean => new RegExp(UNPRINTABLE.source, "u").test(text);
+
+/** Text for one line of a comment, a report or a message: each UNPRINTABLE character as its JSON escape (\n, \u001b). */
+export const printable = (text: string): string =>
+    text.replace(UNPRINTABLE, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
 
 /** An object without its undefined members (so they are not written), keys in the given order. */
 export const compact = (o: Obj): Obj => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));

@@ -1,10 +1,18 @@
 // Writes the import as catalog files: <id>-<slug>.yaml per guest and defaults.yaml, each with the editor's schema
 // modeline (schema.json and defaults.schema.json are copied next to them), in the layout of the hand-written guests/:
 // short objects and lists on one line, everything else in blocks.
+//
+// Nothing from the original's files may leave the YAML node it belongs to (a name with a line break must not become a
+// `rawLxc:` line, which runs commands as root on the node): values and keys are serialised by the yaml library only,
+// a value with an unprintable character other than a line break is double-quoted (escaped, so a YAML 1.1 reader or
+// an editor sees no line break either; plain line breaks stay inside a block scalar's indentation), comment text is escaped (printable), and each file is parsed back before it is
+// written: it must read as exactly the data the import meant, or nothing is written.
 import * as fs from "fs";
 import * as path from "path";
-import { Document, isPair, isScalar, isSeq, parseAllDocuments, Scalar, visit } from "yaml";
-import { ImportError, type ImportResult, type Obj, fsCall, fsErrorMessage, isFsError } from "./model";
+import { isDeepStrictEqual } from "util";
+import { Document, isPair, isScalar, isSeq, parseAllDocuments, parseDocument, Scalar, visit } from "yaml";
+import { showValue } from "../../catalog/problems";
+import { ImportError, type ImportResult, type Obj, fsCall, fsErrorMessage, hasUnprintable, isFsError, printable } from "./model";
 
 /** Keys whose (scalar-only) object values are written on one line. */
 const FLOW_OBJECTS = new Set(["startup", "traefikService", "pctFeatures", "owner", "cloudInit"]);
@@ -28,10 +36,48 @@ export const toYaml = (data: Obj, header: string[]): string => {
         },
         Pair(_, pair) {
             // A MAC of digits only would read as a base-60 number to a YAML 1.1 reader: always quote it.
-            if (isScalar(pair.key) && pair.key.value === "mac" && isScalar(pair.value)) pair.value.type = Scalar.QUOTE_DOUBLE;
+            if (isScalar(pair.key) && pair.key.value === "mac" && isScalar(pair.value) && typeof pair.value.value === "string") pair.value.type = Scalar.QUOTE_DOUBLE;
+        },
+        Scalar(_, node) {
+            // Escaped: no plain or block value with a carriage return, a separator or a control character in it (a block
+            // scalar keeps plain line breaks inside its indentation).
+            if (typeof node.value === "string" && hasUnprintable(node.value.replace(/\n/g, ""))) node.type = Scalar.QUOTE_DOUBLE;
         },
     });
-    return `${header.join("\n")}\n${doc.toString({ lineWidth: 0, flowCollectionPadding: true })}`;
+    return `${header.map((line) => `# ${printable(line)}`).join("\n")}\n${doc.toString({ lineWidth: 0, flowCollectionPadding: true })}`;
+};
+
+/** The first path at which two plain values differ ("" for the root), or undefined when they are equal. */
+const firstDifference = (a: unknown, b: unknown, at = ""): { at: string; value: unknown } | undefined => {
+    if (isDeepStrictEqual(a, b)) return undefined;
+    const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+    if (isRecord(a) && isRecord(b) && Array.isArray(a) === Array.isArray(b)) {
+        for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+            const d = firstDifference(a[k], b[k], Array.isArray(a) ? `${at}[${k}]` : at ? `${at}.${k}` : k);
+            if (d) return d;
+        }
+    }
+    return { at: at || "(file)", value: a };
+};
+
+/**
+ * The last guard before a file is written: read back as the catalog reads it, the text must be exactly the data
+ * (nothing more, such as a key smuggled through a comment; nothing changed, such as a value YAML cannot spell).
+ */
+export const checkReadsBack = (file: string, text: string, data: Obj): void => {
+    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+    const back = doc.errors.length === 0 ? doc.toJS() : undefined;
+    const d = firstDifference(JSON.parse(JSON.stringify(data)), back);
+    if (d) {
+        throw new ImportError(`refusing to write ${file}: ${printable(d.at)} (${printable(showValue(d.value))}) would not read back as imported${doc.errors.length > 0 ? ` (${printable(doc.errors[0].message.split("\n")[0])})` : ""}; nothing was written`);
+    }
+};
+
+/** The file's text, checked to read back as its data. */
+const fileText = (file: string, data: Obj, header: string[]): string => {
+    const text = toYaml(data, header);
+    checkReadsBack(file, text, data);
+    return text;
 };
 
 const SCHEMA_DIR = path.resolve(__dirname, "..", "..", "guests");
@@ -70,16 +116,16 @@ export const renderCatalog = (result: ImportResult): Map<string, string> => {
     const from = (f: string) => `${f} (${result.guests.length} guests imported by npm run import-phoenix; see its report)`;
     files.set(
         "defaults.yaml",
-        toYaml(result.defaults, [
-            "# yaml-language-server: $schema=./defaults.schema.json",
-            `# Shared defaults, from ${from("phoenix_hypervisor_config.json and phoenix_vm_configs.json vm_defaults")}.`,
+        fileText("defaults.yaml", result.defaults, [
+            "yaml-language-server: $schema=./defaults.schema.json",
+            `Shared defaults, from ${from("phoenix_hypervisor_config.json and phoenix_vm_configs.json vm_defaults")}.`,
         ]),
     );
     for (const g of result.guests) {
         const origin = g.kind === "lxc" ? `phoenix_lxc_configs.json lxc_configs["${g.id}"]` : `phoenix_vm_configs.json vms[vmid=${g.id}]`;
-        const header = ["# yaml-language-server: $schema=./schema.json", `# ${g.name}: imported from ${origin} by npm run import-phoenix.`];
-        if (g.missingScripts.length > 0) header.push(`# Needs scripts this project does not have yet: ${g.missingScripts.join(", ")}.`);
-        files.set(g.file, toYaml(g.guest, header));
+        const header = ["yaml-language-server: $schema=./schema.json", `${g.name}: imported from ${origin} by npm run import-phoenix.`];
+        if (g.missingScripts.length > 0) header.push(`Needs scripts this project does not have yet: ${g.missingScripts.join(", ")}.`);
+        files.set(g.file, fileText(g.file, g.guest, header));
     }
     for (const schema of ["schema.json", "defaults.schema.json"]) {
         const p = path.join(SCHEMA_DIR, schema);

@@ -1,8 +1,10 @@
 // The import report: per guest what was dropped, changed, added or removed as a duplicate and why; the guests whose
-// features have no script here; the secrets to set by hand. Text for people, JSON (--json) for tools.
-import type { ImportResult, Note, NoteKind } from "./model";
+// features have no script here; the secrets to set by hand. Text for people, JSON (--json) for tools. Names, keys and
+// values from the original are printed escaped (printable): a line break or a terminal escape sequence in them cannot
+// forge a line of the report.
+import { type ImportResult, type Note, type NoteKind, printable } from "./model";
 
-const ORDER: NoteKind[] = ["secret", "duplicate", "dropped", "changed", "added"];
+const ORDER: NoteKind[] = ["invalid", "secret", "duplicate", "dropped", "changed", "added"];
 const byKind = (notes: Note[]): Note[] => [...notes].sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
 const line = (n: Note): string => `    ${n.kind.padEnd(9)} ${n.key}${n.detail ? `: ${n.detail}` : ""}`;
 
@@ -41,7 +43,7 @@ export const formatImportReport = (r: ImportResult, written?: WriteSummary): str
         out.push("", "Secrets (never written to the catalog):");
         for (const { n, where } of secrets) out.push(`    ${where}${n.key}: ${n.detail}`);
     }
-    return out.join("\n");
+    return out.map(printable).join("\n");
 };
 
 export const importReportJson = (r: ImportResult, written?: WriteSummary): unknown => ({

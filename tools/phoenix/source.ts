@@ -2,7 +2,7 @@
 // JSON or a wrong shape is an ImportError naming the file and the key, never a stack trace.
 import * as fs from "fs";
 import * as path from "path";
-import { ImportError, type Obj, fsCall } from "./model";
+import { ImportError, type Obj, fsCall, printable } from "./model";
 
 export const SOURCE_FILES = {
     lxc: "phoenix_lxc_configs.json",
@@ -31,7 +31,7 @@ const readJson = (dir: string, file: string): Obj => {
     try {
         data = JSON.parse(text);
     } catch (e) {
-        throw new ImportError(`${file}: not valid JSON (${(e as Error).message})`);
+        throw new ImportError(`${file}: not valid JSON (${printable((e as Error).message)})`);
     }
     if (!isObj(data)) throw new ImportError(`${file}: expected a JSON object at the top level`);
     return data;
@@ -44,7 +44,7 @@ export const readSource = (dir: string): PhoenixSource => {
     const hypervisor = readJson(dir, SOURCE_FILES.hypervisor);
     if (!isObj(lxcRoot.lxc_configs)) throw new ImportError(`${SOURCE_FILES.lxc}: lxc_configs: expected an object of containers by ID`);
     const lxcs = Object.entries(lxcRoot.lxc_configs).map(([key, raw]) => {
-        if (!/^\d+$/.test(key)) throw new ImportError(`${SOURCE_FILES.lxc}: lxc_configs.${key}: expected a numeric container ID as the key`);
+        if (!/^\d+$/.test(key)) throw new ImportError(`${SOURCE_FILES.lxc}: lxc_configs: key ${printable(JSON.stringify(key))}: expected a numeric container ID as the key`);
         if (!isObj(raw)) throw new ImportError(`${SOURCE_FILES.lxc}: lxc_configs.${key}: expected an object`);
         return { id: Number(key), raw };
     });

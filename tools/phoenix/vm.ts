@@ -8,6 +8,7 @@ import { at, isObj, num, str } from "./source";
 import { mapFeatures, mapHealthCheck } from "./steps";
 import { cloudImage } from "./defaults";
 import { fillOriginalDefaults } from "./originalDefaults";
+import { applyInvalid } from "./invalid";
 
 const HANDLED = [
     "vmid", "name", "is_template", "clone_from_vmid", "template_image", "template_snapshot_name", "cores", "memory_mb", "disk_size_gb",
@@ -98,7 +99,7 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
     const notes: Note[] = [];
     const id = raw.vmid as number;
     const secrets = secretScope(`vm${id}`, notes, ctx.secretValues);
-    const { name, cores, memoryMb, diskGb } = fillOriginalDefaults("vm", id, raw, ctx, notes);
+    const { name, written, cores, memoryMb, diskGb } = fillOriginalDefaults("vm", id, raw, ctx, notes);
     const cloneFrom = num(raw.clone_from_vmid);
     const template = raw.is_template === true || ctx.cloneSources.has(id);
     if (raw.template_snapshot_name !== undefined) {
@@ -127,7 +128,7 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
     const guest = compact({
         kind: "vm",
         id,
-        name,
+        name: written,
         template: template || undefined,
         cloneFrom,
         dependsOn: mapDependencies(raw, notes),
@@ -149,5 +150,6 @@ export const mapVm = (raw: Obj, ctx: ImportContext, byId: ReadonlyMap<number, Ob
     if (template && cloneFrom === undefined && raw.firewall === undefined) {
         notes.push(note("added", "firewall", "none: a template never boots; its clones state their own"));
     }
+    applyInvalid("vm", raw, guest, notes);
     return { id, name, kind: "vm", file: guestFileName(id, name), guest, notes, missingScripts: missingScripts(ctx, guest) };
 };
