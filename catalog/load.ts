@@ -15,6 +15,7 @@ import { GPU_DERIVED, checkGpus, gpuDerivedEnv, gpuDevicePaths } from "./gpus";
 import { type RouteProblem, checkRoutes, routeHost } from "./routes";
 import { ClusterCheck, copyIds } from "./cluster";
 import { checkClones } from "./clones";
+import { checkGpuShares } from "./gpuShares";
 
 export const DEFAULTS_FILE = "defaults.yaml";
 
@@ -146,8 +147,18 @@ export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Pr
     })));
     const cycle = findCycle(graph);
     if (cycle) problems.push(byId.get(cycle[0])!.source.problemAt(["dependsOn"], `dependency cycle ${cycle.join(" -> ")}`));
+    else problems.push(...checkGpuShares(guests, graph, (s, message) => shareProblem(byId.get(s.guest)!, s.feature, guests.get(s.guest)!, message)));
 
     return { catalog: { dir, defaults, guests, graph, scripts, routes }, problems, routeProblems };
+};
+
+/** A GPU share problem at the server's share parameter in the guest's file, else at its feature (a default applies). */
+const shareProblem = ({ source, guest }: Parsed, feature: string, g: GuestSpec, message: string): Problem => {
+    const i = guest.features.findIndex((f) => (typeof f === "string" ? f : f.name) === feature);
+    const entry = guest.features[i];
+    const param = g.features.find((f) => f.name === feature)?.script.gpuShare?.param;
+    const key = typeof entry === "object" ? Object.keys(entry.params).find((k) => envName(k) === param) : undefined;
+    return source.problemAt(key ? ["features", i, "params", key] : ["features", i], message);
 };
 
 /**

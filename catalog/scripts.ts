@@ -8,7 +8,10 @@
 //   # @listens 443 https websecure entry point (the port, or a parameter holding [host:]port; http or https, where
 //                                              https means a certificate from the internal CA)
 //   # @ca http-01 Obtains its certificate by ACME (api: talks to CA_URL; http-01: also answers the CA on port 80)
-// catalog/routes.ts checks every route against them.
+// catalog/routes.ts checks every route against them. Scripts that install a long-running server name its unit, and a
+// server that reserves a share of its GPUs' memory when it starts names the parameter holding it and its default:
+//   # @unit vllm.service The server (a template's conversion stops and disables it: each clone starts its own)
+//   # @gpu-share GPU_MEMORY_UTILIZATION 0.9 Share of each GPU's memory reserved at start (catalog/gpuShares.ts)
 import * as fs from "fs";
 import * as path from "path";
 import { type ParamFormat, TEXT_FORMAT, parseFormats } from "./paramFormats";
@@ -42,6 +45,10 @@ export interface ScriptInfo {
     params: Map<string, ScriptParam>;
     listens: ScriptListener[];
     ca?: CaUse;
+    /** systemd units the script installs and enables (`# @unit`). */
+    units: string[];
+    /** The parameter holding the share of each GPU's memory the server reserves at start, and its default (`# @gpu-share`). */
+    gpuShare?: { param: string; default: number };
 }
 
 const HEADER_LINE = /^# @(param|secret) ([A-Z][A-Z0-9_]*) (required|optional|default=\S*)(?: format=([a-z0-9-]+))? (.*)$/;
@@ -66,17 +73,25 @@ export const parseScriptHeader = (content: string): Map<string, ScriptParam> => 
 
 const LISTENS_LINE = /^# @listens (\d{1,5}|[A-Z][A-Z0-9_]*) (http|https) (.*)$/;
 const CA_LINE = /^# @ca (api|http-01) (.*)$/;
+const UNIT_LINE = /^# @unit ([A-Za-z0-9@_.-]+\.service) (.*)$/;
+const GPU_SHARE_LINE = /^# @gpu-share ([A-Z][A-Z0-9_]*) (0(?:\.\d+)?|1(?:\.0+)?) (.*)$/;
 
-export const parseScriptServices = (content: string): { listens: ScriptListener[]; ca?: CaUse } => {
+export const parseScriptServices = (content: string): Pick<ScriptInfo, "listens" | "ca" | "units" | "gpuShare"> => {
     const listens: ScriptListener[] = [];
+    const units: string[] = [];
     let ca: CaUse | undefined;
+    let gpuShare: ScriptInfo["gpuShare"];
     for (const line of content.split("\n")) {
         const l = LISTENS_LINE.exec(line);
         if (l) listens.push({ port: /^\d+$/.test(l[1]) ? Number(l[1]) : l[1], scheme: l[2] as "http" | "https", description: l[3] });
         const c = CA_LINE.exec(line);
         if (c) ca = c[1] as CaUse;
+        const u = UNIT_LINE.exec(line);
+        if (u) units.push(u[1]);
+        const g = GPU_SHARE_LINE.exec(line);
+        if (g) gpuShare = { param: g[1], default: Number(g[2]) };
     }
-    return { listens, ca };
+    return { listens, ca, units, ...(gpuShare ? { gpuShare } : {}) };
 };
 
 /** camelCase catalog parameter -> UPPER_SNAKE environment name (caDnsNames -> CA_DNS_NAMES). */

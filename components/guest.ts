@@ -77,6 +77,8 @@ export interface GuestArgs<S extends GuestSpec> {
     built: ReadonlyMap<number, PhoenixGuest>;
     /** The previous clone of the same source: this guest's clone waits for it (clone lanes). */
     lanePredecessor?: number;
+    /** Templates whose conversion frees the GPU memory this guest's GPU server needs: the server waits (GPU lanes). */
+    gpuLaneWaits?: number[];
 }
 
 /** Seconds the provider waits for a download to finish: a ~600 MB cloud image at 0.35 MB/s. */
@@ -114,6 +116,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
 
     protected readonly spec: GuestSpec;
     protected readonly ctx: StackContext;
+    private readonly gpuLaneWaits: number[];
     /** The other guests, while this one is being built (see doneBuilding). */
     private built: ReadonlyMap<number, PhoenixGuest> | undefined;
 
@@ -123,6 +126,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         this.spec = args.spec;
         this.ctx = args.ctx;
         this.built = args.built;
+        this.gpuLaneWaits = args.gpuLaneWaits ?? [];
         this.guestId = args.spec.id;
         this.node = args.spec.node;
         this.ip = args.spec.network.ip === "dhcp" ? undefined : args.spec.network.ip.split("/")[0];
@@ -410,7 +414,9 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
             seen.set(feature.name, n);
             const role = `feature-${feature.name}${n > 1 ? `-${n}` : ""}`;
             const gate = i === 0 ? this.gateFor("feature") : [];
-            const cmd = track(this.scriptStep(role, shell, feature, [...prev, ...gate, ...this.readinessOf(feature.after, "after")]));
+            // A GPU server that reserves GPU memory starts once the templates in its GPU lane have freed theirs.
+            const gpuLane = feature.script.gpuShare ? this.readinessOf(this.gpuLaneWaits, "GPU lane") : [];
+            const cmd = track(this.scriptStep(role, shell, feature, [...prev, ...gate, ...this.readinessOf(feature.after, "after"), ...gpuLane]));
             // Only the certificate and its fingerprint leave the secret stdout (see parseCaOutput): plain from here on.
             if (feature.name === "step_ca") this.ca = pulumi.unsecret(cmd.stdout.apply((out) => parseCaOutput(out, this.guestId)));
             prev = [cmd];
@@ -422,7 +428,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
             const check: ResolvedStep = {
                 kind: "application",
                 name: "health",
-                script: { name: "health", path: "", content: loop, runnable: loop, params: new Map(), listens: [] },
+                script: { name: "health", path: "", content: loop, runnable: loop, params: new Map(), listens: [], units: [] },
                 env: {},
                 secrets: {},
                 after: [],

@@ -172,11 +172,22 @@ export const startScript = (id: number, timeoutSeconds: number): string =>
  * copies every devN entry into a clone (pve-container src/PVE/API2/LXC.pm:2120, "copy everything else") and the
  * provider only overwrites the clone's dev0..devN-1 with the clone's own list, so a clone would keep its template's
  * other GPUs (and show a diff on every read). Clones state their own devices.
+ * The servers its features enabled (`units`, their scripts' `# @unit`) are stopped and disabled first: a clone would
+ * otherwise boot its template's server (its model, at its GPU memory share) before its own steps run; a clone starts
+ * a server through its own feature, which enables the unit again. The container is running here (the template's
+ * last step ran in it); a retry after a failed conversion starts it again to reach its systemd.
  */
-export const templateScript = (id: number, devices = 0): string =>
+export const templateScript = (id: number, devices = 0, units: readonly string[] = []): string =>
     [
         "set -eu",
         `if pct config ${id} | grep -q '^template: 1'; then echo '${id}: already a template'; exit 0; fi`,
+        ...(units.length > 0
+            ? [
+                  `if ! pct status ${id} | grep -q 'status: running'; then pct start ${id}; fi`,
+                  `pct exec ${id} -- systemctl disable --now ${units.map(shq).join(" ")}`,
+                  `echo ${shq(`${id}: stopped and disabled ${units.join(", ")}: a clone starts its own server through its own feature`)}`,
+              ]
+            : []),
         `pct shutdown ${id} --timeout 120 || pct stop ${id}`,
         ...(devices > 0
             ? [`pct set ${id} --delete ${Array.from({ length: devices }, (_, i) => `dev${i}`).join(",")}`, `echo '${id}: removed its device passthrough: its clones state their own'`]
@@ -275,7 +286,8 @@ export class LxcGuest extends PhoenixGuest {
     protected override finish(prev: pulumi.Resource[]): void {
         if (!this.spec.template) return this.settle(prev);
         const devices = (this.spec as LxcSpec).gpuDevices.length;
-        const template = this.nodeCommand("template", { create: templateScript(this.guestId, devices) }, prev, { guarded: false });
+        const units = [...new Set(this.spec.features.flatMap((f) => f.script.units))];
+        const template = this.nodeCommand("template", { create: templateScript(this.guestId, devices, units) }, prev, { guarded: false });
         this.steps.push(template);
         this.warnIfStale();
         this.settle([template]);

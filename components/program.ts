@@ -3,7 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
-import { type Selection, SelectionError, cloneLanes, lanePredecessor, resolveSelection } from "../catalog/graph";
+import { type Selection, SelectionError, cloneLanes, edgesOf, lanePredecessor, resolveSelection } from "../catalog/graph";
+import { lanesOf, orderWithLanes } from "../catalog/gpuShares";
 import type { Catalog } from "../catalog/model";
 import { checkStackConfig } from "./configCheck";
 import type { Route } from "../catalog/routes";
@@ -31,11 +32,12 @@ export interface ProgramOutputs {
 
 export const buildGuests = (catalog: Catalog, selection: Selection, ctx: ReturnType<typeof createStackContext>): Map<number, PhoenixGuest> => {
     const lanes = cloneLanes(catalog.graph, selection.selected);
+    const gpu = lanesOf(catalog.guests, catalog.graph, selection.selected).waits;
     const built = new Map<number, PhoenixGuest>();
-    for (const id of selection.selected) {
+    for (const id of orderWithLanes(selection.selected, (g) => [...edgesOf(catalog.graph.get(g)!).map((e) => e.to), ...(gpu.get(g) ?? [])])) {
         const spec = catalog.guests.get(id)!;
-        const lane = lanePredecessor(lanes, spec.cloneSource, id);
-        built.set(id, spec.kind === "lxc" ? new LxcGuest({ spec, ctx, built, lanePredecessor: lane }) : new VmGuest({ spec, ctx, built, lanePredecessor: lane }));
+        const args = { ctx, built, lanePredecessor: lanePredecessor(lanes, spec.cloneSource, id), gpuLaneWaits: gpu.get(id) ?? [] };
+        built.set(id, spec.kind === "lxc" ? new LxcGuest({ spec, ...args }) : new VmGuest({ spec, ...args }));
     }
     for (const g of built.values()) g.doneBuilding();
     return built;

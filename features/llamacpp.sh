@@ -34,6 +34,7 @@
 # @param HOST default=0.0.0.0 format=ip-address Address the API listens on
 # @param PORT default=8080 format=port Port of the API
 # @listens PORT http the llama.cpp server API (plain HTTP; Traefik serves it over TLS)
+# @unit llama-server.service The server, enabled at boot (a template's conversion stops and disables it)
 # @param CONTEXT_SIZE default=4096 format=count llama-server --ctx-size (tokens)
 # @param GPU_LAYERS default=999 format=count llama-server --n-gpu-layers: layers offloaded to the GPUs (999: all)
 # @param EXTRA_ARGS optional format=text Further llama-server arguments separated by spaces, e.g. --flash-attn on

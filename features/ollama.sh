@@ -25,6 +25,7 @@
 # @param HOST default=0.0.0.0 format=ip-address Address the API listens on
 # @param PORT default=11434 format=port Port of the API
 # @listens PORT http the Ollama API (plain HTTP; Traefik serves it over TLS)
+# @unit ollama.service The server, enabled at boot (a template's conversion stops and disables it)
 # @param MODELS optional format=model-list Models pulled from the Ollama library, comma-separated, e.g. llama3.2:3b,qwen2.5:7b
 # @param MODELS_DIR default=/var/lib/ollama/models format=absolute-path Where the models are stored
 #

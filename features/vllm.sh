@@ -32,6 +32,8 @@
 # @param HOST default=0.0.0.0 format=ip-address Address the API listens on
 # @param PORT default=8000 format=port Port of the API
 # @listens PORT http the OpenAI-compatible API of vLLM (plain HTTP; Traefik serves it over TLS)
+# @unit vllm.service The server, enabled at boot (a template's conversion stops and disables it: a clone serves only what its own vllm step says)
+# @gpu-share GPU_MEMORY_UTILIZATION 0.9 vLLM reserves this share of each of its GPUs' memory when it starts and does not start without it free (0.9, its default, when unset); the catalog orders and checks the servers on one GPU by it
 # @param DTYPE optional format=dtype vllm serve --dtype (auto, half, bfloat16 ...)
 # @param MAX_MODEL_LEN optional format=positive-int vllm serve --max-model-len (tokens)
 # @param QUANTIZATION optional format=quantization vllm serve --quantization (awq_marlin, fp8 ...)

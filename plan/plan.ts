@@ -7,7 +7,7 @@ import { type LatencyModel, loadLatencyModel, stepCost } from "./latency";
 import { MACHINE_TYPES, type PlanStep, type RecordedPlan, analyseRecording, guestOfParent, roleOf } from "./recorded";
 import { type Measured, type Schedule, type SimNode, blockedBy, earliestSlot, measure, simulate } from "./simulate";
 import { PROJECT_ROOT, readStackConfig } from "./stackFile";
-import { type GpuUse, gpuUse } from "./gpus";
+import { type GpuUse, gpuUse, withPeaks } from "./gpus";
 
 export interface PlanOptions {
     /** Stack whose Pulumi.<stack>.yaml is read (default dev). */
@@ -199,7 +199,7 @@ export const planOfRecording = (rec: Recording, opts: PlanOptions & { stack: str
         schedule,
         makespans: { unlimited: makespanAt(Infinity), deploy: makespanAt(DEPLOY_PARALLEL) },
         recording: rec,
-        gpus: gpuUse(rec),
+        gpus: withPeaks(gpuUse(rec, recorded), schedule.start, schedule.end),
     };
 };
 

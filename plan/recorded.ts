@@ -12,6 +12,7 @@ import type { Route } from "../catalog/routes";
 export type WaitKind =
     | "clone" // the clone takes the source's vmId, which resolves once the source is complete
     | "lane" // one clone of a source at a time: waits for the previous clone's create
+    | "gpu" // a GPU lane: a GPU server waits for a template on its GPU to be converted (stopped), which frees its share
     | "ca" // takes the CA root certificate from the CA guest's step_ca output
     | "input" // takes some other output of another guest's step
     | "ready"; // waits for another guest to be ready (catalog dependsOn, or a feature's `after`)
@@ -84,6 +85,8 @@ export interface RecordedPlan {
     reduced: GuestEdge[];
     waves: number[][];
     lanes: { source: number; clones: number[] }[];
+    /** GPU lanes as registered: each GPU server step that waits for templates on its GPU to free their share. */
+    gpuLanes: { guest: number; step: string; after: string[] }[];
     /** Each route's request path, as the program states it (checked by the catalog before any resource). */
     routes: Route[];
     /** Guests per Proxmox node, nodes in order of first appearance. */
@@ -185,12 +188,27 @@ const nodesOfGuests = (regs: readonly Registration[], guestOf: (r: Registration)
     return nodes;
 };
 
+/** A step that runs a GPU server reserving a share of GPU memory: its script (stdin) declares `# @gpu-share`. */
+export const isGpuServerStep = (r: Registration): boolean => /^# @gpu-share /m.test(JSON.stringify(r.inputs?.stdin ?? "").replace(/\\n/g, "\n"));
+
+/** Each guest's GPUs as node/index, from its container's device passthroughs (/dev/nvidia<N>). */
+export const gpusOfGuests = (regs: readonly Registration[], guestOf: (r: Registration) => { id: number } | undefined): Map<number, Set<string>> => {
+    const out = new Map<number, Set<string>>();
+    for (const r of regs) {
+        if (r.type !== "proxmoxve:index/containerLegacy:ContainerLegacy") continue;
+        const gpus = ((r.inputs?.devicePassthroughs ?? []) as { path?: string }[]).map((d) => /^\/dev\/nvidia(\d+)$/.exec(d.path ?? "")?.[1]).filter((g) => g !== undefined);
+        if (gpus.length > 0) out.set(guestOf(r)!.id, new Set(gpus.map((g) => `${r.inputs.nodeName}/${g}`)));
+    }
+    return out;
+};
+
 /**
  * How a dependency on another guest's resource reaches a step: as the clone's wait for its source (a dependsOn on the
- * source's last steps, or an input in older programs), through another input
- * (the CA root when it is step_ca's output), as the previous clone of the same source, or else as readiness.
+ * source's last steps, or an input in older programs), through another input (the CA root when it is step_ca's
+ * output), as the previous clone of the same source, as a GPU server's wait for a template on its GPU to be converted
+ * (`gpuLane`, unless the guest declares a dependency on it), or else as readiness.
  */
-const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) => PlanStep | undefined): CrossWait[] => {
+const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) => PlanStep | undefined, gpuLane: (dep: PlanStep) => boolean = () => false): CrossWait[] => {
     const viaProperty = new Map<string, string>();
     for (const [prop, urns] of Object.entries(r.propertyDependencies)) for (const u of urns) if (!viaProperty.has(u) || prop === "clone") viaProperty.set(u, prop);
     const waits = new Map<string, CrossWait>();
@@ -202,6 +220,7 @@ const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) =>
             prop === "clone" || (step.cloneOf !== undefined && dep.guest === step.cloneOf) ? "clone"
             : prop !== undefined ? (dep.role === "feature-step_ca" ? "ca" : "input")
             : step.cloneOf !== undefined && dep.cloneOf === step.cloneOf ? "lane"
+            : gpuLane(dep) ? "gpu"
             : "ready";
         const key = `${kind}:${dep.guest}`;
         const w = waits.get(key) ?? { kind, guest: dep.guest, via: [] };
@@ -211,11 +230,11 @@ const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) =>
     return [...waits.values()];
 };
 
-/** Guest-level edges from the steps' waits; clone lanes are scheduling, not dependencies, and stay out. */
+/** Guest-level edges from the steps' waits; clone and GPU lanes are scheduling, not dependencies, and stay out. */
 const guestEdges = (waitsOf: ReadonlyMap<PlanStep, CrossWait[]>): GuestEdge[] => {
     const kinds = new Map<string, Set<WaitKind>>();
     for (const [step, waits] of waitsOf) {
-        for (const w of waits.filter((x) => x.kind !== "lane")) {
+        for (const w of waits.filter((x) => x.kind !== "lane" && x.kind !== "gpu")) {
             const key = `${step.guest}->${w.guest}`;
             (kinds.get(key) ?? kinds.set(key, new Set()).get(key)!).add(w.kind);
         }
@@ -243,8 +262,16 @@ export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn:
     const stepByName = new Map(resources.map((s) => [s.name, s]));
     const stepOfUrn = (urn: string) => stepByName.get(byUrn.get(urn)?.name ?? "");
 
+    const gpus = gpusOfGuests(regs, guestResolver(byUrn));
+    const shareGpu = (a: number, b: number) => [...(gpus.get(a) ?? [])].some((x) => gpus.get(b)?.has(x));
     const waitsOf = new Map<PlanStep, CrossWait[]>();
-    regs.forEach((r, i) => resources[i].guest !== undefined && waitsOf.set(resources[i], crossWaits(r, resources[i], stepOfUrn)));
+    regs.forEach((r, i) => {
+        const step = resources[i];
+        if (step.guest === undefined) return;
+        const server = isGpuServerStep(r);
+        const gpuLane = (dep: PlanStep) => server && dep.role === "template" && shareGpu(step.guest!, dep.guest!) && !(dependsOn.get(step.guest!) ?? []).includes(dep.guest!);
+        waitsOf.set(step, crossWaits(r, step, stepOfUrn, gpuLane));
+    });
     const edges = guestEdges(waitsOf);
     assertDependenciesOrder(edges, dependsOn);
     const kindsOf = new Map(edges.map((e) => [`${e.from}->${e.to}`, e.kinds]));
@@ -292,6 +319,10 @@ export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn:
         reduced,
         waves,
         lanes: sources.map((source) => ({ source, clones: clonesOf(source).map((g) => g.id) })),
+        gpuLanes: [...waitsOf].flatMap(([step, waits]) => {
+            const after = waits.filter((w) => w.kind === "gpu").flatMap((w) => w.via);
+            return after.length > 0 ? [{ guest: step.guest!, step: step.name, after: after.sort() }] : [];
+        }),
         routes: ((rec.outputs as { routes?: Route[] } | undefined)?.routes) ?? [],
         nodes: [...new Set(guests.map((g) => g.node))].map((node) => ({ node, guests: guests.filter((g) => g.node === node).map((g) => g.id) })),
         resources,

@@ -11,10 +11,10 @@ import { formatRoute } from "../catalog/routes";
 const round = (x: number): number => Math.round(x * 10) / 10;
 const pct = (x: number): string => `${x >= 0 ? "+" : ""}${round(x * 100)} %`;
 
-const EDGE_LABEL: Record<Exclude<WaitKind, "lane">, string> = { clone: "clone", ca: "CA", ready: "dependsOn", input: "input" };
+const EDGE_LABEL: Record<Exclude<WaitKind, "lane" | "gpu">, string> = { clone: "clone", ca: "CA", ready: "dependsOn", input: "input" };
 const LABEL_ORDER: WaitKind[] = ["clone", "ca", "ready", "input"];
 export const edgeLabel = (e: GuestEdge): string =>
-    LABEL_ORDER.filter((k) => e.kinds.includes(k)).map((k) => EDGE_LABEL[k as Exclude<WaitKind, "lane">]).join(", ");
+    LABEL_ORDER.filter((k) => e.kinds.includes(k)).map((k) => EDGE_LABEL[k as Exclude<WaitKind, "lane" | "gpu">]).join(", ");
 
 /** `graph TD`, guests as nodes, arrows from dependent to dependency (transitive reduction; clone lanes not shown). */
 export const renderMermaid = (p: PlanResult): string => {
@@ -39,6 +39,8 @@ const describeWait = (p: PlanResult, w: CrossWait, cloneSource?: number): string
             return `clones ${w.guest} (after ${on})`;
         case "lane":
             return `after ${on} (one clone of ${cloneSource ?? "its source"} at a time)`;
+        case "gpu":
+            return `after ${on} (GPU lane: ${w.guest} frees its GPU memory once converted)`;
         case "ca":
             return `takes ${w.guest}'s CA root (${on})`;
         case "input":
@@ -48,7 +50,7 @@ const describeWait = (p: PlanResult, w: CrossWait, cloneSource?: number): string
     }
 };
 
-const WAIT_ORDER: WaitKind[] = ["clone", "lane", "ca", "input", "ready"];
+const WAIT_ORDER: WaitKind[] = ["clone", "lane", "gpu", "ca", "input", "ready"];
 const pad = (s: string | number, n: number): string => String(s).padEnd(n);
 const padL = (s: string | number, n: number): string => String(s).padStart(n);
 

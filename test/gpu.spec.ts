@@ -105,6 +105,37 @@ describe("GPU containers in the catalog", () => {
     });
 });
 
+describe("GPU memory shares in the catalog", () => {
+    it("refuses GPU servers that run permanently on one GPU with shares above all of it, naming the guests and the sum, at the last one's share", () => {
+        const dir = fullCopy({ "801-granite-embedding.yaml": replaced("gpuMemoryUtilization: 0.1", "gpuMemoryUtilization: 0.2") });
+        assert.deepEqual(problemsOf(dir), [
+            "802-granite-3-3-8b-fp8.yaml:29:29 features[0].params.gpuMemoryUtilization: the GPU servers that run permanently on phoenix GPU 0 reserve 801 0.2 + 802 0.85 = 1.05 of its memory, more than all of it: " +
+                "the last to start would fail (vLLM does not start without its share free). Lower their shares (vllm gpuMemoryUtilization) to sum to at most 1, " +
+                "or give one of guests 801, 802 another GPU (templates do not count: they stop when converted)",
+        ]);
+    });
+
+    it("counts vLLM's own default (0.9) for a server that states no share, and locates the problem at its feature", () => {
+        // 0.1 + 0.9 is exactly the GPU (in hundredths, not floating point): accepted; one hundredth more is not.
+        assert.deepEqual(problemsOf(fullCopy({ "802-granite-3-3-8b-fp8.yaml": replaced("      gpuMemoryUtilization: 0.85\n", "") })), []);
+        const over = fullCopy({
+            "802-granite-3-3-8b-fp8.yaml": replaced("      gpuMemoryUtilization: 0.85\n", ""),
+            "801-granite-embedding.yaml": replaced("gpuMemoryUtilization: 0.1", "gpuMemoryUtilization: 0.11"),
+        });
+        assert.deepEqual(problemsOf(over).map((p) => p.replace(/: the GPU servers .* reserve (.*?) of its memory.*$/, ": $1")), [
+            "802-granite-3-3-8b-fp8.yaml:22:5 features[0]: 801 0.11 + 802 0.9 (the default) = 1.01",
+        ]);
+    });
+
+    it("refuses a template that depends on a permanent server beside which its own could never start", () => {
+        const dir = fullCopy({ "910-copy-vllm-gpux2.yaml": replaced("cloneFrom: 901\n", "cloneFrom: 901\ndependsOn: [ 801 ]\n") });
+        assert.deepEqual(problemsOf(dir), [
+            "910-copy-vllm-gpux2.yaml:29:29 features[1].params.gpuMemoryUtilization: template 910 runs its GPU server on phoenix GPU 0 (0.5) and depends on guest 801, whose server holds 0.1 of that GPU for good: " +
+                "together 1.45, more than the GPU, so 910's server could never start. Lower a share, or give one of them another GPU",
+        ]);
+    });
+});
+
 describe("the full installation under the mock engine (Pulumi.full.yaml)", () => {
     let rec: Recording;
     before(async () => {
@@ -174,6 +205,25 @@ describe("the full installation under the mock engine (Pulumi.full.yaml)", () =>
         assert.equal(rec.registrations.filter((r) => r.type === CT).length, 12);
     });
 
+    it("starts a vLLM server only once the templates in its GPU lane are converted (stopped): 911 and 912 after 910", () => {
+        const deps = (name: string) => names(find(rec, name).dependencies);
+        assert.ok(deps("911-feature-vllm").includes("910-template"), "0.5 + 0.9 of GPU 0 do not fit together");
+        assert.ok(deps("912-feature-vllm").includes("910-template"), "0.5 + 0.9 of GPU 1 do not fit together");
+        assert.ok(!deps("910-feature-vllm").some((d) => /-template$/.test(d)), "the lane's first");
+        // 801 and 802 clone 911, which is converted after 911's server and 910's conversion: no wait to add.
+        for (const id of [801, 802]) assert.ok(!deps(`${id}-feature-vllm`).some((d) => /^9\d\d-template$/.test(d)), `${id}`);
+        // Only the server step waits: 911's container, start and nvidia step run beside 910's server.
+        for (const step of ["911-ct", "911-start", "911-feature-nvidia", "914-feature-ollama", "917-feature-llamacpp"]) assert.ok(!deps(step).includes("910-template"), step);
+    });
+
+    it("stops and disables a template's servers when converting it, so that its clones boot none of them", () => {
+        const convert = (id: number) => String(inputs(rec, `${id}-template`).create);
+        for (const id of [910, 911, 912]) {
+            assert.match(convert(id), new RegExp(`\\npct exec ${id} -- systemctl disable --now 'vllm\\.service'\\n.*\\npct shutdown ${id} `), `${id}`);
+        }
+        for (const id of [900, 901]) assert.ok(!convert(id).includes("systemctl"), `${id} runs no server`);
+    });
+
     it("refuses an API-token login, which Proxmox does not allow to set devN", async () => {
         const sc = readStackConfig("full");
         const token = await recordProgram({ config: { ...sc.config, "phoenix:auth": "token" }, secretKeys: sc.secretKeys, stack: "full" });
@@ -184,18 +234,34 @@ describe("the full installation under the mock engine (Pulumi.full.yaml)", () =>
 });
 
 describe("the plan of the full installation", () => {
-    it("shows its waves and the guests that share each GPU", async () => {
+    it("shows its waves, the guests that share each GPU, the memory their servers reserve and the GPU lanes", async () => {
         const plan = await makePlan({ stack: "full" });
         assert.equal(plan.recorded.guests.length, 15);
+        // GPU lanes are scheduling, like clone lanes: the readiness waves stay those of the dependencies.
         assert.deepEqual(plan.recorded.waves, [[900, 9000], [103], [101, 102], [1001], [1002], [901], [910, 911, 912, 914, 917], [801, 802]]);
         assert.deepEqual(plan.gpus.map((u) => [u.node, u.gpu, u.guests]), [["phoenix", 0, [801, 802, 901, 910, 911, 914, 917]], ["phoenix", 1, [901, 910, 912]]]);
-        assert.deepEqual(plan.gpus[0].vllmMemory, [{ guest: 801, share: 0.1 }, { guest: 802, share: 0.85 }, { guest: 910, share: 0.5 }, { guest: 911, share: 0.9 }]);
+        assert.deepEqual(plan.gpus[0].shares.map((s) => [s.guest, s.share, s.template]), [[801, 0.1, false], [802, 0.85, false], [910, 0.5, true], [911, 0.9, true]]);
+        assert.deepEqual(plan.gpus[0].uncounted, [{ guest: 914, server: "ollama" }, { guest: 917, server: "llamacpp" }]);
+        assert.deepEqual(plan.gpus.map((u) => u.lane), [[[910], [911], [801, 802]], [[910], [912]]]);
         assert.deepEqual(plan.gpus[1].templates, [901, 910, 912]);
+        assert.deepEqual(plan.recorded.gpuLanes, [{ guest: 911, step: "911-feature-vllm", after: ["910-template"] }, { guest: 912, step: "912-feature-vllm", after: ["910-template"] }]);
         const text = renderText(plan);
         assert.match(text, /^GPUs \(device passthrough; the guests on one GPU share its memory\)\n  phoenix GPU 0  801, 802, 901, 910, 911, 914, 917 \(shared by 7 guests\)$/m);
-        assert.match(text, /^ {17}vLLM gpu-memory-utilization 910 0\.5, 912 0\.9 \(1\.4 of the GPU in total; over 1: these vLLM servers cannot all run at once/m);
+        assert.match(text, /^ {17}memory reserved for good \(servers that stay\): 801 0\.1 \+ 802 0\.85 = 0\.95 of the GPU$/m);
+        assert.match(text, /^ {17}memory reserved while built \(templates, stopped once converted\): 910 0\.5, 912 0\.9$/m);
+        assert.match(text, /^ {17}GPU lane \(reserving servers that would not fit together start in turn\): 910 -> 911 -> 801, 802$/m);
+        assert.match(text, /^ {17}not counted \(no share declared; their models take what is free\): 914 ollama, 917 llamacpp$/m);
         assert.match(text, /^ {17}templates, which release it once converted: 901, 910, 911$/m);
-        // The dev stack has no GPU guest: no GPU section.
-        assert.deepEqual((await makePlan()).gpus, []);
+        assert.match(text, /^ {5}7\. 911-feature-vllm +feature vllm +30 s +\d+-\d+ +after 910-template \(GPU lane: 910 frees its GPU memory once converted\)$/m);
+        // The simulated run never reserves more than a GPU: 911 and 912 start vLLM only once 910 is converted (stopped).
+        assert.deepEqual(plan.gpus.map((u) => u.peak!.share), [0.95, 0.9]);
+        assert.match(text, /^ {17}at most 0\.95 of the GPU reserved at once in the simulated run \(from \d+ s\)$/m);
+        const at = (name: string, end = false) => (end ? plan.schedule.end : plan.schedule.start).get(name)!;
+        assert.ok(at("911-feature-vllm") >= at("910-template", true) && at("912-feature-vllm") >= at("910-template", true));
+        assert.ok(at("801-feature-vllm") >= at("911-template", true));
+        // The dev stack has no GPU guest: no GPU section, no GPU lane.
+        const dev = await makePlan();
+        assert.deepEqual([dev.gpus, dev.recorded.gpuLanes], [[], []]);
+        assert.ok(!renderText(dev).includes("GPU"));
     });
 });

@@ -325,6 +325,25 @@ describe("LxcGuest", () => {
         assert.equal(fs.readFileSync(conf, "utf8"), "arch: amd64\nlxc.apparmor.profile: unconfined\nlxc.mount.auto: sys:rw\n", "without a snapshot section");
     });
 
+    it("converts a template with servers after stopping and disabling them, starting it first when a retry finds it stopped", () => {
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-pct-"));
+        fs.writeFileSync(path.join(tmp, "pct"), `#!/bin/sh\necho "pct $*" >> "${tmp}/pct.log"\n[ "$1" = status ] && echo "status: \${STATUS}"\n[ "$1" = config ] && [ -n "$TEMPLATE" ] && echo "template: 1"\nexit 0\n`, { mode: 0o755 });
+        const run = (env: Record<string, string>) => {
+            fs.rmSync(path.join(tmp, "pct.log"), { force: true });
+            const out = execFileSync("bash", ["-c", templateScript(911, 4, ["vllm.service", "ollama.service"])], { env: { ...process.env, PATH: `${tmp}:${process.env.PATH}`, ...env } }).toString();
+            return { out, calls: fs.readFileSync(path.join(tmp, "pct.log"), "utf8").trim().split("\n") };
+        };
+        const running = run({ STATUS: "running" });
+        assert.deepEqual(running.calls, [
+            "pct config 911", "pct status 911", "pct exec 911 -- systemctl disable --now vllm.service ollama.service",
+            "pct shutdown 911 --timeout 120", "pct set 911 --delete dev0,dev1,dev2,dev3", "pct template 911",
+        ]);
+        assert.match(running.out, /911: stopped and disabled vllm\.service, ollama\.service: a clone starts its own server through its own feature/);
+        assert.deepEqual(run({ STATUS: "stopped" }).calls.slice(1, 4), ["pct status 911", "pct start 911", "pct exec 911 -- systemctl disable --now vllm.service ollama.service"]);
+        assert.deepEqual(run({ STATUS: "stopped", TEMPLATE: "1" }).calls, ["pct config 911"], "already a template: nothing else");
+        assert.ok(!templateScript(900).includes("systemctl"), "no servers, nothing to disable");
+    });
+
     it("delegates host ids mapped outside root's range to root in /etc/subgid before the container exists", () => {
         assert.equal(inputs(rec, "101-subids").create, [
             "set -eu",

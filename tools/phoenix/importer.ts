@@ -6,6 +6,7 @@ import { buildContext } from "./context";
 import { hypervisorNotes, mapDefaults } from "./defaults";
 import { mapLxc } from "./lxc";
 import type { ImportResult } from "./model";
+import { repairGpuShares } from "./gpuShares";
 import { repairRoutes } from "./routes";
 import { readSource } from "./source";
 import { mapVm } from "./vm";
@@ -26,6 +27,7 @@ export const importPhoenix = (fromDir: string, opts: ImportOptions = {}): Import
     const guests = [...source.lxcs.map(({ id, raw }) => mapLxc(id, raw, ctx)), ...source.vms.map((raw) => mapVm(raw, ctx, vmsById))];
     const { notes: globalNotes, secretValues } = hypervisorNotes(source);
     const result = { from: fromDir, defaults, defaultsNotes, globalNotes, guests, secretValues: [...new Set([...secretValues, ...ctx.secretValues])] };
+    repairGpuShares(result, scripts);
     repairRoutes(result, opts.featuresDir);
     return result;
 };
