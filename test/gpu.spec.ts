@@ -252,7 +252,7 @@ describe("the plan of the full installation", () => {
         assert.match(text, /^ {17}GPU lane \(reserving servers that would not fit together start in turn\): 910 -> 911 -> 801, 802$/m);
         assert.match(text, /^ {17}not counted \(no share declared; their models take what is free\): 914 ollama, 917 llamacpp$/m);
         assert.match(text, /^ {17}templates, which release it once converted: 901, 910, 911$/m);
-        assert.match(text, /^ {5}7\. 911-feature-vllm +feature vllm +30 s +\d+-\d+ +after 910-template \(GPU lane: 910 frees its GPU memory once converted\)$/m);
+        assert.match(text, /^ {5}8\. 911-feature-vllm +feature vllm +30 s +\d+-\d+ +after 910-template \(GPU lane: 910 frees its GPU memory once converted\)$/m);
         // The simulated run never reserves more than a GPU: 911 and 912 start vLLM only once 910 is converted (stopped).
         assert.deepEqual(plan.gpus.map((u) => u.peak!.share), [0.95, 0.9]);
         assert.match(text, /^ {17}at most 0\.95 of the GPU reserved at once in the simulated run \(from \d+ s\)$/m);
