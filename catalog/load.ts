@@ -13,6 +13,7 @@ import { findCycle, indexGuests } from "./graph";
 import { traefikDynamicConfig } from "./traefik";
 import { GPU_DERIVED, checkGpus, gpuDerivedEnv, gpuDevicePaths } from "./gpus";
 import { type RouteProblem, checkRoutes, routeHost } from "./routes";
+import { applyRouteWaits, routeWaitProblems } from "./routeWaits";
 import { ClusterCheck, copyIds } from "./cluster";
 import { checkClones } from "./clones";
 import { checkGpuShares } from "./gpuShares";
@@ -127,7 +128,8 @@ export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Pr
         const stated = p.guest.features.length + (g.kind === "vm" && g.nfsVolumes.length > 0 && !p.guest.features.includes("nfs_volumes") ? 1 : 0) + (p.guest.application ? 1 : 0);
         return g.features.length + (g.application ? 1 : 0) !== stated;
     }).map((p) => p.guest.id));
-    const { routes, problems: routeProblems } = checkRoutes(guests, defaults.network.searchDomain, incomplete);
+    const { routes, problems: routeProblems, waits } = checkRoutes(guests, defaults.network.searchDomain, incomplete);
+    applyRouteWaits(waits, guests);
     // Routes are checked between valid guests: on a broken catalog (a guest missing, a wrong address) their hops
     // would only repeat the problem elsewhere. The importer still reads them (readCatalog) to repair what it imports.
     if (problems.length === 0) problems.push(...routeProblems.map((r) => byId.get(r.guest)!.source.problemAt(r.at, r.message)));
@@ -148,6 +150,8 @@ export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Pr
     const cycle = findCycle(graph);
     if (cycle) problems.push(byId.get(cycle[0])!.source.problemAt(["dependsOn"], `dependency cycle ${cycle.join(" -> ")}`));
     else problems.push(...checkGpuShares(guests, graph, (s, message) => shareProblem(byId.get(s.guest)!, s.feature, guests.get(s.guest)!, message)));
+    // The routes' own waits must not close a loop with the catalog's edges (checked on a catalog that is sound otherwise).
+    if (problems.length === 0) problems.push(...routeWaitProblems(waits, guests, graph).map((r) => byId.get(r.guest)!.source.problemAt(r.at, r.message)));
 
     return { catalog: { dir, defaults, guests, graph, scripts, routes }, problems, routeProblems };
 };

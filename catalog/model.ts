@@ -4,7 +4,7 @@ import type { DefaultsFile, LxcGuestFile, VmGuestFile } from "./schema";
 import type { ScriptInfo, ScriptLibrary } from "./scripts";
 import type { GuestIndex } from "./graph";
 import type { Problem } from "./problems";
-import type { Route } from "./routes";
+import type { Route, RouteWait } from "./routes";
 
 export interface ResolvedNetwork {
     ip: string; // CIDR or "dhcp"
@@ -29,6 +29,8 @@ export interface ResolvedStep {
     caFrom?: number;
     /** Guests that must be ready before this step runs. */
     after: number[];
+    /** What the routes add (catalog/routes.ts): Traefik's routes wait for the gateway's application. */
+    routeWait?: RouteWait;
 }
 
 /** A stack config key the program reads for a guest, and the catalog field that names it (a problem's location). */
@@ -52,6 +54,8 @@ type Resolved<T> = Omit<T, "network" | "features" | "application" | "node" | "st
     network: ResolvedNetwork;
     features: ResolvedStep[];
     application?: ResolvedStep;
+    /** What the routes add to the health check (catalog/routes.ts): the gateway's waits for every route's guests. */
+    healthRouteWait?: RouteWait;
 };
 
 export type LxcSpec = Resolved<Omit<LxcGuestFile, "osTemplate">> & {

@@ -4,11 +4,13 @@
 //       -> Traefik :443 (websecure; the gateway verifies Traefik's certificate against the internal root)
 //       -> the service (https verified against the internal root, or http)
 // and the certificates on the way come from the internal CA by ACME: every step that declares `# @ca` talks to the
-// CA at its CA_URL, and with `http-01` the CA connects back to the guest's port 80 (for the gateway, the route names
-// resolve to it; the challenges of Traefik's own certificates reach Traefik through the gateway's port 80).
+// CA at its CA_URL, and with `http-01` the CA connects back on port 80 where the certificate's names resolve: the
+// guest's own address, except for Traefik, whose names are the routes' hosts: they resolve to the routes' entry (the
+// gateway, which forwards the challenges to Traefik's port 80; without a gateway, Traefik itself).
 // For each hop the check asks: does the receiving guest declare a listener there (a script's `# @listens`), does
 // its firewall admit the sender, and does the sender's firewall let the connection out? Every "no" is a located
-// problem. Without a gateway, Traefik itself is the entry from the LAN. Pure: no Pulumi, no network.
+// problem. Without a gateway, Traefik itself is the entry from the LAN. The check also says which steps the routes
+// order across guests (RouteWait, catalog/routeWaits.ts). Pure: no Pulumi, no network.
 import { type Connection, type FirewallSpec, firewallVerdict, ruleFor } from "./firewallCheck";
 import type { FirewallRuleSpec } from "./schema";
 import { type GuestSpec, type ResolvedStep, ipOf } from "./model";
@@ -52,6 +54,22 @@ export interface RouteProblem {
     fix?: FirewallRuleSpec;
 }
 
+/**
+ * A wait the routes put between two guests' steps, beyond what the catalog declares: Traefik's step that loads the
+ * routes (and so orders their certificates) waits for the gateway's application, which forwards the ACME http-01
+ * challenges to it; the gateway's health check, which checks every route through the whole path, waits for Traefik
+ * and each route's target to be ready. Applied between the guests a stack manages.
+ */
+export interface RouteWait {
+    /** The waiting guest, and its step: a resolved feature or application, or its health check. */
+    guest: number;
+    step: ResolvedStep | "health";
+    /** What it waits for: these guests' application step, or their readiness. */
+    on: "application" | "ready";
+    guests: number[];
+    why: string;
+}
+
 export const routeHost = (name: string, searchDomain: string): string => `${name}.${searchDomain}`;
 
 const steps = (g: GuestSpec): ResolvedStep[] => [...g.features, ...(g.application ? [g.application] : [])];
@@ -61,6 +79,9 @@ const portOf = (value: string | undefined): number | undefined => {
     const m = /(?:^|:)(\d{1,5})$/.exec(value ?? "");
     return m ? Number(m[1]) : undefined;
 };
+
+/** The step of a Traefik guest that loads the routes (the one given the generated dynamic configuration). */
+export const routesStepOf = (traefik: GuestSpec): ResolvedStep | undefined => steps(traefik).find((s) => s.script.params.has("TRAEFIK_DYNAMIC_YAML"));
 
 /** What a guest's steps listen on, from their scripts' `# @listens` lines and the steps' parameters. */
 export const listenersOf = (g: GuestSpec): Listener[] =>
@@ -77,7 +98,8 @@ const parseUrl = (url: string | undefined): { scheme: string; host: string; port
     return m ? { scheme: m[1], host: m[2], port: m[3] ? Number(m[3]) : m[1] === "https" ? 443 : 80 } : undefined;
 };
 
-const subnetOf = (g: GuestSpec): string | undefined => {
+/** The subnet of a guest's static address ("the LAN" of the route check). */
+export const subnetOf = (g: GuestSpec): string | undefined => {
     if (g.network.ip === "dhcp") return undefined;
     const [ip, prefix] = g.network.ip.split("/");
     const size = 2 ** (32 - Number(prefix));
@@ -93,12 +115,13 @@ export const checkRoutes = (
     searchDomain: string,
     /** Guests whose steps did not all resolve (a missing script): what they listen on is unknown, so not checked. */
     incomplete: ReadonlySet<number> = new Set(),
-): { routes: Route[]; problems: RouteProblem[] } => {
+): { routes: Route[]; problems: RouteProblem[]; waits: RouteWait[] } => {
     const all = [...guests.values()].sort((a, b) => a.id - b.id);
     const byIp = new Map(all.filter((g) => ipOf(g)).map((g) => [ipOf(g)!, g]));
     const traefiks = all.filter((g) => g.features.some((f) => f.name === TRAEFIK_FEATURE));
     const gateways = all.filter((g) => g.application?.name === GATEWAY_APPLICATION);
     const problems: RouteProblem[] = [];
+    const waits: RouteWait[] = [];
     const seen = new Set<string>();
     const problem = (guest: number, at: (string | number)[], message: string, kind: RouteProblem["kind"] = "other", fix?: FirewallRuleSpec) => {
         const key = `${guest} ${message}`;
@@ -114,8 +137,16 @@ export const checkRoutes = (
         enabled: true,
     });
 
-    /** Checks one connection on both ends; `what` says whose connection it is, for the messages. */
+    /**
+     * Checks one connection on both ends; `what` says whose connection it is, for the messages. A connection that
+     * serves two purposes (the CA validating the gateway's challenges and Traefik's, through the gateway) is checked
+     * once: one missing rule, one problem.
+     */
+    const checked = new Set<string>();
     const connect = (what: string, from: GuestSpec | { lan: string }, to: GuestSpec, port: number): void => {
+        const key = `${"id" in from ? from.id : from.lan} ${to.id}:${port}`;
+        if (checked.has(key)) return;
+        checked.add(key);
         const toIp = ipOf(to)!;
         if ("id" in from) {
             const out: Connection = { direction: "out", peer: toIp, self: ipOf(from), proto: "tcp", port };
@@ -145,17 +176,6 @@ export const checkRoutes = (
         return false;
     };
 
-    // Certificates: every step that uses the internal CA reaches it; with http-01 the CA reaches back to port 80.
-    for (const g of all) {
-        for (const s of steps(g)) {
-            const ca = s.script.ca ? parseUrl(s.env.CA_URL) : undefined;
-            const caGuest = ca ? byIp.get(ca.host) : undefined;
-            if (!ca || !caGuest || !ipOf(g)) continue;
-            connect(`${s.name} on ${g.id} talks to the CA`, g, caGuest, ca.port);
-            if (s.script.ca === "http-01") connect(`the CA validates ${s.name}'s ACME http-01 challenge on ${g.id}`, caGuest, g, 80);
-        }
-    }
-
     // The entry: the gateway from the LAN to Traefik's websecure (and its port 80 to Traefik's web, for ACME).
     const entries: { g: GuestSpec; traefik?: GuestSpec }[] = [];
     for (const g of gateways) {
@@ -173,12 +193,40 @@ export const checkRoutes = (
             listens("the gateway proxies to Traefik", traefik, up.port, "https", ["features"]);
             connect("the gateway forwards ACME http-01 challenges to Traefik", g, traefik, 80);
             listens("the gateway forwards ACME http-01 challenges to Traefik", traefik, 80, "http", ["features"]);
+            const loads = routesStepOf(traefik);
+            if (loads) {
+                waits.push({ guest: traefik.id, step: loads, on: "application", guests: [g.id],
+                    why: `${loads.name} loads the routes, whose certificates Traefik then orders; the gateway ${g.id} forwards their ACME http-01 challenges once its ${GATEWAY_APPLICATION} has run` });
+            }
         }
         entries.push({ g, traefik });
         connect("LAN clients reach the gateway", { lan: subnetOf(g)! }, g, 443);
     }
     if (gateways.length === 0) for (const t of traefiks) if (ipOf(t)) entries.push({ g: t, traefik: t });
     if (all.some((g) => g.traefikService)) for (const t of traefiks) needsIp(t, "Traefik, which serves the routes,");
+
+    // Certificates: every step that uses the internal CA reaches it; with http-01 the CA connects back on port 80 where
+    // the names resolve: the guest itself, or for Traefik the routes' entry (a gateway forwards to Traefik's port 80,
+    // checked above; without one the challenges reach Traefik's web entry point directly).
+    for (const g of all) {
+        for (const s of steps(g)) {
+            const ca = s.script.ca ? parseUrl(s.env.CA_URL) : undefined;
+            const caGuest = ca ? byIp.get(ca.host) : undefined;
+            if (!ca || !caGuest || !ipOf(g)) continue;
+            connect(`${s.name} on ${g.id} talks to the CA`, g, caGuest, ca.port);
+            if (s.script.ca !== "http-01") continue;
+            if (!traefiks.includes(g)) {
+                connect(`the CA validates ${s.name}'s ACME http-01 challenge on ${g.id}`, caGuest, g, 80);
+                continue;
+            }
+            const entry = entries.find((e) => e.traefik === g)?.g; // none: the gateway's upstream is wrong (reported)
+            const what = `the CA validates ${s.name}'s ACME http-01 challenges (every route's host)`;
+            if (entry === g) {
+                connect(`${what} on ${g.id}`, caGuest, g, 80);
+                listens(`${what} on ${g.id}`, g, 80, "http", ["features"]);
+            } else if (entry) connect(`${what} on the gateway ${entry.id}, which forwards them to ${g.id}`, caGuest, entry, 80);
+        }
+    }
 
     const routes: Route[] = [];
     const names = new Map<string, number>();
@@ -218,7 +266,13 @@ export const checkRoutes = (
     }
     if (gateways.length === 0) for (const t of traefiks) if (ipOf(t) && routes.length > 0) connect("LAN clients reach Traefik", { lan: subnetOf(t)! }, t, 443);
     if (names.size === 0) for (const g of gateways) problem(g.id, ["application"], "the gateway serves the routes (every guest's traefikService) and the catalog has none");
-    return { routes, problems };
+    // The gateway's health check goes through the whole path of every route: it runs once they are all ready.
+    for (const { g, traefik } of entries) {
+        if (g === traefik || !traefik || !g.healthCheck) continue;
+        const through = [...new Set([traefik.id, ...routes.map((r) => r.target)])];
+        waits.push({ guest: g.id, step: "health", on: "ready", guests: through, why: "the gateway's health check goes through Traefik to every route's target" });
+    }
+    return { routes, problems, waits };
 };
 
 /** One line per route: `ca.internal  LAN 10.0.0.0/24 -> 101 Nginx-Phoenix 10.0.0.153:443 https -> ...`. */

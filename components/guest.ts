@@ -8,7 +8,9 @@
 //   the health check when there is one, otherwise the first feature, otherwise the start; everything after it follows
 //   through the chain, nothing earlier waits;
 // - `ready` waits for the last steps, which come after the gated step, so it includes every dependency's readiness
-//   and dependents can rely on it transitively without listing it.
+//   and dependents can rely on it transitively without listing it;
+// - the routes add two waits (catalog/routes.ts RouteWait): Traefik's routes wait for the gateway's application, and
+//   the gateway's health check for Traefik and every route's target to be ready.
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
@@ -113,12 +115,16 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     ca?: pulumi.Output<CaRoot>;
     /** Every step after the guest is up, in order (for the plan and the tests). */
     readonly steps: pulumi.Resource[] = [];
+    /** The application step, if any (a route wait names it). */
+    applicationStep?: pulumi.Resource;
 
     protected readonly spec: GuestSpec;
     protected readonly ctx: StackContext;
     private readonly gpuLaneWaits: number[];
     /** The other guests, while this one is being built (see doneBuilding). */
     private built: ReadonlyMap<number, PhoenixGuest> | undefined;
+    /** Waits on guests that may be built after this one, settled once every guest is built (see withRouteWait). */
+    private readonly afterBuilding: (() => void)[] = [];
 
     protected constructor(type: string, args: GuestArgs<GuestSpec>, opts?: pulumi.ComponentResourceOptions) {
         // `protect` goes on the machine only: inherited by every step it would block their re-runs (replacements).
@@ -137,7 +143,24 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
      * guest of the stack alive until the end of the run, and a large plan spends its time collecting garbage.
      */
     doneBuilding(): void {
+        this.afterBuilding.splice(0).forEach((settle) => settle());
         this.built = undefined;
+    }
+
+    /**
+     * `dependsOn` plus what a route wait names among the guests the stack manages: their application step, or their
+     * readiness. The waits go both ways between the gateway and Traefik, so one side is always built later: the list
+     * settles once every guest is built (the SDK awaits a promised dependsOn before it registers the step). The
+     * catalog refuses a wait that would close a loop (catalog/routeWaits.ts).
+     */
+    private withRouteWait(dependsOn: pulumi.Resource[], w: NonNullable<ResolvedStep["routeWait"]>): Promise<pulumi.Resource[]> {
+        return new Promise<pulumi.Resource[]>((settle) =>
+            this.afterBuilding.push(() => {
+                const managed = w.guests.filter((id) => this.built!.has(id));
+                const applications = managed.flatMap((id) => this.other(id, "route").applicationStep ?? []);
+                settle([...dependsOn, ...(w.on === "application" ? applications : this.readinessOf(managed, "route"))]);
+            }),
+        );
     }
 
     protected other(id: number, why: string): PhoenixGuest {
@@ -367,7 +390,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
             },
             {
                 ...this.machineBound(),
-                dependsOn,
+                dependsOn: step.routeWait ? this.withRouteWait(dependsOn, step.routeWait) : dependsOn,
                 customTimeouts: { create: "30m", update: "30m" },
                 // A step that receives secrets keeps its output encrypted in the state: a script, a tool or `set -x`
                 // could echo one. What is data in it is taken out by a parser that passes nothing else (parseCaOutput).
@@ -421,7 +444,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
             if (feature.name === "step_ca") this.ca = pulumi.unsecret(cmd.stdout.apply((out) => parseCaOutput(out, this.guestId)));
             prev = [cmd];
         });
-        if (spec.application) prev = [track(this.scriptStep("app", shell, spec.application, [...prev, ...this.gateFor("application")]))];
+        if (spec.application) prev = [(this.applicationStep = track(this.scriptStep("app", shell, spec.application, [...prev, ...this.gateFor("application")])))];
         if (spec.healthCheck) {
             const h = spec.healthCheck;
             const loop = `${retryLoop(h.command, h.retries, h.interval, `guest ${spec.id}`)}\n`;
@@ -432,6 +455,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
                 env: {},
                 secrets: {},
                 after: [],
+                routeWait: spec.healthRouteWait,
             };
             prev = [track(this.scriptStep("health", shell, check, [...prev, ...this.gateFor("health")]))];
         }

@@ -27,7 +27,7 @@
 # @param ACME_EMAIL optional format=email E-mail of the ACME account (default: admin@<hostname>)
 # @listens 80 http web entry point: ACME http-01 challenges, forwarded by the gateway
 # @listens 443 https websecure entry point: every route, with certificates from the internal CA
-# @ca api ACME client of the internal CA (its challenges reach the web entry point through the gateway)
+# @ca http-01 ACME client for every route's host: the CA validates on port 80 where the names resolve (the gateway, which forwards to the web entry point; without one, this guest)
 #
 # Tests: PHOENIX_ROOT prefixes every absolute path (a fake root); commands are
 # called by name so they can be stubbed through PATH.

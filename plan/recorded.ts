@@ -15,7 +15,8 @@ export type WaitKind =
     | "gpu" // a GPU lane: a GPU server waits for a template on its GPU to be converted (stopped), which frees its share
     | "ca" // takes the CA root certificate from the CA guest's step_ca output
     | "input" // takes some other output of another guest's step
-    | "ready"; // waits for another guest to be ready (catalog dependsOn, or a feature's `after`)
+    | "ready" // waits for another guest to be ready (catalog dependsOn, or a feature's `after`)
+    | "step"; // waits for one step of another guest before that guest is ready (Traefik's routes: the gateway's application)
 
 export interface CrossWait {
     kind: WaitKind;
@@ -83,6 +84,11 @@ export interface RecordedPlan {
     edges: GuestEdge[];
     /** The transitive reduction of `edges`: what the dependency graph shows. */
     reduced: GuestEdge[];
+    /**
+     * Waits for one step of another guest, not its readiness ("step"): apart from `edges`, whose waves they would
+     * loop (the gateway's health check waits for Traefik, whose routes wait for the gateway's application).
+     */
+    stepEdges: { from: number; to: number; via: string[] }[];
     waves: number[][];
     lanes: { source: number; clones: number[] }[];
     /** GPU lanes as registered: each GPU server step that waits for templates on its GPU to free their share. */
@@ -202,13 +208,41 @@ export const gpusOfGuests = (regs: readonly Registration[], guestOf: (r: Registr
     return out;
 };
 
+/** Roles that follow a guest's readiness (HA takes over a guest once it is provisioned). */
+const AFTER_READY = /^ha(-group|-rule)?$/;
+
+/**
+ * Each guest's last steps: what its readiness waits for (components/guest.ts settle), the steps no other step of
+ * the guest awaits, HA aside.
+ */
+const lastStepsOf = (resources: readonly PlanStep[]): ((guest: number) => Set<string>) => {
+    const own = groupBy(resources.filter((s) => s.custom && s.guest !== undefined && !AFTER_READY.test(s.role)), (s) => s.guest!);
+    const memo = new Map<number, Set<string>>();
+    return (guest) => {
+        let last = memo.get(guest);
+        if (!last) {
+            const steps = own(guest);
+            const awaited = new Set(steps.flatMap((s) => s.awaits));
+            memo.set(guest, (last = new Set(steps.filter((s) => !awaited.has(s.name)).map((s) => s.name))));
+        }
+        return last;
+    };
+};
+
 /**
  * How a dependency on another guest's resource reaches a step: as the clone's wait for its source (a dependsOn on the
  * source's last steps, or an input in older programs), through another input (the CA root when it is step_ca's
  * output), as the previous clone of the same source, as a GPU server's wait for a template on its GPU to be converted
- * (`gpuLane`, unless the guest declares a dependency on it), or else as readiness.
+ * (`gpuLane`, unless the guest declares a dependency on it), as readiness (the other guest's last steps), or else as a
+ * wait for one of its steps.
  */
-const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) => PlanStep | undefined, gpuLane: (dep: PlanStep) => boolean = () => false): CrossWait[] => {
+const crossWaits = (
+    r: Registration,
+    step: PlanStep,
+    stepOfUrn: (urn: string) => PlanStep | undefined,
+    isLast: (dep: PlanStep) => boolean,
+    gpuLane: (dep: PlanStep) => boolean = () => false,
+): CrossWait[] => {
     const viaProperty = new Map<string, string>();
     for (const [prop, urns] of Object.entries(r.propertyDependencies)) for (const u of urns) if (!viaProperty.has(u) || prop === "clone") viaProperty.set(u, prop);
     const waits = new Map<string, CrossWait>();
@@ -221,7 +255,8 @@ const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) =>
             : prop !== undefined ? (dep.role === "feature-step_ca" ? "ca" : "input")
             : step.cloneOf !== undefined && dep.cloneOf === step.cloneOf ? "lane"
             : gpuLane(dep) ? "gpu"
-            : "ready";
+            : isLast(dep) ? "ready"
+            : "step";
         const key = `${kind}:${dep.guest}`;
         const w = waits.get(key) ?? { kind, guest: dep.guest, via: [] };
         w.via.push(dep.name);
@@ -230,11 +265,11 @@ const crossWaits = (r: Registration, step: PlanStep, stepOfUrn: (urn: string) =>
     return [...waits.values()];
 };
 
-/** Guest-level edges from the steps' waits; clone and GPU lanes are scheduling, not dependencies, and stay out. */
+/** Guest-level edges from the steps' waits; clone and GPU lanes are scheduling, and waits for one step are listed apart. */
 const guestEdges = (waitsOf: ReadonlyMap<PlanStep, CrossWait[]>): GuestEdge[] => {
     const kinds = new Map<string, Set<WaitKind>>();
     for (const [step, waits] of waitsOf) {
-        for (const w of waits.filter((x) => x.kind !== "lane" && x.kind !== "gpu")) {
+        for (const w of waits.filter((x) => x.kind !== "lane" && x.kind !== "gpu" && x.kind !== "step")) {
             const key = `${step.guest}->${w.guest}`;
             (kinds.get(key) ?? kinds.set(key, new Set()).get(key)!).add(w.kind);
         }
@@ -265,12 +300,14 @@ export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn:
     const gpus = gpusOfGuests(regs, guestResolver(byUrn));
     const shareGpu = (a: number, b: number) => [...(gpus.get(a) ?? [])].some((x) => gpus.get(b)?.has(x));
     const waitsOf = new Map<PlanStep, CrossWait[]>();
+    const lastSteps = lastStepsOf(resources);
+    const isLast = (dep: PlanStep) => lastSteps(dep.guest!).has(dep.name);
     regs.forEach((r, i) => {
         const step = resources[i];
         if (step.guest === undefined) return;
         const server = isGpuServerStep(r);
         const gpuLane = (dep: PlanStep) => server && dep.role === "template" && shareGpu(step.guest!, dep.guest!) && !(dependsOn.get(step.guest!) ?? []).includes(dep.guest!);
-        waitsOf.set(step, crossWaits(r, step, stepOfUrn, gpuLane));
+        waitsOf.set(step, crossWaits(r, step, stepOfUrn, isLast, gpuLane));
     });
     const edges = guestEdges(waitsOf);
     assertDependenciesOrder(edges, dependsOn);
@@ -317,6 +354,7 @@ export const analyseRecording = (rec: Recording, model: LatencyModel, dependsOn:
         guests,
         edges,
         reduced,
+        stepEdges: [...waitsOf].flatMap(([step, waits]) => waits.filter((w) => w.kind === "step").map((w) => ({ from: step.guest!, to: w.guest, via: [...w.via] }))),
         waves,
         lanes: sources.map((source) => ({ source, clones: clonesOf(source).map((g) => g.id) })),
         gpuLanes: [...waitsOf].flatMap(([step, waits]) => {

@@ -11,16 +11,27 @@ import { formatRoute } from "../catalog/routes";
 const round = (x: number): number => Math.round(x * 10) / 10;
 const pct = (x: number): string => `${x >= 0 ? "+" : ""}${round(x * 100)} %`;
 
-const EDGE_LABEL: Record<Exclude<WaitKind, "lane" | "gpu">, string> = { clone: "clone", ca: "CA", ready: "dependsOn", input: "input" };
+const EDGE_LABEL: Record<Exclude<WaitKind, "lane" | "gpu" | "step">, string> = { clone: "clone", ca: "CA", ready: "dependsOn", input: "input" };
 const LABEL_ORDER: WaitKind[] = ["clone", "ca", "ready", "input"];
-export const edgeLabel = (e: GuestEdge): string =>
-    LABEL_ORDER.filter((k) => e.kinds.includes(k)).map((k) => EDGE_LABEL[k as Exclude<WaitKind, "lane" | "gpu">]).join(", ");
+/** A readiness wait the catalog does not declare as dependsOn (a feature's `after`, the gateway's health check) is "ready". */
+export const edgeLabel = (e: GuestEdge, declared = true): string =>
+    LABEL_ORDER.filter((k) => e.kinds.includes(k)).map((k) => (k === "ready" && !declared ? "ready" : EDGE_LABEL[k as Exclude<WaitKind, "lane" | "gpu" | "step">])).join(", ");
 
-/** `graph TD`, guests as nodes, arrows from dependent to dependency (transitive reduction; clone lanes not shown). */
+/**
+ * `graph TD`, guests as nodes, arrows from dependent to dependency (transitive reduction; clone lanes not shown);
+ * a dotted arrow waits for the named step of the other guest only, not for it to be ready.
+ */
 export const renderMermaid = (p: PlanResult): string => {
     const lines = ["graph TD"];
     for (const g of p.recorded.guests) lines.push(`  ${g.id}["${g.id} ${g.name.replace(/"/g, "#quot;")} (${g.kind})"]`);
-    for (const e of p.recorded.reduced) lines.push(`  ${e.from} -->|${edgeLabel(e)}| ${e.to}`);
+    const declared = (e: GuestEdge) => p.recorded.guests.find((g) => g.id === e.from)?.dependsOn.includes(e.to) ?? true;
+    for (const e of p.recorded.reduced) lines.push(`  ${e.from} -->|${edgeLabel(e, declared(e))}| ${e.to}`);
+    const dotted = new Map<string, Set<string>>();
+    for (const e of p.recorded.stepEdges) {
+        const key = `${e.from} -.->|STEPS| ${e.to}`;
+        e.via.forEach((v) => (dotted.get(key) ?? dotted.set(key, new Set()).get(key)!).add(v));
+    }
+    for (const [key, via] of dotted) lines.push(`  ${key.replace("STEPS", [...via].sort().join(", "))}`);
     return lines.join("\n");
 };
 
@@ -47,10 +58,12 @@ const describeWait = (p: PlanResult, w: CrossWait, cloneSource?: number): string
             return `takes an output of ${on}`;
         case "ready":
             return `waits for ${w.guest} ready (${on})`;
+        case "step":
+            return `waits for ${on} (not for ${w.guest} ready)`;
     }
 };
 
-const WAIT_ORDER: WaitKind[] = ["clone", "lane", "gpu", "ca", "input", "ready"];
+const WAIT_ORDER: WaitKind[] = ["clone", "lane", "gpu", "ca", "input", "step", "ready"];
 const pad = (s: string | number, n: number): string => String(s).padEnd(n);
 const padL = (s: string | number, n: number): string => String(s).padStart(n);
 
@@ -150,7 +163,8 @@ export const renderText = (p: PlanResult): string => {
         out.push("");
     }
 
-    out.push("Dependency graph (dependent --> dependency; clone lanes not shown)", "```mermaid", renderMermaid(p), "```", "");
+    const dotted = r.stepEdges.length > 0 ? "; -.-> waits for that step only" : "";
+    out.push(`Dependency graph (dependent --> dependency${dotted}; clone lanes not shown)`, "```mermaid", renderMermaid(p), "```", "");
 
     const model = modelPath(p);
     const critical = s.criticalPath;
@@ -239,6 +253,7 @@ export const planJson = (p: PlanResult): unknown => {
             })),
         })),
         edges: r.reduced.map((e) => ({ from: e.from, to: e.to, kinds: e.kinds })),
+        stepEdges: r.stepEdges,
         routes: r.routes,
         simulation: {
             model: modelPath(p),

@@ -396,8 +396,8 @@ describe("cluster: HA for what matters", () => {
         const localDisks = "HA may recover this guest on pve2, but its disks are on quickOS-lxc-disks, which is not shared: use shared storage (defaults.yaml datastores), " +
             "limit HA to this node (ha: { nodes: { phoenix: 1 }, strict: true }), or set ha.replicated: true if Proxmox storage replication keeps copies on those nodes";
         assert.deepEqual(lines, [
-            `guests/102-traefik-internal.yaml:42:1 ha: ${localDisks}`,
-            "guests/102-traefik-internal.yaml:42:7 ha.strict: needs ha.nodes: the nodes the guest may run on",
+            `guests/102-traefik-internal.yaml:44:1 ha: ${localDisks}`,
+            "guests/102-traefik-internal.yaml:44:7 ha.strict: needs ha.nodes: the nodes the guest may run on",
             `guests/103-step-ca.yaml:50:1 ha: ${localDisks}`,
             "guests/103-step-ca.yaml:50:14 ha.nodes: must give the guest's own node phoenix the highest priority (2): HA would move it away at once, and the next up would move it back",
             "guests/900-copy-base.yaml:27:1 ha: a template never runs, so HA has nothing to keep running; put ha on the guests that clone it",

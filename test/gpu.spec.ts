@@ -237,8 +237,9 @@ describe("the plan of the full installation", () => {
     it("shows its waves, the guests that share each GPU, the memory their servers reserve and the GPU lanes", async () => {
         const plan = await makePlan({ stack: "full" });
         assert.equal(plan.recorded.guests.length, 15);
-        // GPU lanes are scheduling, like clone lanes: the readiness waves stay those of the dependencies.
-        assert.deepEqual(plan.recorded.waves, [[900, 9000], [103], [101, 102], [1001], [1002], [901], [910, 911, 912, 914, 917], [801, 802]]);
+        // GPU lanes are scheduling, like clone lanes: the readiness waves stay those of the dependencies. The gateway
+        // (101) is ready once every route answers through it: after the last route's targets (801, 802).
+        assert.deepEqual(plan.recorded.waves, [[900, 9000], [103], [102], [1001], [1002], [901], [910, 911, 912, 914, 917], [801, 802], [101]]);
         assert.deepEqual(plan.gpus.map((u) => [u.node, u.gpu, u.guests]), [["phoenix", 0, [801, 802, 901, 910, 911, 914, 917]], ["phoenix", 1, [901, 910, 912]]]);
         assert.deepEqual(plan.gpus[0].shares.map((s) => [s.guest, s.share, s.template]), [[801, 0.1, false], [802, 0.85, false], [910, 0.5, true], [911, 0.9, true]]);
         assert.deepEqual(plan.gpus[0].uncounted, [{ guest: 914, server: "ollama" }, { guest: 917, server: "llamacpp" }]);

@@ -103,6 +103,11 @@ describe("import-phoenix on the original's configuration", () => {
         assert.match(guest(101).notes.find((n) => n.key === "mount_points[2]")!.detail, /\/103\/ssl .*trusted_ca with caFrom: 103/);
         for (const id of [1001, 1002]) assert.ok(dropped(id).includes("volumes[1]"), `${id}: the .step-ca staging share`);
         assert.ok(dropped(9000).includes("template_snapshot_name"));
+        // The route portainer-agent is dropped (nothing on 1002 listens on 9001), and with it the rule admitting Traefik to it.
+        assert.deepEqual(guest(1002).notes.filter((n) => n.kind === "dropped" && n.key === "firewall.rules").map((n) => n.detail), [
+            `{"type":"in","action":"ACCEPT","source":"10.0.0.12","proto":"tcp","dport":"9001","comment":"Allow Traefik to access Portainer Agent for ACME challenge"}: ` +
+                "it admitted Traefik on 9001 for the route portainer-agent, which is dropped",
+        ]);
         for (const id of [1001, 1002]) assert.ok(dropped(id).includes("docker_stacks"));
         for (const g of result.guests.filter((g) => g.id < 1000 && g.id !== 911 && g.id !== 912)) assert.ok(dropped(g.id).includes("portainer_role"), `${g.id}`);
         assert.ok(result.globalNotes.some((n) => n.kind === "dropped" && n.key === "zfs" && /host setup/.test(n.detail)));
@@ -120,6 +125,11 @@ describe("import-phoenix on the original's configuration", () => {
         assert.ok(keys(102, "changed").includes("bootstrap_ca_url"));
         assert.ok(keys(103, "added").includes("protect"));
         assert.ok(keys(1001, "added").includes("healthCheck"));
+        // The checks the gateway's and Traefik's applications install: every route end to end, every route's certificate.
+        const added = (id: number, key: string) => result.guests.find((g) => g.id === id)!.notes.filter((n) => n.kind === "added" && n.key === key).map((n) => n.detail);
+        assert.match(added(101, "healthCheck")[0], /^\/usr\/local\/sbin\/phoenix-gateway-check: every route answers end to end through the gateway's :443/);
+        assert.match(added(102, "healthCheck")[0], /^\/usr\/local\/sbin\/phoenix-traefik-check: Traefik serves a certificate from the internal CA for every route's host/);
+        assert.match(added(101, "firewall.rules").at(-1)!, /"source":"10\.0\.0\.0\/24","proto":"tcp","dport":"80".*the original's gateway served the LAN on port 80/);
         for (const id of [900, 103, 101, 102]) assert.ok(keys(id, "changed").includes("firewall.enabled"), `${id}: the original's container firewall was inert`);
     });
 
@@ -127,8 +137,10 @@ describe("import-phoenix on the original's configuration", () => {
         const duplicates = Object.fromEntries(result.guests.map((g) => [g.id, g.notes.filter((n) => n.kind === "duplicate").map((n) => n.key)]).filter(([, d]) => (d as string[]).length > 0));
         assert.deepEqual(duplicates, { 101: ["firewall.rules[3]"], 103: ["firewall.rules[2]", "firewall.rules[3]"], 1002: ["firewall.rules[2]"] });
         const catalog = loadCatalog({ dir: sevenCopy(out), node: "pve" });
-        // 101 and 103 also get the rules the route check adds (LAN to the gateway; Portainer to the CA).
-        assert.deepEqual([101, 103, 1002].map((id) => catalog.guests.get(id)!.firewall.rules.length), [7, 6, 5]);
+        // 101 and 103 also get the rules the route check adds (LAN to the gateway; Portainer to the CA), 101 the LAN on
+        // port 80 its original served (now redirected to https); 1002 loses the rule admitting Traefik to the dropped
+        // route portainer-agent.
+        assert.deepEqual([101, 103, 1002].map((id) => catalog.guests.get(id)!.firewall.rules.length), [8, 6, 4]);
         assert.match(run.stdout, /duplicate firewall\.rules\[3\]: out ACCEPT tcp to 10\.0\.0\.12 port 80 .*matches the same traffic as firewall\.rules\[2\]: removed/);
     });
 
@@ -317,10 +329,11 @@ describe("import-phoenix on the original's configuration", () => {
         assert.deepEqual(dropped(101).filter((n) => n.key === "firewall.rules").map((n) => n.detail), ["not a list (an object): nothing imported from it"]);
         assert.deepEqual(dropped(101).filter((n) => n.key === "mount_points").map((n) => n.detail), ["not a list (a string): nothing imported from it"]);
         assert.deepEqual(dropped(1002).filter((n) => n.key === "firewall.rules").map((n) => n.detail), ["not a list (a string): nothing imported from it"]);
-        // Nothing of the original's; only what the route check needs for the gateway's hops.
+        // Nothing of the original's; only what the route check needs for the gateway's hops, and the LAN on port 80.
         assert.deepEqual(((r.guests.find((g) => g.id === 101)!.guest.firewall as Json).rules as Json[]).map((x) => x.comment), [
-            "the CA validates nginx_gateway's ACME http-01 challenge on 101",
             "LAN clients reach the gateway",
+            "the CA validates nginx_gateway's ACME http-01 challenge on 101",
+            "LAN clients are redirected to https",
         ]);
         // The reference files have no such values: none of these notes there.
         assert.ok(!result.guests.some((g) => g.notes.some((n) => /^not a list/.test(n.detail))));

@@ -57,6 +57,8 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "101-feature-trusted_ca": [CMD, ["101-feature-base_setup", "103-feature-step_ca"]],
         "101-feature-step_cli": [CMD, ["101-feature-trusted_ca"]],
         "101-app": [CMD, ["101-feature-step_cli", "103-health"]],
+        // The routes: it checks every one end to end, through Traefik (102) to each target (103, 1001).
+        "101-health": [CMD, ["101-app", "1001-health", "102-health", "103-health"]],
     },
     102: {
         "102-host-dirs": [CMD, []],
@@ -71,7 +73,9 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "102-feature-trusted_ca": [CMD, ["102-feature-base_setup", "103-feature-step_ca"]],
         "102-feature-step_cli": [CMD, ["102-feature-trusted_ca"]],
         "102-feature-traefik": [CMD, ["102-feature-step_cli"]],
-        "102-app": [CMD, ["102-feature-traefik", "103-health"]],
+        // 101-app: loading the routes orders their certificates, whose ACME challenges the gateway's application forwards.
+        "102-app": [CMD, ["101-app", "102-feature-traefik", "103-health"]],
+        "102-health": [CMD, ["102-app"]],
     },
 };
 
@@ -174,7 +178,7 @@ describe("LxcGuest", () => {
     it("runs the features in catalog order inside the right container", () => {
         const order = (id: number) => childrenOf(rec, id).filter((c) => /-(feature-|snap-|app$|health$|template$)/.test(c.name)).map((c) => c.name.slice(String(id).length + 1));
         assert.deepEqual(order(103), ["feature-base_setup", "feature-step_ca", "app", "health"]);
-        assert.deepEqual(order(102), ["feature-base_setup", "feature-trusted_ca", "feature-step_cli", "feature-traefik", "app"]);
+        assert.deepEqual(order(102), ["feature-base_setup", "feature-trusted_ca", "feature-step_cli", "feature-traefik", "app", "health"]);
         assert.deepEqual(order(900), ["feature-base_setup", "template"]);
         for (const id of [900, 103, 101, 102]) {
             for (const c of childrenOf(rec, id).filter((x) => x.name.includes("-feature-"))) {
@@ -220,11 +224,11 @@ describe("LxcGuest", () => {
 
         it("re-takes final-form when any earlier step changes, deleting the old one first (same name)", () => {
             const final = find(snap, "102-snap-final-form");
-            assert.deepEqual(names(final.propertyDependencies.triggers), ["102-app", "102-feature-base_setup", "102-feature-step_cli", "102-feature-traefik", "102-feature-trusted_ca", "102-snap-pre-configured"]);
+            assert.deepEqual(names(final.propertyDependencies.triggers), ["102-app", "102-feature-base_setup", "102-feature-step_cli", "102-feature-traefik", "102-feature-trusted_ca", "102-health", "102-snap-pre-configured"]);
             assert.equal(final.deleteBeforeReplace, true);
             const triggers = inputs(snap, "102-snap-final-form").triggers as string[];
             // Only a replacement re-runs a step (a new CA root changes trusted_ca's triggers too), and it gets a new id.
-            assert.deepEqual(triggers.slice(1), ["102-snap-pre-configured", "102-feature-base_setup", "102-feature-trusted_ca", "102-feature-step_cli", "102-feature-traefik", "102-app"].map((n) => `${n}-id`));
+            assert.deepEqual(triggers.slice(1), ["102-snap-pre-configured", "102-feature-base_setup", "102-feature-trusted_ca", "102-feature-step_cli", "102-feature-traefik", "102-app", "102-health"].map((n) => `${n}-id`));
             assert.equal(triggers[0], sha256(inputs(snap, "102-snap-final-form").create, ""), "and its own command line");
             assert.equal(final.inputs.delete, "if pct listsnapshot 102 2>/dev/null | grep -qw -- 'final-form'; then pct delsnapshot 102 'final-form'; fi");
             assert.ok(find(snap, "101-app").dependencies.includes(urnOf(snap, "103-health")));

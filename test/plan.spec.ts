@@ -16,7 +16,11 @@ import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
 import { recordProgram } from "../plan/engine";
 import { readStackConfig } from "../plan/stackFile";
 
-const SEED_EDGES = ["1001-->102", "1001-->9000", "1002-->1001", "101-->103", "102-->103", "103-->900"];
+/**
+ * The seed document's edges, but for the gateway: its health check checks every route end to end, so it waits for
+ * Traefik and each route's target (1001, whose readiness covers 102 and 103) instead of 103 alone.
+ */
+const SEED_EDGES = ["1001-->102", "1001-->9000", "1002-->1001", "101-->1001", "102-->103", "103-->900"];
 
 const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
     let out = "";
@@ -48,6 +52,7 @@ interface JsonPlan {
     waves: number[][];
     guests: JsonGuest[];
     edges: { from: number; to: number; kinds: string[] }[];
+    stepEdges: { from: number; to: number; via: string[] }[];
     simulation: {
         parallel: number | null;
         makespan: number;
@@ -99,8 +104,8 @@ describe("plan: the reference selection (dev stack)", function () {
         plan = await jsonPlan("--scale", "0.02");
     });
 
-    it("reports the readiness waves of the seed document", () => {
-        assert.deepEqual(plan.waves, [[900, 9000], [103], [101, 102], [1001], [1002]]);
+    it("reports the readiness waves of the seed document, the gateway last: it is ready once every route answers", () => {
+        assert.deepEqual(plan.waves, [[900, 9000], [103], [102], [1001], [101, 1002]]);
     });
 
     it("reports the selection from the stack config, with each guest's kind", () => {
@@ -147,6 +152,12 @@ describe("plan: the reference selection (dev stack)", function () {
         for (const s of g101.steps.slice(0, app)) assert.ok(!s.waits.some((w) => w.kind === "ready"), s.name);
         // 1002's health check waits for 1001, whose readiness already covers 102 and 103.
         assert.deepEqual(stepOf(plan, "1002-health").waits.map((w) => `${w.kind}:${w.guest}`), ["ready:1001"]);
+        // The routes: Traefik loads them once the gateway's application forwards their ACME challenges (that step,
+        // not the gateway's readiness), and the gateway's health check waits for every route's guests (1001 covers 102).
+        assert.deepEqual(stepOf(plan, "102-app").waits, [{ kind: "ready", guest: 103, via: ["103-health"] }, { kind: "step", guest: 101, via: ["101-app"] }]);
+        assert.deepEqual(stepOf(plan, "101-health").waits, [{ kind: "ready", guest: 1001, via: ["1001-health"] }]);
+        assert.deepEqual(stepOf(plan, "101-health").awaits.filter((a) => !a.startsWith("101")).sort(), ["1001-health", "102-health", "103-health"]);
+        assert.deepEqual(plan.stepEdges, [{ from: 102, to: 101, via: ["101-app"] }]);
     });
 
     it("reports the guest edges of the seed document, with how each one arises", () => {
@@ -154,8 +165,8 @@ describe("plan: the reference selection (dev stack)", function () {
         assert.deepEqual([...edges.keys()].sort(), SEED_EDGES);
         assert.ok(edges.get("103-->900")!.includes("clone"));
         assert.ok(edges.get("1001-->9000")!.includes("clone"));
-        for (const e of ["101-->103", "102-->103"]) assert.deepEqual(edges.get(e)!.filter((k) => k !== "input"), ["ca", "ready"], e);
-        for (const e of ["1001-->102", "1002-->1001"]) assert.ok(edges.get(e)!.includes("ready"), e);
+        assert.deepEqual(edges.get("102-->103")!.filter((k) => k !== "input"), ["ca", "ready"]);
+        for (const e of ["1001-->102", "1002-->1001", "101-->1001"]) assert.ok(edges.get(e)!.includes("ready"), e);
         const g = (id: number) => plan.guests.find((x) => x.id === id)!;
         assert.deepEqual([g(101).cloneFrom, g(101).dependsOn], [900, [103]]);
         assert.deepEqual([g(1002).cloneFrom, g(1002).dependsOn], [9000, [1001]]);
@@ -297,6 +308,9 @@ describe("plan: flags", () => {
         assert.deepEqual(edges, SEED_EDGES);
         assert.match(r.out, /^\s+103\["103 Step-CA \(lxc\)"\]$/m);
         assert.match(r.out, /^\s+1001 -->\|[^|]*clone[^|]*\| 9000$/m);
+        // A readiness wait the catalog does not declare, and a wait for one step of another guest (dotted).
+        assert.match(r.out, /^ {2}101 -->\|ready\| 1001$/m);
+        assert.match(r.out, /^ {2}102 -\.->\|101-app\| 101$/m);
     });
 
     it("prints the text plan with a mermaid block and no secret", async () => {
@@ -414,7 +428,8 @@ describe("plan: dependsOn against readiness waits", function () {
         // 1001's docker feature also waits for 101 (a feature's `after`): a readiness wait, not a catalog dependsOn.
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-plan-after-"));
         for (const f of fs.readdirSync(path.join(ROOT, "guests"))) fs.copyFileSync(path.join(ROOT, "guests", f), path.join(dir, f));
-        const file = path.join(dir, "1001-portainer.yaml");
+        // 1002, not 1001: the gateway's health check waits for 1001 (a route's target), which must not wait for it.
+        const file = path.join(dir, "1002-drphoenix.yaml");
         const yaml = fs.readFileSync(file, "utf8");
         assert.ok(yaml.includes("\n  - docker\n"));
         fs.writeFileSync(file, yaml.replace("\n  - docker\n", "\n  - { name: docker, after: [101] }\n"));
@@ -423,9 +438,9 @@ describe("plan: dependsOn against readiness waits", function () {
 
     it("dependsOn stays the catalog's; waitsFor shows every guest whose readiness a step waits for", async () => {
         const p = await jsonPlan("--catalog", dir, "--scale", "0");
-        const g1001 = p.guests.find((g) => g.id === 1001)!;
-        assert.deepEqual(g1001.dependsOn, [102]);
-        assert.deepEqual(g1001.waitsFor, [101, 102]);
+        const g1002 = p.guests.find((g) => g.id === 1002)!;
+        assert.deepEqual(g1002.dependsOn, [1001]);
+        assert.deepEqual(g1002.waitsFor, [101]);
         assert.deepEqual(p.guests.find((g) => g.id === 101)!.dependsOn, [103]);
         assert.deepEqual(p.guests.find((g) => g.id === 900)!.dependsOn, []);
     });

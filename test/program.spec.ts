@@ -6,7 +6,16 @@ import { catalogCopy, find, ownerGuest, recordDev } from "./helpers";
 
 const MACHINES = new Set(["proxmoxve:index/containerLegacy:ContainerLegacy", "proxmoxve:index/vmLegacy:VmLegacy"]);
 
-/** Guest-level edges recorded from registrations, each resource mapped to its guest through the parent chain. */
+/**
+ * The one wait for a step of another guest rather than its readiness: Traefik's routes wait for the gateway's
+ * application, which forwards their ACME challenges (catalog/routes.ts); the gateway's readiness comes after Traefik's.
+ */
+const ROUTE_STEP_WAIT = "102-app->101-app";
+
+/**
+ * Guest-level edges recorded from registrations, each resource mapped to its guest through the parent chain;
+ * the route's step wait (a loop at guest level with the gateway's health check) is left out.
+ */
 const guestEdges = (rec: Recording, { withLanes }: { withLanes: boolean }): { from: number; to: number }[] => {
     const byUrn = new Map(rec.registrations.map((r) => [r.urn, r]));
     const edges = new Map<string, { from: number; to: number }>();
@@ -18,7 +27,7 @@ const guestEdges = (rec: Recording, { withLanes }: { withLanes: boolean }): { fr
             if (to === undefined || to === from) continue;
             // A clone lane: one machine waiting for the previous clone's machine (not its clone source's).
             const isLane = MACHINES.has(r.type) && MACHINES.has(byUrn.get(dep)!.type) && to !== Number(r.inputs.clone?.vmId);
-            if (isLane && !withLanes) continue;
+            if ((isLane && !withLanes) || `${r.name}->${byUrn.get(dep)!.name}` === ROUTE_STEP_WAIT) continue;
             edges.set(`${from}->${to}`, { from, to });
         }
     }
@@ -31,10 +40,14 @@ describe("program", () => {
     it("records exactly the seed document's guest graph for the reference selection (transitive reduction, clone lanes aside)", async () => {
         const rec = await recordDev();
         assert.equal(rec.error, undefined);
-        assert.deepEqual(fmt(transitiveReduction(guestEdges(rec, { withLanes: false }))), ["1001->102", "1001->9000", "1002->1001", "101->103", "102->103", "103->900"]);
-        // Implied by the reduction: every clone also depends on its source.
+        // The gateway's health check checks every route through Traefik (102) and Portainer (1001): 101 -> 1001 -> 102.
+        assert.deepEqual(fmt(transitiveReduction(guestEdges(rec, { withLanes: false }))), ["1001->102", "1001->9000", "1002->1001", "101->1001", "102->103", "103->900"]);
+        // Implied by the reduction: every clone also depends on its source, the gateway on the CA and on Traefik.
         const all = fmt(guestEdges(rec, { withLanes: false }));
-        for (const e of ["101->900", "102->900", "1002->9000"]) assert.ok(all.includes(e), e);
+        for (const e of ["101->900", "102->900", "1002->9000", "101->103", "101->102"]) assert.ok(all.includes(e), e);
+        // Besides, 102's routes wait for 101's application (not its readiness): the one wait for a step of another guest.
+        const waits = (name: string) => find(rec, name).dependencies.map((u) => rec.registrations.find((r) => r.urn === u)!.name).filter((n) => !n.startsWith("102-"));
+        assert.deepEqual(waits("102-app"), ["103-health", "101-app"]);
     });
 
     it("serializes clones of one source (clone lanes) and nothing else", async () => {

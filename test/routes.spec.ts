@@ -8,7 +8,7 @@ import { firewallVerdict, type FirewallSpec } from "../catalog/firewallCheck";
 import { formatRoute, listenersOf } from "../catalog/routes";
 import { makePlan } from "../plan/plan";
 import { planJson, renderText } from "../plan/render";
-import { ROOT, catalogCopy } from "./helpers";
+import { ROOT, catalogCopy, find, recordDev } from "./helpers";
 
 const problemsOf = (edits: Parameters<typeof catalogCopy>[0]): string[] => {
     const dir = catalogCopy(edits);
@@ -112,9 +112,15 @@ describe("routes of the reference catalog", () => {
     });
 });
 
-describe("a route that cannot work is a located catalog error", () => {
-    const add = (line: string) => (s: string) => `${s}    - ${line}\n`;
+/** A guest file edit that adds a firewall rule after the last one (a health check may follow the rules). */
+const add = (line: string) => (s: string) => {
+    const end = s.indexOf("\n", s.lastIndexOf("\n    - ") + 1) + 1;
+    return `${s.slice(0, end)}    - ${line}\n${s.slice(end)}`;
+};
+/** A guest file edit that removes the firewall rules matching `re` (one line each). */
+const drop = (re: RegExp) => (s: string) => s.split("\n").filter((l) => !(l.startsWith("    - {") && re.test(l))).join("\n");
 
+describe("a route that cannot work is a located catalog error", () => {
     it("the original's routes: the gateway on :80 to Traefik's :80, a route to the gateway (a loop), 1002's agent, 1001 closed", () => {
         assert.deepEqual(problemsOf({
             "101-nginx-phoenix.yaml": (s) => s.replace("upstreamUrl: https://10.0.0.12:443", "upstreamUrl: https://10.0.0.12:8443").replace("firewall:", "traefikService: { name: nginx, port: 443 }\nfirewall:"),
@@ -123,6 +129,7 @@ describe("a route that cannot work is a located catalog error", () => {
         }), [
             `1001-portainer.yaml:34:3 firewall: route portainer: Traefik reaches the service: the firewall does not admit guest 102 Traefik-Internal (10.0.0.12) on tcp 9443 (input policy DROP); add { type: in, action: ACCEPT, source: 10.0.0.12, proto: tcp, dport: "9443", comment: "route portainer: Traefik reaches the service" }`,
             "1002-drphoenix.yaml:32:48 traefikService.port: route portainer-agent: guest 1002 runs nothing that listens on tcp 9001 (its steps declare: nothing); add the step that runs the service, or fix the port",
+            `1002-drphoenix.yaml:34:3 firewall: route portainer-agent: Traefik reaches the service: the firewall does not admit guest 102 Traefik-Internal (10.0.0.12) on tcp 9001 (input policy DROP); add { type: in, action: ACCEPT, source: 10.0.0.12, proto: tcp, dport: "9001", comment: "route portainer-agent: Traefik reaches the service" }`,
             "101-nginx-phoenix.yaml:41:18 application.params.upstreamUrl: the gateway must proxy to Traefik's websecure entry point over https (https://10.0.0.12:443), not https://10.0.0.12:8443",
             "101-nginx-phoenix.yaml:44:17 traefikService: route nginx: guest 101 is the gateway, which proxies to Traefik: a route to it loops; remove traefikService",
         ]);
@@ -200,6 +207,85 @@ describe("a route that cannot work is a located catalog error", () => {
 
     it("a catalog whose routes all work has no problem: the check runs for every catalog", () => {
         assert.deepEqual(problemsOf({}), []);
-        assert.deepEqual(problemsOf({ "101-nginx-phoenix.yaml": add(`{ type: in, action: ACCEPT, source: 10.0.0.0/24, proto: tcp, dport: "80", comment: http to https }`) }), []);
+        // The LAN on the gateway's :80 is a redirect to https, not a hop of any route: optional.
+        assert.deepEqual(problemsOf({ "101-nginx-phoenix.yaml": drop(/LAN clients are redirected to https/) }), []);
+    });
+});
+
+describe("how each ACME client's certificates are validated", () => {
+    const noGateway = { "101-nginx-phoenix.yaml": null, "102-traefik-internal.yaml": add(`{ type: in, action: ACCEPT, source: 10.0.0.0/24, proto: tcp, dport: "443", comment: LAN }`) };
+    const caOn80 = /source: 10\.0\.0\.10, proto: tcp, dport: "80/;
+
+    it("without a gateway the CA validates Traefik's challenges on Traefik's own :80, which must admit it", () => {
+        assert.deepEqual(problemsOf(noGateway), [], "102 admits the CA on 80");
+        assert.deepEqual(problemsOf({ ...noGateway, "102-traefik-internal.yaml": (s) => add(`{ type: in, action: ACCEPT, source: 10.0.0.0/24, proto: tcp, dport: "443", comment: LAN }`)(drop(caOn80)(s)) }), [
+            `102-traefik-internal.yaml:30:3 firewall: the CA validates traefik's ACME http-01 challenges (every route's host) on 102: the firewall does not admit guest 103 Step-CA (10.0.0.10) on tcp 80 (input policy DROP); add { type: in, action: ACCEPT, source: 10.0.0.10, proto: tcp, dport: "80", comment: "the CA validates traefik's ACME http-01 challenges (every route's host) on 102" }`,
+        ]);
+    });
+
+    it("behind a gateway they go through the gateway's :80: Traefik's own :80 needs only the gateway, one problem per missing rule", () => {
+        assert.deepEqual(problemsOf({ "102-traefik-internal.yaml": drop(caOn80) }), [], "the CA never connects to Traefik itself");
+        // The CA's connection to the gateway's :80 carries the gateway's challenges and Traefik's: one rule, one problem.
+        assert.deepEqual(problemsOf({ "101-nginx-phoenix.yaml": drop(caOn80) }), [], "the LAN rule on :80 admits the CA too");
+        assert.deepEqual(problemsOf({ "101-nginx-phoenix.yaml": (s) => drop(/LAN clients are redirected/)(drop(caOn80)(s)) }), [
+            `101-nginx-phoenix.yaml:45:3 firewall: the CA validates nginx_gateway's ACME http-01 challenge on 101: the firewall does not admit guest 103 Step-CA (10.0.0.10) on tcp 80 (input policy DROP); add { type: in, action: ACCEPT, source: 10.0.0.10, proto: tcp, dport: "80", comment: "the CA validates nginx_gateway's ACME http-01 challenge on 101" }`,
+        ]);
+    });
+});
+
+describe("the routes order what they need across guests", () => {
+    const catalog = loadCatalog({ dir: "guests", node: "pve", baseDir: ROOT });
+    const depNames = (rec: Awaited<ReturnType<typeof recordDev>>, name: string) =>
+        find(rec, name).dependencies.map((u) => rec.registrations.find((r) => r.urn === u)!.name).filter((n) => !n.endsWith("-ct")).sort();
+
+    it("Traefik's routes wait for the gateway's application; the gateway's health check for every route's guests", () => {
+        const w102 = catalog.guests.get(102)!.application!.routeWait!;
+        assert.deepEqual([w102.guest, w102.on, w102.guests], [102, "application", [101]]);
+        assert.match(w102.why, /^traefik_routes loads the routes, whose certificates Traefik then orders; the gateway 101 forwards their ACME http-01 challenges once its nginx_gateway has run$/);
+        const w101 = catalog.guests.get(101)!.healthRouteWait!;
+        assert.deepEqual([w101.guest, w101.step, w101.on, w101.guests], [101, "health", "ready", [102, 103, 1001]]);
+        assert.equal(catalog.guests.get(101)!.application!.routeWait, undefined, "the gateway's application waits for nothing of Traefik's");
+        assert.equal(catalog.guests.get(102)!.healthRouteWait, undefined, "Traefik's check is about its own certificates");
+    });
+
+    it("are recorded as dependencies of exactly those steps, and the plan keeps the makespan", async () => {
+        const rec = await recordDev();
+        assert.deepEqual(depNames(rec, "102-app"), ["101-app", "102-feature-traefik", "103-health"]);
+        assert.deepEqual(depNames(rec, "101-health"), ["1001-health", "101-app", "102-health", "103-health"]);
+        assert.deepEqual(depNames(rec, "101-app"), ["101-feature-step_cli", "103-health"], "the gateway's application does not wait for Traefik");
+        assert.deepEqual(depNames(rec, "102-feature-traefik"), ["102-feature-step_cli"], "nor does the traefik feature wait for the gateway: it loads no route");
+        // The figures without these waits (README, Performance): 101-app is done (391 s) before 102's traefik feature
+        // (396 s), and 101's check (10 s) after 1001's (575 s) ends with 1002's (585 s).
+        const plan = await makePlan({ scale: 0 });
+        assert.deepEqual([plan.makespans.unlimited, plan.makespans.deploy], [585, 625]);
+    });
+
+    it("only between the guests a stack manages: they pull in no guest", async () => {
+        const traefik = await makePlan({ guests: [102], scale: 0 });
+        assert.deepEqual(traefik.recorded.selection.managed.sort((a, b) => a - b), [102, 103, 900]);
+        assert.ok(!traefik.recorded.resources.find((r) => r.name === "102-app")!.awaits.some((a) => a.startsWith("101-")));
+        const gateway = await makePlan({ guests: [101], scale: 0 });
+        assert.deepEqual(gateway.recorded.selection.managed.sort((a, b) => a - b), [101, 103, 900]);
+        assert.deepEqual(gateway.recorded.resources.find((r) => r.name === "101-health")!.awaits.filter((a) => !a.startsWith("101")), ["103-health"]);
+    });
+
+    it("a catalog edge that would close a loop with them is a located error", () => {
+        assert.deepEqual(problemsOf({ "101-nginx-phoenix.yaml": (s) => s.replace("dependsOn: [103]", "dependsOn: [103, 102]") }), [
+            "101-nginx-phoenix.yaml:8:18 dependsOn[1]: the gateway waits for 102 (101 dependsOn 102), but traefik_routes on 102 waits for the gateway's nginx_gateway, which forwards the ACME http-01 " +
+                "challenges of Traefik's certificates: they would wait for each other; remove that dependency (the gateway's health check waits for Traefik instead)",
+        ]);
+        assert.deepEqual(problemsOf({ "1001-portainer.yaml": (s) => s.replace("dependsOn: [102]", "dependsOn: [102, 101]") }), [
+            "1001-portainer.yaml:8:18 dependsOn[1]: 1001 waits for the gateway 101 (1001 dependsOn 101), but the gateway's health check checks every route through 1001 and so waits for it: " +
+                "they would wait for each other; remove that dependency (a route's guests need nothing from the gateway to start), or the gateway's health check",
+        ]);
+        assert.deepEqual(problemsOf({ "1002-drphoenix.yaml": (s) => s.replace("  - docker\n", "  - { name: docker, after: [101] }\n") }), [], "1002 serves no route: it may wait for the gateway");
+        // Through another guest, and without the gateway's health check nothing waits for the routes' guests.
+        assert.deepEqual(problemsOf({ "9000-ubuntu-cloud-template.yaml": (s) => s.replace("template: true\n", "template: true\ndependsOn: [101]\n") }).map((p) => p.replace(/: they would .*/, "")), [
+            "1001-portainer.yaml:7:12 cloneFrom: 1001 waits for the gateway 101 (1001 clones 9000, 9000 dependsOn 101), but the gateway's health check checks every route through 1001 and so waits for it",
+        ]);
+        assert.deepEqual(problemsOf({
+            "101-nginx-phoenix.yaml": (s) => s.replace(/# Ready means[\s\S]*$/, ""),
+            "1001-portainer.yaml": (s) => s.replace("dependsOn: [102]", "dependsOn: [102, 101]"),
+        }), []);
     });
 });

@@ -40,7 +40,7 @@ const expectedChildren: Record<number, Record<string, [string, string[]]>> = {
         "1001-feature-step_cli": [CMD, ["1001-feature-trusted_ca"]],
         "1001-feature-docker": [CMD, ["1001-feature-step_cli"]],
         // dependsOn: [102] gates the application (Portainer): 102's readiness, which includes 103's (102 depends on 103).
-        "1001-app": [CMD, ["1001-feature-docker", "102-app"]],
+        "1001-app": [CMD, ["1001-feature-docker", "102-health"]],
         "1001-health": [CMD, ["1001-app"]],
     },
     1002: {
@@ -182,7 +182,7 @@ describe("VmGuest", () => {
     });
 
     it("gates only the application or health check on dependsOn: 1001's on 102's readiness, 1002's on 1001's; the VM, wait and first features are not gated", () => {
-        assert.ok(find(rec, "1001-app").dependencies.includes(urnOf(rec, "102-app")));
+        assert.ok(find(rec, "1001-app").dependencies.includes(urnOf(rec, "102-health")), "102's last step: its health check");
         assert.ok(find(rec, "1002-health").dependencies.includes(urnOf(rec, "1001-health")));
         for (const id of [1001, 1002]) {
             for (const early of [`${id}-vm`, `${id}-wait`, `${id}-feature-nfs_volumes`, `${id}-feature-base_setup`]) {
@@ -252,7 +252,7 @@ describe("VmGuest", () => {
             assert.deepEqual(rules.slice(1), spec(id).firewall.rules);
         }
         assert.deepEqual(inputs(rec, "1002-fw-rules").rules.map((r: any) => `${r.type} ${r.source ?? "any"}:${r.dport}`), [
-            "in 10.0.0.13:22", "in 10.0.0.111:9001", "in 10.0.0.13:9001", "in 10.0.0.12:9001", "in any:6333", "in any:6334",
+            "in 10.0.0.13:22", "in 10.0.0.111:9001", "in 10.0.0.13:9001", "in any:6333", "in any:6334",
         ]);
         assert.equal(sshFromNodeRule("pve.lan").source, undefined, "a host name cannot be a firewall source");
     });

@@ -63,6 +63,10 @@ export const MUTANTS: Mutant[] = [
     { edge: "vm: first in-guest step -> firewall (SSH rule)", file: V, find: 'this.provision("qm", shell, [wait, ...firewall]);', replace: 'this.provision("qm", shell, [wait]);' },
     { edge: "vm: template ready -> its vm", file: V, find: "this.settle([this.vm]);", replace: "this.settle([]);" },
     { edge: "vm: ha -> the family's vendor data on the other nodes HA may start it on", file: V, find: "return [...new Set(elsewhere.map((n) => this.vendorDataOn(n, false)))].filter((r) => r !== own);", replace: "return [];" },
+    // The routes (catalog/routes.ts RouteWait): Traefik's routes after the gateway's application, which forwards their
+    // ACME challenges; the gateway's end-to-end check after Traefik and every route's target are ready.
+    { edge: "traefik routes app -> the gateway's app (route wait)", file: G, find: '...(w.on === "application" ? applications : this.readinessOf(managed, "route"))', replace: '...(w.on === "application" ? [] : this.readinessOf(managed, "route"))' },
+    { edge: "gateway health -> Traefik's and every route target's ready (route wait)", file: G, find: '...(w.on === "application" ? applications : this.readinessOf(managed, "route"))', replace: '...(w.on === "application" ? applications : [])' },
     // HA: after the guest's last step, the rule after the resource it names, the resource after its group.
     { edge: "ha -> the guest's last steps", file: G, find: "{ ...opts, dependsOn: [...last, ...this.haPrerequisites(ha)] }", replace: "{ ...opts, dependsOn: [...this.haPrerequisites(ha)] }" },
     { edge: "ha rule -> ha resource (resources input)", file: G, find: "resources: [resource.resourceId]", replace: "resources: [`${this.spec.kind === \"lxc\" ? \"ct\" : \"vm\"}:${id}`]" },

@@ -13,9 +13,12 @@
 # The certificate (CERT_DIR/gateway.crt, key 600) is issued by ACME from the CA
 # at CA_URL, answered on :80 from ACME_WEBROOT, and renewed by
 # phoenix-gateway-cert.timer (step ca renew, then nginx reload).
+# /usr/local/sbin/phoenix-gateway-check, the guest's health check (run it by
+# hand too), asks this gateway's :443 for every route's host and expects an
+# answer below 500 through the whole path: nginx, Traefik and the service.
 #
 # Idempotent and non-destructive: only the phoenix-gateway site, its symlink, the
-# certificate and the renewal timer are managed; other nginx configuration is
+# certificate, the renewal timer and the check are managed; other nginx configuration is
 # never removed. Files are written only when their content differs; after a
 # change `nginx -t` must pass (otherwise the previous site is restored and the
 # script fails) and nginx is reloaded. The certificate is requested only when
@@ -53,6 +56,7 @@ readonly SITE_TARGET="/etc/nginx/sites-available/${SITE_NAME}"
 readonly SITE_FILE="${PHOENIX_ROOT:-}${SITE_TARGET}"
 readonly SITE_LINK="${PHOENIX_ROOT:-}/etc/nginx/sites-enabled/${SITE_NAME}"
 readonly RENEW_UNIT="phoenix-gateway-cert"
+readonly ROUTE_CHECK="/usr/local/sbin/phoenix-gateway-check"
 
 # Shared helpers: Phoenix sends features/lib/common.sh ahead of this script; run by hand, it is sourced from beside it.
 if ! declare -F phoenix_common_loaded >/dev/null; then
@@ -252,6 +256,7 @@ main() {
   fi
 
   install_cert_renewal "${RENEW_UNIT}" "${CRT}" "${KEY}" "/usr/bin/systemctl reload nginx.service"
+  install_route_check "${ROUTE_CHECK}" gateway "${CA_ROOT_FILE}" "${NAMES[@]}"
 }
 
 main "$@"

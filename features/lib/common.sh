@@ -588,6 +588,77 @@ UNIT
   ensure_unit_active "${unit}.timer"
 }
 
+# --- routes -------------------------------------------------------------------
+
+#######################################
+# Writes FILE (mode 755): the check of every route HOST... that the guest's
+# health check runs, and a person can run by hand. It asks this guest's port
+# 443 for each host as a client would (curl --resolve HOST:443:127.0.0.1) and
+# verifies the certificate against the internal root CA_ROOT. MODE gateway: each
+# route must answer below 500 through the whole path (the gateway, Traefik, the
+# service); MODE traefik: each host must be served with a certificate from the
+# internal CA (Traefik's ACME order done; the service may not be up yet). Prints
+# one line per route and what to look at when one fails; exits 1 if any fails.
+# Globals: FILE_CHANGED. Arguments: FILE MODE CA_ROOT HOST...
+#######################################
+install_route_check() {
+  local file=$1 mode=$2 ca_root=$3
+  shift 3
+  [[ "${mode}" == gateway || "${mode}" == traefik ]] || fatal "install_route_check: unknown mode ${mode}"
+  mkdir -p "$(dirname "${PHOENIX_ROOT:-}${file}")"
+  write_file "${PHOENIX_ROOT:-}${file}" 755 < <(route_check_text "${mode}" "${ca_root}" "$@")
+  if ((FILE_CHANGED)); then
+    info "wrote ${file} (the health check: ${#} route(s) through port 443)"
+  else
+    info "${file} unchanged, skipping"
+  fi
+}
+
+# The text of the check install_route_check writes. Arguments: MODE CA_ROOT HOST...
+route_check_text() {
+  local hosts=""
+  if (($# > 2)); then
+    printf -v hosts '%q ' "${@:3}"
+  fi
+  printf '#!/usr/bin/env bash\n# Managed by Phoenix (%s); local edits are overwritten.\n' "${SCRIPT_NAME}"
+  printf 'readonly MODE=%q CA_ROOT=%q\nreadonly HOSTS=(%s)\n' "$1" "$2" "${hosts% }"
+  cat <<'CHECK'
+# Checks every route as a client would, on this guest's port 443, verifying the
+# certificate against the internal root; one line per route, exit 1 if any fails.
+set -euo pipefail
+service=nginx
+if [[ "${MODE}" == traefik ]]; then service=traefik; fi
+err=$(mktemp)
+trap 'rm -f "${err}"' EXIT
+failed=0
+for host in "${HOSTS[@]}"; do
+  code=$(curl -sS -o /dev/null -w '%{http_code}' --connect-timeout 5 --max-time 30 \
+    --resolve "${host}:443:127.0.0.1" --cacert "${CA_ROOT}" "https://${host}/" 2>"${err}") && rc=0 || rc=$?
+  why=$(head -n 1 "${err}")
+  if ((rc == 60)) && [[ "${MODE}" == traefik ]]; then
+    echo "route ${host}: FAILED: Traefik serves no certificate from the internal CA for ${host} yet (${why})." \
+      "Traefik orders it by ACME http-01 once its routes are loaded, and the CA validates it at" \
+      "http://${host}/.well-known/acme-challenge/: where the name resolves (the gateway, which forwards it, or this guest), it must reach this guest's port 80." \
+      "If journalctl -u traefik shows 'Unable to obtain ACME certificate', Traefik does not order it again until its" \
+      "configuration changes (traefik/traefik#9405): fix the cause, then systemctl restart traefik." >&2
+  elif ((rc == 60)); then
+    echo "route ${host}: FAILED: the gateway's certificate for ${host} does not verify against ${CA_ROOT} (${why}); nginx_gateway requests it from the internal CA" >&2
+  elif ((rc != 0)); then
+    echo "route ${host}: FAILED: no answer on port 443 (${why}); is ${service}.service running (systemctl status ${service})?" >&2
+  elif [[ "${MODE}" == gateway ]] && ((code >= 500)); then
+    echo "route ${host}: FAILED: HTTP ${code} through the gateway: nginx could not reach Traefik or verify its certificate for ${host}," \
+      "or Traefik could not reach the service. /var/log/nginx/error.log says which: 'upstream SSL certificate verify error'" \
+      "means Traefik serves no certificate from the internal CA for ${host} yet (run phoenix-traefik-check on the Traefik guest)." >&2
+  else
+    echo "route ${host}: ok (HTTP ${code}, the certificate verified against the internal root)"
+    continue
+  fi
+  failed=1
+done
+exit "${failed}"
+CHECK
+}
+
 # The marker the scripts test before sourcing this file.
 phoenix_common_loaded() { :; }
 

@@ -203,3 +203,59 @@ EOF
   assert_output_contains "CERT_DIR must be an absolute path without . or .. segments"
   [ ! -s "${STUB_LOG}" ]
 }
+
+# run_check: runs the check the script installed, under the stub PATH (curl answers as STUB_FAIL says).
+run_check() {
+  run env PATH="${TEST_PATH}" bash "${PHOENIX_ROOT}/usr/local/sbin/phoenix-gateway-check"
+}
+
+@test "the health check asks the gateway's :443 for every route's host and wants an answer below 500" {
+  run_script "${SCRIPT}"
+  assert_success
+  assert_file_mode "${PHOENIX_ROOT}/usr/local/sbin/phoenix-gateway-check" 755
+  : >"${STUB_LOG}"
+  run_check
+  assert_success
+  assert_output_contains "route ca.internal: ok (HTTP 200, the certificate verified against the internal root)"
+  assert_output_contains "route portainer.internal: ok (HTTP 200"
+  # As a client would, on this guest's :443, verifying the gateway's certificate against the internal root.
+  assert_called "curl -sS -o /dev/null -w %\{http_code\} --connect-timeout 5 --max-time 30 --resolve ca.internal:443:127.0.0.1 --cacert /usr/local/share/ca-certificates/phoenix_root_ca.crt https://ca.internal/$"
+  assert_called "curl .* --resolve portainer.internal:443:127.0.0.1 .* https://portainer.internal/$"
+
+  STUB_FAIL=curl-404:ca.internal run_check
+  assert_success
+
+  STUB_FAIL=curl-502:portainer.internal run_check
+  assert_failure
+  assert_output_contains "route ca.internal: ok"
+  assert_output_contains "route portainer.internal: FAILED: HTTP 502 through the gateway: nginx could not reach Traefik or verify its certificate for portainer.internal"
+  assert_output_contains "'upstream SSL certificate verify error' means Traefik serves no certificate from the internal CA for portainer.internal yet"
+
+  STUB_FAIL=curl-tls:ca.internal run_check
+  assert_failure
+  assert_output_contains "route ca.internal: FAILED: the gateway's certificate for ca.internal does not verify against /usr/local/share/ca-certificates/phoenix_root_ca.crt (curl: (60) SSL certificate problem"
+
+  STUB_FAIL=curl run_check
+  assert_failure
+  assert_output_contains "route ca.internal: FAILED: no answer on port 443 (curl: (22)"
+  assert_output_contains "is nginx.service running (systemctl status nginx)?"
+}
+
+@test "the check follows the routes: a new server name is checked too, and a second run leaves it" {
+  run_script "${SCRIPT}"
+  assert_success
+  SERVER_NAMES="ca.internal portainer.internal grafana.internal" run_script "${SCRIPT}"
+  assert_success
+  assert_output_contains "wrote /usr/local/sbin/phoenix-gateway-check (the health check: 3 route(s) through port 443)"
+  assert_file_contains "${PHOENIX_ROOT}/usr/local/sbin/phoenix-gateway-check" "readonly HOSTS=(ca.internal portainer.internal grafana.internal)"
+  SERVER_NAMES="ca.internal portainer.internal grafana.internal" run_script "${SCRIPT}"
+  assert_output_contains "/usr/local/sbin/phoenix-gateway-check unchanged, skipping"
+}
+
+@test "the installed check is ShellCheck-clean" {
+  command -v shellcheck >/dev/null || skip "shellcheck is not installed (apt-get install shellcheck)"
+  run_script "${SCRIPT}"
+  assert_success
+  run shellcheck "${PHOENIX_ROOT}/usr/local/sbin/phoenix-gateway-check"
+  assert_success
+}

@@ -70,8 +70,16 @@ export const mapFeatures = (raw: Obj, ctx: ImportContext, guestIp: string | unde
     return raw.features === undefined && features.length === 0 ? undefined : features;
 };
 
+/** The check an application installs, which becomes the guest's health check (the original had none for it). */
+interface InstalledCheck {
+    command: string;
+    retries: number;
+    interval: number;
+    why: string;
+}
+
 /** The original's application scripts and what replaces each. */
-const APPLICATIONS: Record<string, (ctx: ImportContext) => { script: string; params?: Obj; why: string }> = {
+const APPLICATIONS: Record<string, (ctx: ImportContext) => { script: string; params?: Obj; why: string; healthCheck?: InstalledCheck }> = {
     "phoenix_hypervisor_lxc_103.sh": () => ({
         script: "ca_service",
         why: "ca_service starts step-ca and exports the root certificate (the initialisation moved into the step_ca feature)",
@@ -80,10 +88,18 @@ const APPLICATIONS: Record<string, (ctx: ImportContext) => { script: string; par
         script: "nginx_gateway",
         params: { upstreamUrl: `https://${ctx.traefikIp ?? "TRAEFIK-ADDRESS"}:443` },
         why: "nginx_gateway installs the gateway site: TLS on 443 with a certificate from the internal CA, proxied to Traefik's websecure entry point (the original's generate_nginx_gateway_config.sh hard-coded http://<Traefik>:80, where no route listened); its server names are every route's host, derived from the catalog",
+        healthCheck: {
+            command: "/usr/local/sbin/phoenix-gateway-check", retries: 12, interval: 10,
+            why: "every route answers end to end through the gateway's :443 (nginx_gateway installs the check; it runs once Traefik and every route's target are ready)",
+        },
     }),
     "phoenix_hypervisor_lxc_102.sh": () => ({
         script: "traefik_routes",
         why: "traefik_routes writes the dynamic configuration generated from every guest's traefikService (the original only did this in `phoenix sync all`)",
+        healthCheck: {
+            command: "/usr/local/sbin/phoenix-traefik-check", retries: 24, interval: 5,
+            why: "Traefik serves a certificate from the internal CA for every route's host (traefik_routes installs the check)",
+        },
     }),
 };
 
@@ -123,6 +139,12 @@ export const mapHealthCheck = (raw: Obj, ctx: ImportContext, kind: "lxc" | "vm",
         return compact({ command, retries, interval });
     }
     if (raw.health_checks !== undefined) notes.push(note("dropped", "health_checks", "host-side check scripts; state a healthCheck command that runs inside the guest instead"));
+    const installed = APPLICATIONS[str(raw.application_script) ?? ""]?.(ctx).healthCheck;
+    if (installed) {
+        const { why, ...check } = installed;
+        notes.push(note("added", "healthCheck", `${check.command}: ${why}; dependents wait for it`));
+        return check;
+    }
     const hasDocker = (features ?? []).some((f) => (typeof f === "string" ? f : f.name) === "docker");
     if (kind === "vm" && hasDocker) {
         notes.push(note("added", "healthCheck", "docker info: the guest is ready once its Docker engine answers (dependents wait for this)"));
