@@ -1,6 +1,7 @@
 // The route check (catalog/routes.ts): every route's request path, hop by hop, for every catalog. The reference
 // catalog's routes work end to end; each way a route can fail is a located catalog error naming the fix.
 import { strict as assert } from "assert";
+import * as fs from "fs";
 import * as path from "path";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
@@ -209,6 +210,18 @@ describe("a route that cannot work is a located catalog error", () => {
         assert.deepEqual(problemsOf({}), []);
         // The LAN on the gateway's :80 is a redirect to https, not a hop of any route: optional.
         assert.deepEqual(problemsOf({ "101-nginx-phoenix.yaml": drop(/LAN clients are redirected to https/) }), []);
+    });
+});
+
+describe("README's example of a route that cannot work", () => {
+    it("is what the check prints for the reference catalog without 1001's rule admitting Traefik on 9443", () => {
+        const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+        const block = /```\n {2}(guests\/1001-portainer\.yaml:[\s\S]*?)\n {2}```/.exec(readme);
+        assert.ok(block, "the example block in README's Routes section");
+        const printed = problemsOf({ "1001-portainer.yaml": drop(/dport: "9443"/) });
+        assert.equal(printed.length, 1);
+        // The README wraps the line: each line break and its indent is one space.
+        assert.equal(block[1].replace(/\n {2}/g, " "), `guests/${printed[0]}`);
     });
 });
 
