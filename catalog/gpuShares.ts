@@ -202,6 +202,19 @@ const clonedFrom = (graph: GuestIndex) => (id: number, source: number): boolean 
 export const lanesOf = (guests: ReadonlyMap<number, GuestSpec>, graph: GuestIndex, ids: readonly number[]): GpuLanePlan =>
     gpuLanes(gpuServers(ids.map((id) => guests.get(id)!)), topologicalOrder(graph, ids), reaches(graph), clonedFrom(graph));
 
+/** `graph` with each GPU server's waits for templates (`waits`, its lanes) as edges of the waiting guest. */
+const withLaneEdges = (graph: GuestIndex, waits: GpuLanePlan["waits"]): GuestIndex =>
+    indexGuests([...graph.values()].map((g) => ({ ...g, consumes: [...(g.consumes ?? []), ...(waits.get(g.id) ?? [])] })));
+
+/**
+ * The catalog's graph with the GPU lanes of all its guests as edges: every wait between guests that the catalog's
+ * data implies, for a check of what else might close a loop with them (catalog/routeWaits.ts).
+ */
+export const withGpuLanes = (guests: ReadonlyMap<number, GuestSpec>, graph: GuestIndex): GuestIndex => {
+    const { waits } = lanesOf(guests, graph, [...graph.keys()].filter((id) => guests.has(id)));
+    return waits.size === 0 ? graph : withLaneEdges(graph, waits);
+};
+
 /**
  * The catalog's GPU problems: permanent servers that overfill a GPU, a template that depends on a permanent server it
  * cannot run beside, and a cycle the lanes would close with the dependencies (each located at a server's share).
@@ -219,8 +232,7 @@ export const checkGpuShares = (guests: ReadonlyMap<number, GuestSpec>, graph: Gu
             "Lower a share, or give one of them another GPU"));
     }
     if (problems.length > 0) return problems;
-    const withLanes = indexGuests([...graph.values()].map((g) => ({ ...g, consumes: [...(g.consumes ?? []), ...(plan.waits.get(g.id) ?? [])] })));
-    const cycle = findCycle(withLanes);
+    const cycle = findCycle(withLaneEdges(graph, plan.waits));
     if (cycle) {
         const s = servers.find((x) => x.guest === cycle[0]) ?? servers.find((x) => cycle.includes(x.guest))!;
         problems.push(locate(s, `the GPU lanes (servers that wait for templates to free a GPU) and the dependencies form a cycle ${cycle.join(" -> ")}: lower a share or move a guest to another GPU`));

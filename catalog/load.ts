@@ -16,7 +16,7 @@ import { type RouteProblem, checkRoutes, routeHost } from "./routes";
 import { applyRouteWaits, routeWaitProblems } from "./routeWaits";
 import { ClusterCheck, copyIds } from "./cluster";
 import { checkClones } from "./clones";
-import { checkGpuShares } from "./gpuShares";
+import { checkGpuShares, withGpuLanes } from "./gpuShares";
 
 export const DEFAULTS_FILE = "defaults.yaml";
 
@@ -151,7 +151,7 @@ export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Pr
     if (cycle) problems.push(byId.get(cycle[0])!.source.problemAt(["dependsOn"], `dependency cycle ${cycle.join(" -> ")}`));
     else problems.push(...checkGpuShares(guests, graph, (s, message) => shareProblem(byId.get(s.guest)!, s.feature, guests.get(s.guest)!, message)));
     // The routes' own waits must not close a loop with the catalog's edges (checked on a catalog that is sound otherwise).
-    if (problems.length === 0) problems.push(...routeWaitProblems(waits, guests, graph).map((r) => byId.get(r.guest)!.source.problemAt(r.at, r.message)));
+    if (problems.length === 0 && waits.length > 0) problems.push(...routeWaitProblems(waits, guests, withGpuLanes(guests, graph)).map((r) => byId.get(r.guest)!.source.problemAt(r.at, r.message)));
 
     return { catalog: { dir, defaults, guests, graph, scripts, routes }, problems, routeProblems };
 };

@@ -2,6 +2,7 @@
 // catalog's routes work end to end; each way a route can fail is a located catalog error naming the fix.
 import { strict as assert } from "assert";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
@@ -284,18 +285,33 @@ describe("the routes order what they need across guests", () => {
 
     it("a catalog edge that would close a loop with them is a located error", () => {
         assert.deepEqual(problemsOf({ "101-nginx-phoenix.yaml": (s) => s.replace("dependsOn: [103]", "dependsOn: [103, 102]") }), [
-            "101-nginx-phoenix.yaml:8:18 dependsOn[1]: the gateway waits for 102 (101 dependsOn 102), but traefik_routes on 102 waits for the gateway's nginx_gateway, which forwards the ACME http-01 " +
-                "challenges of Traefik's certificates: they would wait for each other; remove that dependency (the gateway's health check waits for Traefik instead)",
+            "101-nginx-phoenix.yaml:8:18 dependsOn[1]: the gateway 101 waits for 102 (101 dependsOn 102), but traefik_routes on 102 waits for the gateway's nginx_gateway, which forwards the ACME http-01 " +
+                "challenges of Traefik's certificates: they would wait for each other; remove this dependency (the gateway's health check waits for Traefik instead)",
         ]);
         assert.deepEqual(problemsOf({ "1001-portainer.yaml": (s) => s.replace("dependsOn: [102]", "dependsOn: [102, 101]") }), [
-            "1001-portainer.yaml:8:18 dependsOn[1]: 1001 waits for the gateway 101 (1001 dependsOn 101), but the gateway's health check checks every route through 1001 and so waits for it: " +
-                "they would wait for each other; remove that dependency (a route's guests need nothing from the gateway to start), or the gateway's health check",
+            "1001-portainer.yaml:8:18 dependsOn[1]: the route's guest 1001 waits for the gateway 101 (1001 dependsOn 101), but the gateway's health check checks every route through it and so waits for it: " +
+                "they would wait for each other; remove this dependency (a route's guests need nothing from the gateway to start), or the gateway's health check",
         ]);
         assert.deepEqual(problemsOf({ "1002-drphoenix.yaml": (s) => s.replace("  - docker\n", "  - { name: docker, after: [101] }\n") }), [], "1002 serves no route: it may wait for the gateway");
-        // Through another guest, and without the gateway's health check nothing waits for the routes' guests.
+        // Through another guest (located at the dependency to drop), and without the gateway's health check nothing
+        // waits for the routes' guests.
         assert.deepEqual(problemsOf({ "9000-ubuntu-cloud-template.yaml": (s) => s.replace("template: true\n", "template: true\ndependsOn: [101]\n") }).map((p) => p.replace(/: they would .*/, "")), [
-            "1001-portainer.yaml:7:12 cloneFrom: 1001 waits for the gateway 101 (1001 clones 9000, 9000 dependsOn 101), but the gateway's health check checks every route through 1001 and so waits for it",
+            "9000-ubuntu-cloud-template.yaml:9:13 dependsOn[0]: the route's guest 1001 waits for the gateway 101 (1001 clones 9000, 9000 dependsOn 101), but the gateway's health check checks every route through it and so waits for it",
         ]);
+        // Through a GPU lane: 801 clones 911, whose vLLM waits for 910's conversion (they do not fit on GPU 0 together).
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-full-"));
+        for (const f of fs.readdirSync(path.join(ROOT, "guests-full"))) fs.copyFileSync(path.join(ROOT, "guests-full", f), path.join(dir, f));
+        const file = path.join(dir, "910-copy-vllm-gpux2.yaml");
+        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("cloneFrom: 901\n", "cloneFrom: 901\ndependsOn: [101]\n"));
+        assert.throws(() => loadCatalog({ dir, node: "phoenix", baseDir: ROOT }), (e: unknown) => {
+            assert.ok(e instanceof CatalogError);
+            // One problem, at the dependency that closes both loops (801's and 802's).
+            assert.deepEqual(e.problems.map((p) => `${path.basename(p.file)}:${p.line}:${p.col} ${p.field}: ${p.message.replace(/: they would .*/, "")}`), [
+                "910-copy-vllm-gpux2.yaml:8:13 dependsOn[0]: the routes' guests 801 and 802 wait for the gateway 101 (801 clones 911, 911 has a step waiting for 910, 910 dependsOn 101; " +
+                    "802 likewise), but the gateway's health check checks every route through them and so waits for them",
+            ]);
+            return true;
+        });
         assert.deepEqual(problemsOf({
             "101-nginx-phoenix.yaml": (s) => s.replace(/# Ready means[\s\S]*$/, ""),
             "1001-portainer.yaml": (s) => s.replace("dependsOn: [102]", "dependsOn: [102, 101]"),
