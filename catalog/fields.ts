@@ -43,9 +43,10 @@ export const Hostname = z
         error: "expected a hostname: letters, digits and inner hyphens, labels of at most 63 characters",
     });
 /** A DNS name to connect to: its last label is not all digits (RFC 1123 2.1), so 10.0.0.999 is no name. */
+export const DNS_NAME_RE = new RegExp(`^(?=.{1,253}$)(${LABEL}\\.)*(?=[0-9]*[A-Za-z-])${LABEL}$`);
 const DnsName = z
     .string()
-    .regex(new RegExp(`^(?=.{1,253}$)(${LABEL}\\.)*(?=[0-9]*[A-Za-z-])${LABEL}$`), {
+    .regex(DNS_NAME_RE, {
         error: "expected an IPv4 address or a DNS name (whose last label is not all digits)",
     });
 export const Ipv4 = z.string().regex(IPV4_RE, { error: "expected an IPv4 address such as 10.0.0.1" });

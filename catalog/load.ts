@@ -65,7 +65,7 @@ export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Pr
 
     const readSource = opts.readSource ?? ((shownFile: string, absolutePath: string) => new YamlSource(shownFile, absolutePath));
     const defaults = loadDefaults(dir, shown(DEFAULTS_FILE), readSource, problems);
-    const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && f !== DEFAULTS_FILE).sort();
+    const files = listDir(dir, opts.dir).filter((f) => /\.ya?ml$/.test(f) && f !== DEFAULTS_FILE).sort();
     const parsed: Parsed[] = [];
     // IDs of guest files that exist but failed validation: references to them are not reported again as unknown.
     const invalidIds = new Set<number>();
@@ -138,14 +138,17 @@ export const readCatalog = (opts: LoadOptions): { catalog: Catalog; problems: Pr
     cluster.run(copies);
     problems.push(...cluster.problems);
 
+    // A guest naming itself (dependsOn, cloneFrom, caFrom, after) is reported at that field by checkReferences; left
+    // in the graph it would be reported a second time, as a cycle of one.
+    const other = (g: GuestSpec) => (d: number) => d !== g.id && guests.has(d);
     const graph = indexGuests([...guests.values()].map((g) => ({
         id: g.id,
         kind: g.kind,
-        dependsOn: g.dependsOn.filter((d) => guests.has(d)),
-        cloneFrom: g.cloneSource,
+        dependsOn: g.dependsOn.filter(other(g)),
+        cloneFrom: g.cloneSource === g.id ? undefined : g.cloneSource,
         provisionAfter: g.provisionAfter,
         copyOf: g.copyOf,
-        consumes: [...g.features, ...(g.application ? [g.application] : [])].flatMap((s) => [...(s.caFrom !== undefined ? [s.caFrom] : []), ...s.after]).filter((d) => guests.has(d)),
+        consumes: [...g.features, ...(g.application ? [g.application] : [])].flatMap((s) => [...(s.caFrom !== undefined ? [s.caFrom] : []), ...s.after]).filter(other(g)),
     })));
     const cycle = findCycle(graph);
     if (cycle) problems.push(byId.get(cycle[0])!.source.problemAt(["dependsOn"], `dependency cycle ${cycle.join(" -> ")}`));
@@ -177,9 +180,30 @@ const idsOfBrokenFile = (file: string, source: YamlSource): number[] => {
     return [...new Set([read, line, prefix].filter((v) => v !== undefined).map(Number).filter(Number.isSafeInteger))];
 };
 
+const isPresent = (file: string): boolean => {
+    try {
+        fs.lstatSync(file);
+        return true;
+    } catch {
+        return false;
+    }
+};
+
+/** The catalog directory's entries; one that cannot be listed is a catalog problem, not an exception. */
+const listDir = (dir: string, shown: string): string[] => {
+    try {
+        return fs.readdirSync(dir);
+    } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const why = code === "EACCES" || code === "EPERM" ? "permission denied (the user running pulumi needs read access)" : `${code ?? ""} ${(e as Error).message}`.trim();
+        throw new CatalogError([{ file: shown, line: 1, col: 1, field: "(catalog)", message: `the catalog directory cannot be listed: ${why}` }]);
+    }
+};
+
 const loadDefaults = (dir: string, shownFile: string, readSource: NonNullable<LoadOptions["readSource"]>, problems: Problem[]): DefaultsFile | undefined => {
     const file = path.join(dir, DEFAULTS_FILE);
-    if (!fs.existsSync(file)) {
+    // lstat, not exists: a broken symbolic link is there, and reading it says what is wrong with it.
+    if (!isPresent(file)) {
         problems.push({ file: shownFile, line: 1, col: 1, field: "(file)", message: "missing: the catalog needs its shared defaults (storage, network, images)" });
         return undefined;
     }
@@ -241,11 +265,13 @@ const checkReferences = ({ source, guest: g }: Parsed, byId: Map<number, Parsed>
     g.features.forEach((f, i) => {
         if (typeof f === "string") return;
         f.after.forEach((a, j) => {
-            if (unknown(a)) problems.push(source.problemAt(["features", i, "after", j], `unknown guest ${a}; known guests: ${known()}`));
+            if (a === g.id) problems.push(source.problemAt(["features", i, "after", j], "a step cannot wait for its own guest (a guest's steps already run in order)"));
+            else if (unknown(a)) problems.push(source.problemAt(["features", i, "after", j], `unknown guest ${a}; known guests: ${known()}`));
         });
         if (f.caFrom !== undefined) {
             const ca = byId.get(f.caFrom)?.guest;
-            if (!ca) {
+            if (f.caFrom === g.id) problems.push(source.problemAt(["features", i, "caFrom"], "a guest cannot take the CA certificate from itself: the step would wait for its own guest to be ready"));
+            else if (!ca) {
                 if (unknown(f.caFrom)) problems.push(source.problemAt(["features", i, "caFrom"], `unknown guest ${f.caFrom}; known guests: ${known()}`));
             } else if (!ca.features.some((x) => (typeof x === "string" ? x : x.name) === "step_ca")) {
                 problems.push(source.problemAt(["features", i, "caFrom"], `guest ${f.caFrom} has no step_ca feature, so it provides no CA certificate`));
@@ -334,19 +360,31 @@ const checkUniqueAddresses = (parsed: Parsed[]): Problem[] => {
 
 type StepEntry = Exclude<FeatureEntrySpec, string>;
 
-/** The stack config keys a guest names, each with the field that names it (checked before anything is registered). */
-const configKeysOf = ({ source, guest: g }: Parsed): ConfigKeyRef[] => {
-    const ref = (key: string, path: (string | number)[]): ConfigKeyRef => {
-        const { message: _, ...at } = source.problemAt(path, "");
-        return { key, at };
-    };
-    const secrets = (path: (string | number)[], named: Record<string, string>) => Object.entries(named).map(([name, key]) => ref(key, [...path, "secrets", name]));
+/**
+ * The stack config keys a guest file names (step `secrets:`, `cloudInit.passwordSecret`), each with its field. Reads
+ * the file's data as parsed YAML, valid or not (the offline plan gives these keys placeholders before the catalog is
+ * validated): what is not a key where one belongs is left to the schema.
+ */
+export const namedConfigKeys = (guest: unknown): { key: string; path: (string | number)[] }[] => {
+    const at = (v: unknown, k: string | number): unknown => (typeof v === "object" && v !== null ? (v as Record<string | number, unknown>)[k] : undefined);
+    const strings = (v: unknown): [string, string][] =>
+        typeof v === "object" && v !== null && !Array.isArray(v) ? Object.entries(v).filter((e): e is [string, string] => typeof e[1] === "string") : [];
+    const secrets = (path: (string | number)[], step: unknown) => strings(at(step, "secrets")).map(([name, key]) => ({ key, path: [...path, "secrets", name] }));
+    const features = at(guest, "features");
+    const password = at(at(guest, "cloudInit"), "passwordSecret");
     return [
-        ...g.features.flatMap((f, i) => (typeof f === "string" ? [] : secrets(["features", i], f.secrets))),
-        ...(g.application ? secrets(["application"], g.application.secrets) : []),
-        ...(g.kind === "vm" && g.cloudInit.passwordSecret ? [ref(g.cloudInit.passwordSecret, ["cloudInit", "passwordSecret"])] : []),
+        ...(Array.isArray(features) ? features.flatMap((f, i) => secrets(["features", i], f)) : []),
+        ...secrets(["application"], at(guest, "application")),
+        ...(at(guest, "kind") === "vm" && typeof password === "string" ? [{ key: password, path: ["cloudInit", "passwordSecret"] }] : []),
     ];
 };
+
+/** The stack config keys a guest names, each with the field that names it (checked before anything is registered). */
+const configKeysOf = ({ source, guest: g }: Parsed): ConfigKeyRef[] =>
+    namedConfigKeys(g).map(({ key, path }) => {
+        const { message: _, ...at } = source.problemAt(path, "");
+        return { key, at };
+    });
 
 /** What each value derived below comes from, for the message when it cannot be derived. */
 const DERIVED_FROM: Record<string, string> = {

@@ -281,8 +281,11 @@ const lxcKeyProblem = (key: string): string | undefined => {
     if (LXC_KEYS.has(key) || /^lxc\.(cgroup2|prlimit|net)\.[a-z0-9_.-]+$/.test(key)) return undefined;
     return `${key} is not a key Proxmox keeps in a container config (pve-container Config.pm: deprecated, unsupported or misspelled)`;
 };
-/** `key: value` or `key = value`; the value one line, no surrounding blanks (Proxmox trims them when it rewrites the file). */
-const RAW_LXC_RE = /^(lxc\.[a-z0-9_.-]+)\s*[:=]\s*([^\x00-\x1f\x7f-\x9f\u2028\u2029\s]([^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\x00-\x1f\x7f-\x9f\u2028\u2029\s])?)$/;
+/**
+ * `key: value` or `key = value`; the value one line, no surrounding blanks (Proxmox trims them when it rewrites the
+ * file). Groups: the key, the value (components/lxc.ts writes every accepted line as `key: value`, as Proxmox does).
+ */
+export const RAW_LXC_RE = /^(lxc\.[a-z0-9_.-]+)\s*[:=]\s*([^\x00-\x1f\x7f-\x9f\u2028\u2029\s]([^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\x00-\x1f\x7f-\x9f\u2028\u2029\s])?)$/;
 const RawLxcLine = z.string()
     .regex(RAW_LXC_RE, { error: 'expected one raw line such as "lxc.mount.auto: sys:rw" (no control characters)', abort: true })
     .superRefine((l, ctx) => {

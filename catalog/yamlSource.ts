@@ -9,6 +9,68 @@ import { type Problem, fieldPath } from "./problems";
  */
 export const MAX_ALIAS_COUNT = 100;
 
+/**
+ * A catalog file's text, or why it cannot be read, as a problem located in it: a directory or a broken symbolic link
+ * where a guest file should be, a file that cannot be opened, bytes that are not UTF-8 (Node would silently replace
+ * them, and the catalog would hold values nobody wrote).
+ */
+const readText = (absolutePath: string): { text?: string; problem?: { line: number; col: number; message: string } } => {
+    let bytes: Buffer;
+    try {
+        bytes = fs.readFileSync(absolutePath);
+    } catch (e) {
+        return { problem: { line: 1, col: 1, message: unreadable(absolutePath, e as NodeJS.ErrnoException) } };
+    }
+    try {
+        return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
+    } catch {
+        const at = firstInvalidUtf8(bytes);
+        const before = bytes.subarray(0, at).toString("utf8").split("\n");
+        const hex = bytes.subarray(at, at + 1).toString("hex");
+        return { problem: { line: before.length, col: before[before.length - 1].length + 1, message: `not UTF-8 text (byte 0x${hex} here); save the file as UTF-8` } };
+    }
+};
+
+const unreadable = (absolutePath: string, e: NodeJS.ErrnoException): string => {
+    switch (e.code) {
+        case "EISDIR":
+            return "a directory, not a guest file: rename it so its name does not end in .yaml, or move it out of the catalog";
+        case "ENOENT": {
+            let target: string | undefined;
+            try {
+                target = fs.readlinkSync(absolutePath);
+            } catch {
+                target = undefined;
+            }
+            return target !== undefined ? `a symbolic link to ${target}, which does not exist` : "disappeared while the catalog was read";
+        }
+        case "ELOOP":
+            return "a symbolic link that loops (it points, through other links, back to itself)";
+        case "EACCES":
+        case "EPERM":
+            return "cannot be read: permission denied (the user running pulumi needs read access)";
+        default:
+            return `cannot be read: ${e.code ?? e.name} ${e.message}`;
+    }
+};
+
+/** Offset of the first byte that does not start or continue a well-formed UTF-8 sequence. */
+const firstInvalidUtf8 = (bytes: Buffer): number => {
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    // Grow a prefix until it fails: a prefix that ends inside a valid sequence fails too, so step over whole sequences.
+    let lo = 0;
+    while (lo < bytes.length) {
+        const width = bytes[lo] < 0x80 ? 1 : bytes[lo] >= 0xf0 ? 4 : bytes[lo] >= 0xe0 ? 3 : 2;
+        try {
+            decoder.decode(bytes.subarray(lo, lo + width));
+        } catch {
+            return lo;
+        }
+        lo += width;
+    }
+    return bytes.length;
+};
+
 export class YamlSource {
     readonly problems: Problem[] = [];
     readonly data: unknown;
@@ -17,8 +79,14 @@ export class YamlSource {
     private readonly lines = new LineCounter();
 
     constructor(readonly file: string, absolutePath: string) {
-        this.text = fs.readFileSync(absolutePath, "utf8");
+        const read = readText(absolutePath);
+        this.text = read.text ?? "";
+        if (read.problem) this.problems.push({ file, line: read.problem.line, col: read.problem.col, field: "(file)", message: read.problem.message });
         this.doc = parseDocument(this.text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+        if (read.problem) {
+            this.data = undefined;
+            return;
+        }
         // One syntax error usually drags others after it: report the first, and say how many follow.
         const [first, ...more] = this.doc.errors;
         if (first) {

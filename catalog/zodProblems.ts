@@ -15,6 +15,21 @@ const describe = (v: unknown): string => {
     return showValue(v);
 };
 
+/**
+ * Fields whose value names the stack config key that holds a secret (a step's `secrets: { ENV: key }`,
+ * `cloudInit.passwordSecret`): a value there that is no key name may be the secret itself, pasted in by mistake, and
+ * a located problem goes to terminals, CI logs and PR comments. So it is described, never shown.
+ */
+const namesSecretKey = (path: readonly PropertyKey[]): boolean =>
+    path[path.length - 1] === "passwordSecret" || (path.length >= 2 && path[path.length - 2] === "secrets");
+
+/** The value a problem says it received; at a field that names a secret's key, only its kind and length. */
+const received = (path: readonly PropertyKey[], v: unknown): string => {
+    if (!namesSecretKey(path) || v === undefined || v === null || typeof v === "object") return describe(v);
+    const what = typeof v === "string" ? `a text of ${v.length} characters` : `a ${typeof v}`;
+    return `${what} (not shown: this field names the stack config key that holds the secret, set with pulumi config set --secret <key> <value>, and what is here may be the secret itself)`;
+};
+
 const distance = (a: string, b: string): number => {
     const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
     for (let j = 1; j <= b.length; j++) d[0][j] = j;
@@ -83,17 +98,17 @@ export const zodProblems = (issues: readonly Issue[], source: YamlSource, schema
                 const value = valueAt(data, path);
                 const branches = issue.errors.filter((b) => !(b.length === 1 && b[0].code === "invalid_type" && b[0].path.length === 0));
                 if (branches.length > 0 && value !== null && typeof value === "object") return zodProblems(bestBranch(branches), source, schema, path);
-                return [source.problemAt(path, `${issue.message === "Invalid input" ? "unexpected value" : issue.message}, received ${describe(value)}`)];
+                return [source.problemAt(path, `${issue.message === "Invalid input" ? "unexpected value" : issue.message}, received ${received(path, value)}`)];
             }
             case "invalid_type": {
                 const value = valueAt(data, path);
                 if (value === undefined) return [source.problemAt(path, `required (expected ${issue.expected})`)];
                 const custom = issue.message.startsWith("Invalid input") ? `expected ${issue.expected}` : issue.message;
-                return [source.problemAt(path, `${custom}, received ${describe(value)}`)];
+                return [source.problemAt(path, `${custom}, received ${received(path, value)}`)];
             }
             case "invalid_value": {
                 const expected = issue.message.startsWith("Invalid") ? `expected ${issue.values.map((v) => JSON.stringify(v)).join(" or ")}` : issue.message;
-                return [source.problemAt(path, `${expected}, received ${describe(valueAt(data, path))}`)];
+                return [source.problemAt(path, `${expected}, received ${received(path, valueAt(data, path))}`)];
             }
             case "invalid_key": {
                 // A record key (a parameter or secret name): the key schema's own message, at the key.
@@ -105,7 +120,7 @@ export const zodProblems = (issues: readonly Issue[], source: YamlSource, schema
                 // A refinement's message names what is wrong with the value itself.
                 return [source.problemAt(path, issue.message)];
             default:
-                return [source.problemAt(path, `${issue.message}, received ${describe(valueAt(data, path))}`)];
+                return [source.problemAt(path, `${issue.message}, received ${received(path, valueAt(data, path))}`)];
         }
     });
 

@@ -6,8 +6,9 @@
 //     pve1: { address: 10.0.0.13 }
 //     pve2: { address: 10.0.0.14, port: 22, user: root, hostKey: "ssh-ed25519 AAAA..." }
 import type * as pulumi from "@pulumi/pulumi";
-import { NodeName } from "../catalog/fields";
-import { configError as fail, guestIds } from "./stackConfig";
+import { CONFIG_DEFAULTS } from "./configKeys";
+import { PORT_EXPECTED, addressProblem, nodeNameProblem, portOf, sshPublicKeyProblem, sshUserProblem } from "./configValues";
+import { configError as fail, guestIds, notShown, requireKey } from "./stackConfig";
 
 /** SSH access to one node: Phoenix's pct/qm commands, the jump host into its VMs, the provider's uploads. */
 export interface NodeAccess {
@@ -32,14 +33,30 @@ export interface ClusterSettings {
 
 const NODE_KEYS = new Set(["address", "port", "user", "hostKey"]);
 
-const isNodeName = (s: string): boolean => NodeName.safeParse(s).success;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const nonBlank = (v: unknown): v is string => typeof v === "string" && v.trim() !== "" && !/\s/.test(v.trim());
 
-/** `pulumi config set --path` stores integers as numbers; a hand-written stack file may quote them. */
-const port = (v: unknown): number | undefined => {
-    const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
-    return typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined;
+/** A value's problem, reported at its key: the form each key takes is in configValues.ts. */
+const check = (key: string, problem: (v: unknown) => string | undefined, v: unknown, hidden?: string): void => {
+    const wrong = problem(v);
+    if (wrong) fail(key, wrong, v, hidden !== undefined ? notShown(v, hidden) : undefined);
+};
+
+/** A host key is public, but a value that is none may be the private key, pasted by mistake: it is never echoed. */
+const HOST_KEY_HIDDEN = "what is here may be a private key pasted by mistake";
+
+const readPort = (key: string, v: unknown): number => portOf(v) ?? fail(key, PORT_EXPECTED, v);
+
+/** A node's SSH access, each value checked at its key (phoenix:nodes.<node>.address, or phoenix:nodeAddress). */
+const nodeAccess = (keys: Record<keyof NodeAccess, string>, v: { address: unknown; port: unknown; user: unknown; hostKey: unknown }, defaults: { port: number; user: string }): NodeAccess => {
+    check(keys.address, addressProblem, v.address);
+    if (v.user !== undefined) check(keys.user, sshUserProblem, v.user);
+    if (v.hostKey !== undefined) check(keys.hostKey, sshPublicKeyProblem, v.hostKey, HOST_KEY_HIDDEN);
+    return {
+        address: v.address as string,
+        port: v.port === undefined ? defaults.port : readPort(keys.port, v.port),
+        user: (v.user as string | undefined) ?? defaults.user,
+        hostKey: (v.hostKey as string | undefined)?.trim(),
+    };
 };
 
 const readNodes = (raw: unknown, defaults: { port: number; user: string }): Map<string, NodeAccess> => {
@@ -48,16 +65,12 @@ const readNodes = (raw: unknown, defaults: { port: number; user: string }): Map<
     const nodes = new Map<string, NodeAccess>();
     for (const [name, v] of Object.entries(raw)) {
         const at = `nodes.${name}`;
-        if (!isNodeName(name)) fail(at, "a Proxmox node name (letters, digits and inner hyphens)", name);
+        check(at, nodeNameProblem, name);
         if (!isObject(v)) return fail(at, "{ address, port?, user?, hostKey? }", v);
         const unknown = Object.keys(v).filter((k) => !NODE_KEYS.has(k));
         if (unknown.length > 0) fail(`${at}.${unknown[0]}`, `one of ${[...NODE_KEYS].join(", ")}`, unknown[0]);
-        if (!nonBlank(v.address)) fail(`${at}.address`, "the node's SSH address (host name or IP)", v.address);
-        if (v.user !== undefined && !nonBlank(v.user)) fail(`${at}.user`, "an SSH user name", v.user);
-        if (v.hostKey !== undefined && !(typeof v.hostKey === "string" && v.hostKey.trim() !== "")) fail(`${at}.hostKey`, "the node's SSH host key", v.hostKey);
-        const p = v.port === undefined ? defaults.port : port(v.port);
-        if (p === undefined) fail(`${at}.port`, "a port 1..65535", v.port);
-        nodes.set(name, { address: (v.address as string).trim(), port: p!, user: (v.user as string | undefined) ?? defaults.user, hostKey: v.hostKey as string | undefined });
+        const keys = { address: `${at}.address`, port: `${at}.port`, user: `${at}.user`, hostKey: `${at}.hostKey` };
+        nodes.set(name, nodeAccess(keys, { address: v.address, port: v.port, user: v.user, hostKey: v.hostKey }, defaults));
     }
     return nodes;
 };
@@ -68,15 +81,18 @@ const readGuestIds = (key: string, raw: unknown): number[] => {
 };
 
 export const readClusterSettings = (cfg: pulumi.Config): ClusterSettings => {
-    const sshPort = cfg.getNumber("sshPort", { min: 1, max: 65535 }) ?? 22;
-    const sshUser = cfg.get("sshUser") ?? "root";
+    const rawPort = cfg.get("sshPort");
+    const sshPort = rawPort === undefined ? CONFIG_DEFAULTS.sshPort : readPort("sshPort", rawPort);
+    const sshUser = cfg.get("sshUser") ?? CONFIG_DEFAULTS.sshUser;
+    check("sshUser", sshUserProblem, sshUser);
     const rawNodes = cfg.getObject<unknown>("nodes");
     let node: string;
     let nodes: Map<string, NodeAccess>;
     if (rawNodes === undefined) {
-        node = cfg.require("node");
-        if (!isNodeName(node)) fail("node", "a Proxmox node name (letters, digits and inner hyphens)", node);
-        nodes = new Map([[node, { address: cfg.require("nodeAddress"), port: sshPort, user: sshUser, hostKey: cfg.get("nodeHostKey") }]]);
+        node = requireKey(cfg, "node");
+        check("node", nodeNameProblem, node);
+        const access = { address: requireKey(cfg, "nodeAddress"), port: undefined, user: undefined, hostKey: cfg.get("nodeHostKey") };
+        nodes = new Map([[node, nodeAccess({ address: "nodeAddress", port: "sshPort", user: "sshUser", hostKey: "nodeHostKey" }, access, { port: sshPort, user: sshUser })]]);
     } else {
         // One source of truth per node: the one-node keys next to phoenix:nodes would leave it open which one counts.
         for (const key of ["nodeAddress", "nodeHostKey"]) {
@@ -87,7 +103,7 @@ export const readClusterSettings = (cfg: pulumi.Config): ClusterSettings => {
         node = cfg.get("node") ?? (declared.length === 1 ? declared[0] : fail("node", `the node of guests that name none, one of ${declared.join(", ")}`, undefined));
         if (!nodes.has(node)) fail("node", `one of the nodes in phoenix:nodes (${declared.join(", ")})`, node);
     }
-    const haAffinity = cfg.get("haAffinity") ?? "rules";
+    const haAffinity = cfg.get("haAffinity") ?? CONFIG_DEFAULTS.haAffinity;
     if (haAffinity !== "rules" && haAffinity !== "groups") fail("haAffinity", '"rules" (Proxmox VE 9) or "groups" (Proxmox VE 8)', haAffinity);
     return { node, nodes, sshUser, allowReplace: new Set(readGuestIds("allowReplace", cfg.getObject<unknown>("allowReplace"))), haAffinity: haAffinity as "rules" | "groups" };
 };

@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { LxcSpec } from "../catalog/model";
+import { RAW_LXC_RE } from "../catalog/schema";
 import { TYPE_PREFIX } from "./context";
 import { type GuestArgs, type GuestShell, PhoenixGuest } from "./guest";
 import { shq } from "./shell";
@@ -79,10 +80,19 @@ export const hostId = (spec: LxcSpec, type: "uid" | "gid", id: number): number =
     return m.hostId + (id - m.containerId);
 };
 
-/** Lines written into /etc/pve/lxc/<id>.conf (the provider has no argument for them). */
+/**
+ * Lines written into /etc/pve/lxc/<id>.conf (the provider has no argument for them), each as Proxmox writes it back
+ * (pve-container Config.pm parse_pct_config reads `key: value` and `key = value`, write_pct_config writes
+ * `key: value`): a line in any other form would differ from the file after Proxmox's next write, and the reconcile
+ * would rewrite it (and reboot the container) on every run. Every key the catalog accepts (RAW_LXC_RE, hyphens as in
+ * lxc.hook.pre-start included) is normalised.
+ */
 export const rawConfigLines = (spec: LxcSpec): string[] => [
     ...(spec.apparmorProfile ? [`lxc.apparmor.profile: ${spec.apparmorProfile}`] : []),
-    ...spec.rawLxc.map((l) => l.replace(/^(lxc\.[a-z0-9_.]+)\s*[:=]\s*/, "$1: ")),
+    ...spec.rawLxc.map((l) => {
+        const [, key, value] = RAW_LXC_RE.exec(l)!; // the catalog accepted the line, so it matches
+        return `${key}: ${value}`;
+    }),
 ];
 
 /** Edits of /etc/pve/lxc/<id>.conf hold Proxmox's own config lock, like pct does. */
@@ -105,14 +115,19 @@ export const rawConfigScript = (id: number, lines: string[]): string =>
         ...lines.map((line) => `want ${shq(line)}`),
         ...configLock(id),
         // Blank lines are held back so the desired lines go right after the last key, before the section's blank line.
+        // Proxmox writes lxc.environment.runtime lines before all other lxc.* lines (write_pct_config), so they go
+        // before the provider's lxc.idmap lines, and the rest after them.
         `awk -v desired="$desired" ${shq([
-            "BEGIN { while ((getline l < desired) > 0) want[++n] = l }",
+            String.raw`BEGIN { while ((getline l < desired) > 0) if (l ~ /^lxc\.environment\.runtime:/) env[++e] = l; else want[++n] = l }`,
+            "function put_env() { for (i = 1; i <= e; i++) print env[i]; e = 0 }",
+            "function put_all() { put_env(); for (i = 1; i <= n; i++) print want[i] }",
             "section { print; next }",
-            String.raw`/^\[/ { for (i = 1; i <= n; i++) print want[i]; printf "%s", held; held = ""; section = 1; print; next }`,
+            String.raw`/^\[/ { put_all(); printf "%s", held; held = ""; section = 1; print; next }`,
             String.raw`/^[[:space:]]*$/ { held = held $0 "\n"; next }`,
-            String.raw`/^lxc\./ && !/^lxc\.idmap[:=]/ { next }`,
+            String.raw`/^lxc\.idmap(:|[[:space:]]*=)/ { printf "%s", held; held = ""; put_env(); print; next }`,
+            String.raw`/^lxc\./ { next }`,
             '{ printf "%s", held; held = ""; print }',
-            'END { if (!section) { for (i = 1; i <= n; i++) print want[i]; printf "%s", held } }',
+            'END { if (!section) { put_all(); printf "%s", held } }',
         ].join("\n"))} "$conf" > "$tmp"`,
         `if cmp -s "$tmp" "$conf"; then changed=0; echo ${shq(`${id}: raw config already as the catalog says (${lines.length} line(s))`)};`,
         `else cat "$tmp" > "$conf"; changed=1; echo ${shq(`${id}: raw config set to the catalog's ${lines.length} line(s)`)}; fi`,

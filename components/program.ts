@@ -1,5 +1,6 @@
 // The program: read stack config, load and validate the catalog, resolve the selection, then build one component
-// per guest in dependency order. Any bad input stops here with a RunError (no stack trace), before any resource.
+// per guest in dependency order. Any bad input, and anything else that stops loading or validation, stops here with a
+// RunError (no stack trace), before any resource.
 import * as pulumi from "@pulumi/pulumi";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
@@ -14,12 +15,19 @@ import { LxcGuest } from "./lxc";
 import { VmGuest } from "./vm";
 import { type StackSettings, readStackSettings } from "./stackConfig";
 
-const orRunError = <T>(f: () => T): T => {
+/**
+ * Runs a loading or validation step so that whatever stops it reaches the user as a RunError (a clean message, no
+ * stack trace): catalog, selection and config errors as they are; anything else (a bug, or a failure nothing
+ * anticipated) with a message that says so, the original kept as `cause` for tests and bug reports.
+ */
+export const orRunError = <T>(step: string, f: () => T): T => {
     try {
         return f();
     } catch (e) {
+        if (e instanceof pulumi.RunError) throw e;
         if (e instanceof CatalogError || e instanceof SelectionError) throw new pulumi.RunError(e.message);
-        throw e;
+        const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        throw Object.assign(new pulumi.RunError(`${step} failed unexpectedly (nothing was registered): ${what}. This is not an error Phoenix knows how to explain; please report it.`), { cause: e });
     }
 };
 
@@ -60,11 +68,14 @@ export const checkAuthorization = (catalog: Catalog, ids: readonly number[], set
 };
 
 export const program = (): ProgramOutputs => {
-    const settings = readStackSettings();
-    const catalog = orRunError(() => loadCatalog({ dir: settings.catalog, node: settings.node, nodes: [...settings.nodes.keys()] }));
-    const selection = orRunError(() => resolveSelection(catalog.graph, settings.guests));
-    checkAuthorization(catalog, selection.selected, settings);
-    checkStackConfig(catalog, selection.selected, settings);
+    const settings = orRunError("reading the stack config", () => readStackSettings());
+    const { catalog, selection } = orRunError("loading the catalog", () => {
+        const catalog = loadCatalog({ dir: settings.catalog, node: settings.node, nodes: [...settings.nodes.keys()] });
+        const selection = resolveSelection(catalog.graph, settings.guests);
+        checkAuthorization(catalog, selection.selected, settings);
+        checkStackConfig(catalog, selection.selected, settings);
+        return { catalog, selection };
+    });
     const built = buildGuests(catalog, selection, createStackContext(catalog, settings));
     return {
         selection: { requested: selection.requested, pulledIn: selection.pulledIn, managed: selection.selected },

@@ -1,7 +1,10 @@
-// Everything the program reads from stack config, read in one place and validated before any resource exists.
-// Pulumi.yaml declares each key with its type, default and description; secrets stay Outputs end to end.
+// Everything the program reads from stack config, read in one place and validated before any resource exists. The
+// keys, their types, defaults and when each is required are one table (configKeys.ts); secrets stay Outputs end to
+// end, read only where the stack needs them.
 import * as pulumi from "@pulumi/pulumi";
 import { type ClusterSettings, readClusterSettings } from "./clusterConfig";
+import { CONFIG_DEFAULTS, configKey, fixFor, unsetKeyProblem } from "./configKeys";
+import { endpointProblem } from "./configValues";
 
 /** Nodes and their SSH access, allowReplace and the HA affinity API: see clusterConfig.ts. */
 export interface StackSettings extends ClusterSettings {
@@ -10,8 +13,12 @@ export interface StackSettings extends ClusterSettings {
     catalog: string;
     endpoint: string;
     insecure: boolean;
-    /** How the provider logs in: an API token, or user and password (bind mounts need root@pam, which tokens never are). */
+    /**
+     * How the provider logs in: an API token, or user and password (bind mounts need root@pam, which tokens never are).
+     * The secret is read on first use: configCheck.ts reports it unset, with the other keys the stack lacks.
+     */
     auth: { kind: "token"; apiToken: pulumi.Output<string> } | { kind: "password"; username: string; password: pulumi.Output<string> };
+    /** Read on first use, as the login secret. */
     sshPrivateKey: pulumi.Output<string>;
     /** Key for SSH into VMs (default: the node key). */
     guestSshPrivateKey: pulumi.Output<string>;
@@ -25,7 +32,7 @@ export interface StackSettings extends ClusterSettings {
     has(key: string): boolean;
 }
 
-export const SSH_PUBLIC_KEYS_FIX = `pulumi config set --secret --path 'sshPublicKeys[0]' "$(cat ~/.ssh/id_ed25519.pub)"`;
+export const SSH_PUBLIC_KEYS_FIX = fixFor(configKey("sshPublicKeys"));
 
 /** phoenix:sshPublicKeys as the program needs it: a non-empty list of one-line keys (a line break would be a second key). */
 const sshPublicKeysProblem = (raw: string | undefined): string | undefined => {
@@ -39,9 +46,13 @@ const sshPublicKeysProblem = (raw: string | undefined): string | undefined => {
     return ok ? undefined : "expected a list of SSH public keys for the VMs' cloud-init user, one line each";
 };
 
-export const configError = (key: string, expected: string, got: unknown): never => {
-    throw new pulumi.RunError(`stack config phoenix:${key}: expected ${expected}, received ${JSON.stringify(got)}`);
+export const configError = (key: string, expected: string, got: unknown, shown = JSON.stringify(got)): never => {
+    throw new pulumi.RunError(`stack config phoenix:${key}: expected ${expected}, received ${shown}`);
 };
+
+/** What an error says it received instead of a value that may hold a secret (said why, never shown). */
+export const notShown = (got: unknown, why: string): string =>
+    `${typeof got === "string" ? `a text of ${got.length} characters` : `a ${Array.isArray(got) ? "list" : typeof got}`} (not shown: ${why})`;
 
 /** Guest IDs from a config list (integers, or digit strings as `pulumi config set --path` may store them). */
 export const guestIds = (key: string, raw: unknown[]): number[] =>
@@ -52,20 +63,42 @@ const parseGuests = (raw: unknown): number[] => {
     return guestIds("guests", raw);
 };
 
+/** A key the stack must set here: its value, or the message that says when it is required and how to set it. */
+export const requireKey = (cfg: pulumi.Config, key: string): string => {
+    const v = cfg.get(key);
+    if (v === undefined) throw new pulumi.RunError(unsetKeyProblem(key));
+    return v;
+};
+
+/** Read on first use, once: a secret is only read where the stack needs it (configCheck.ts checks it is set first). */
+const once = <T>(read: () => T): (() => T) => {
+    let value: T | undefined;
+    return () => (value ??= read());
+};
+
 const readAuth = (cfg: pulumi.Config): StackSettings["auth"] => {
-    const kind = cfg.get("auth") ?? "token";
-    if (kind === "token") return { kind, apiToken: cfg.requireSecret("apiToken") };
-    if (kind === "password") return { kind, username: cfg.get("username") ?? "root@pam", password: cfg.requireSecret("password") };
+    const kind = cfg.get("auth") ?? CONFIG_DEFAULTS.auth;
+    if (kind === "token") {
+        const apiToken = once(() => cfg.requireSecret("apiToken"));
+        return { kind, get apiToken() { return apiToken(); } };
+    }
+    if (kind === "password") {
+        const password = once(() => cfg.requireSecret("password"));
+        return { kind, username: cfg.get("username") ?? CONFIG_DEFAULTS.username, get password() { return password(); } };
+    }
     return configError("auth", '"token" (phoenix:apiToken) or "password" (phoenix:username, phoenix:password)', kind);
 };
 
 export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSettings => {
-    const selectAll = cfg.getBoolean("selectAll") ?? false;
+    const selectAll = cfg.getBoolean("selectAll") ?? CONFIG_DEFAULTS.selectAll;
     const rawGuests = cfg.getObject<unknown>("guests");
-    if (rawGuests === undefined && !selectAll) configError("guests", 'a list of guest IDs (pulumi config set --path "phoenix:guests[0]" 103), or phoenix:selectAll true', undefined);
-    const endpoint = cfg.require("endpoint");
-    if (!/^https:\/\/[^/]+(:\d+)?\/?$/.test(endpoint)) configError("endpoint", "the API URL without path, e.g. https://pve.lan:8006/", endpoint);
-    const sshPrivateKey = cfg.requireSecret("sshPrivateKey");
+    if (rawGuests === undefined && !selectAll) throw new pulumi.RunError(unsetKeyProblem("guests"));
+    const endpoint = requireKey(cfg, "endpoint");
+    const wrongEndpoint = endpointProblem(endpoint);
+    // An address with user information (https://root@pam:pw@pve...) may carry a password: it is not echoed.
+    if (wrongEndpoint) configError("endpoint", wrongEndpoint, endpoint, endpoint.includes("@") ? notShown(endpoint, "it has user information, which may hold a password; the login goes in phoenix:username and phoenix:password, or phoenix:apiToken") : undefined);
+    const sshPrivateKey = once(() => cfg.requireSecret("sshPrivateKey"));
+    const guestSshPrivateKey = once(() => cfg.getSecret("guestSshPrivateKey") ?? sshPrivateKey());
     let keys: pulumi.Output<string[]> | undefined;
     // The raw text of the key, only to check its shape: the value itself stays a secret Output.
     const keysProblem = () => sshPublicKeysProblem(pulumi.runtime.getConfig(`${cfg.name}:sshPublicKeys`));
@@ -77,13 +110,13 @@ export const readStackSettings = (cfg = new pulumi.Config("phoenix")): StackSett
         }));
     return {
         guests: selectAll ? "all" : parseGuests(rawGuests),
-        catalog: cfg.get("catalog") ?? "guests",
+        catalog: cfg.get("catalog") ?? CONFIG_DEFAULTS.catalog,
         endpoint,
-        insecure: cfg.getBoolean("insecure") ?? false,
+        insecure: cfg.getBoolean("insecure") ?? CONFIG_DEFAULTS.insecure,
         auth: readAuth(cfg),
         ...readClusterSettings(cfg),
-        sshPrivateKey,
-        guestSshPrivateKey: cfg.getSecret("guestSshPrivateKey") ?? sshPrivateKey,
+        get sshPrivateKey() { return sshPrivateKey(); },
+        get guestSshPrivateKey() { return guestSshPrivateKey(); },
         sshPublicKeys,
         sshPublicKeysProblem: keysProblem,
         secret: (key: string) => cfg.requireSecret(key),

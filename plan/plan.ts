@@ -6,7 +6,7 @@ import { type MockedResource, type Recording, recordProgram } from "./engine";
 import { type LatencyModel, loadLatencyModel, stepCost } from "./latency";
 import { MACHINE_TYPES, type PlanStep, type RecordedPlan, analyseRecording, guestOfParent, roleOf } from "./recorded";
 import { type Measured, type Schedule, type SimNode, blockedBy, earliestSlot, measure, simulate } from "./simulate";
-import { PROJECT_ROOT, readStackConfig } from "./stackFile";
+import { PROJECT_ROOT, addCatalogSecrets, readStackConfig } from "./stackFile";
 import { type GpuUse, gpuUse, withPeaks } from "./gpus";
 
 export interface PlanOptions {
@@ -162,18 +162,28 @@ export const runConfig = (opts: PlanOptions, root?: string): { stack: string; pr
     } catch (e) {
         throw new PlanError((e as Error).message, 1);
     }
+    // The working tree's stack file as the Pulumi CLI checks it (a revision's, under --since, was deployable then).
+    if (root === undefined && sc.cliProblems.length > 0) {
+        throw new PlanError(`pulumi up would stop before the program runs:\n${sc.cliProblems.join("\n")}\n(set the keys in Pulumi.${stack}.yaml, secrets with pulumi config set --secret; Pulumi.yaml declares only what every stack sets: components/configKeys.ts)`, 1);
+    }
     const ns = (k: string) => (k.includes(":") ? k : `${sc.project}:${k}`);
     const config: Record<string, unknown> = { ...sc.config };
+    const unset = new Set<string>();
     for (const [k, v] of Object.entries(opts.config ?? {})) {
-        if (v === null) delete config[ns(k)];
-        else config[ns(k)] = v;
+        if (v === null) {
+            delete config[ns(k)];
+            unset.add(ns(k));
+        } else config[ns(k)] = v;
     }
     if (opts.guests !== undefined) {
         config[ns("selectAll")] = opts.guests === "all";
         if (opts.guests !== "all") config[ns("guests")] = opts.guests;
     }
     if (opts.catalog !== undefined) config[ns("catalog")] = opts.catalog;
-    return { stack, project: sc.project, config, secretKeys: sc.secretKeys };
+    // The secrets of the catalog this run reads (an override may name another), as placeholders.
+    const run = { project: sc.project, config, secretKeys: [...sc.secretKeys] };
+    addCatalogSecrets(run, root, unset);
+    return { stack, ...run };
 };
 
 const checkParallel = (parallel: number): void => {

@@ -315,7 +315,7 @@ describe("cluster: stack config", () => {
         const cases: [Record<string, unknown>, string][] = [
             [{ "phoenix:nodes": { pve2: { addr: "x" } } }, 'stack config phoenix:nodes.pve2.addr: expected one of address, port, user, hostKey, received "addr"'],
             [{ "phoenix:nodes": { pve2: { address: "10.0.0.14", port: 70000 } } }, "stack config phoenix:nodes.pve2.port: expected a port 1..65535, received 70000"],
-            [{ "phoenix:nodes": { "pve 2": { address: "x" } } }, 'stack config phoenix:nodes.pve 2: expected a Proxmox node name (letters, digits and inner hyphens), received "pve 2"'],
+            [{ "phoenix:nodes": { "pve 2": { address: "x" } } }, 'stack config phoenix:nodes.pve 2: expected a Proxmox node name (letters, digits and inner hyphens, at most 63 characters), received "pve 2"'],
             [{ "phoenix:nodes": [] }, "stack config phoenix:nodes: expected a map of node name to SSH access"],
             [{ "phoenix:nodes": { pve2: { address: "10.0.0.14" } } }, 'stack config phoenix:node: expected one of the nodes in phoenix:nodes (pve2), received "phoenix"'],
             [{ "phoenix:nodeAddress": "10.0.0.13" }, 'stack config phoenix:nodeAddress: expected no value when phoenix:nodes is set'],

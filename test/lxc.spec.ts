@@ -7,7 +7,7 @@ import { type Recording, MOCK_CA_FINGERPRINT, MOCK_CA_PEM, isSecretValue, unwrap
 import { sha256, shq } from "../components/shell";
 import { NOTHING_TO_RERUN } from "../components/command";
 import { caRootPrintCommand, parseCaOutput } from "../components/guest";
-import { containerArgs, hostId, rawConfigScript, startScript, subIdScript, templateScript } from "../components/lxc";
+import { containerArgs, hostId, rawConfigLines, rawConfigScript, startScript, subIdScript, templateScript } from "../components/lxc";
 import type { LxcSpec } from "../catalog/model";
 import { ROOT, assertChildren, catalogCopy, childrenOf, devSpec, find, inputs, names, plainStrings, recordDev, urnOf } from "./helpers";
 
@@ -346,6 +346,42 @@ describe("LxcGuest", () => {
         assert.deepEqual(run({ STATUS: "stopped" }).calls.slice(1, 4), ["pct status 911", "pct start 911", "pct exec 911 -- systemctl disable --now vllm.service ollama.service"]);
         assert.deepEqual(run({ STATUS: "stopped", TEMPLATE: "1" }).calls, ["pct config 911"], "already a template: nothing else");
         assert.ok(!templateScript(900).includes("systemctl"), "no servers, nothing to disable");
+    });
+
+    it("writes raw lines as Proxmox writes them back: any key (hyphens too) as `key: value`, lxc.environment.runtime before the other lxc.* lines", async () => {
+        // pve-container src/PVE/LXC/Config.pm: parse_pct_config reads /^(lxc\.[a-z0-9_\-\.]+)(:|\s*=)\s*(.*?)\s*$/,
+        // write_pct_config writes the sorted keys, then every lxc.environment.runtime, then the other lxc.* lines in
+        // order, each as "$k: $v". A line in another form or order would be rewritten by the next run (and reboot the guest).
+        const raw = ["lxc.hook.pre-start = /usr/local/bin/check", "lxc.environment.runtime=TZ=UTC", "lxc.mount.auto: sys:rw"];
+        const lines = rawConfigLines({ ...devSpec<LxcSpec>(101), apparmorProfile: undefined, rawLxc: raw });
+        assert.deepEqual(lines, ["lxc.hook.pre-start: /usr/local/bin/check", "lxc.environment.runtime: TZ=UTC", "lxc.mount.auto: sys:rw"]);
+        const dir = catalogCopy({ "101-nginx-phoenix.yaml": (t) => t.replace('  - "lxc.mount.auto: sys:rw"', '  - "lxc.mount.auto: sys:rw"\n  - "lxc.hook.pre-start = /usr/local/bin/check"') });
+        const edited = await recordDev({ "phoenix:catalog": dir, "phoenix:guests": [101] });
+        assert.equal(edited.error, undefined, edited.error?.message);
+        assert.equal(inputs(edited, "101-lxc-conf").create, rawConfigScript(101, ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw", "lxc.hook.pre-start: /usr/local/bin/check"]));
+
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-pve-"));
+        fs.mkdirSync(path.join(tmp, "bin"));
+        fs.writeFileSync(path.join(tmp, "bin", "pct"), "#!/bin/sh\n[ \"$1\" = status ] && echo 'status: stopped'\nexit 0\n", { mode: 0o755 });
+        const conf = path.join(tmp, "101.conf");
+        const run = (script: string) => execFileSync("bash", ["-c", script.split("/etc/pve/lxc/101.conf").join(conf).split("/run/lock/lxc").join(tmp)], {
+            env: { ...process.env, PATH: `${tmp}/bin:${process.env.PATH}` },
+        }).toString();
+        fs.writeFileSync(conf, "arch: amd64\nhostname: web\nlxc.idmap: u 0 100000 65536\nlxc.idmap: g 0 100000 65536\n");
+        assert.equal(run(rawConfigScript(101, lines)), "101: raw config set to the catalog's 3 line(s)\n");
+        const written = "arch: amd64\nhostname: web\nlxc.environment.runtime: TZ=UTC\nlxc.idmap: u 0 100000 65536\nlxc.idmap: g 0 100000 65536\nlxc.hook.pre-start: /usr/local/bin/check\nlxc.mount.auto: sys:rw\n";
+        assert.equal(fs.readFileSync(conf, "utf8"), written);
+        // Proxmox's own rewrite of that file (write_pct_config's order) changes nothing, so the next run has nothing to do.
+        const pveRewrite = (text: string): string => {
+            const entries = text.split("\n").filter((l) => l !== "").map((l) => /^(lxc\.[a-z0-9_.-]+)(?::|\s*=)\s*(.*?)\s*$/.exec(l) ?? /^([a-z][a-z_]*\d*):\s*(.+?)\s*$/.exec(l)!);
+            const keys = entries.filter((m) => !m[1].startsWith("lxc.")).sort((a, b) => (a[1] < b[1] ? -1 : 1));
+            const env = entries.filter((m) => m[1] === "lxc.environment.runtime");
+            const lxc = entries.filter((m) => m[1].startsWith("lxc.") && m[1] !== "lxc.environment.runtime");
+            return [...keys, ...env, ...lxc].map((m) => `${m[1]}: ${m[2]}\n`).join("");
+        };
+        assert.equal(pveRewrite(written), written);
+        assert.equal(run(rawConfigScript(101, lines)), "101: raw config already as the catalog says (3 line(s))\n");
+        assert.equal(fs.readFileSync(conf, "utf8"), written, "a second run changes nothing");
     });
 
     it("delegates host ids mapped outside root's range to root in /etc/subgid before the container exists", () => {

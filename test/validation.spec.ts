@@ -92,7 +92,7 @@ describe("validation: every bad input refused before anything is registered", ()
                 ...replacing("103-step-ca.yaml", ["CA_PASSWORD: stepCaPassword", "CA_PASSWORD: stepCaPasword"]),
             }, { "phoenix:sshPublicKeys": [] });
             assert.deepEqual(lines, [
-                "The stack config lacks 3 values the selected guests need (nothing was registered):",
+                "The stack config lacks 3 values this stack needs (nothing was registered):",
                 "guests/103-step-ca.yaml:33:20 features[1].secrets.CA_PASSWORD: guest 103 reads the secret stack config key phoenix:stepCaPasword, which is not set; fix: pulumi config set --secret stepCaPasword <value>",
                 "guests/1001-portainer.yaml:20:19 cloudInit.passwordSecret: guest 1001 reads the secret stack config key phoenix:portainerVmPassword, which is not set; fix: pulumi config set --secret portainerVmPassword <value>",
                 `stack config phoenix:sshPublicKeys: expected a list of SSH public keys for the VMs' cloud-init user, one line each; the selected VMs 9000, 1001, 1002 need it; fix: pulumi config set --secret --path 'sshPublicKeys[0]' "$(cat ~/.ssh/id_ed25519.pub)"`,
