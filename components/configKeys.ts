@@ -3,12 +3,14 @@
 // and README to it). Keys the catalog names (a step's `secrets:`, `cloudInit.passwordSecret`) are not in it: they are
 // secrets the selected guests need, checked by configCheck.ts.
 //
-// What goes into Pulumi.yaml follows from how the Pulumi CLI treats a declaration (pkg/workspace/config.go
-// mergeConfig and validateStackConfigValue): every declared key without a default must be set in every stack before
-// the program runs, and a declared secret must be encrypted, so it cannot have a plain default. So Pulumi.yaml
-// declares the keys every stack must set (no default) and the optional non-secret keys with their defaults; optional
-// secrets and keys only some stacks need are not declared (the CLI since 3.45.0 accepts stack keys the project does
-// not declare), and the program checks them, with the condition and the command that sets them.
+// What goes into Pulumi.yaml follows from how the Pulumi CLI treats a declaration (pulumi/pulumi 1b59498,
+// pkg/workspace/config.go): mergeConfig (lines 303-355) fails a stack that lacks a declared key with neither default
+// nor value ("Stack 'dev' is missing configuration value 'k'", line 60), and validateStackConfigValue (lines 126-134)
+// fails a declared secret whose value, a plain default included, is not encrypted ("... must be encrypted as it's
+// secret"). So Pulumi.yaml declares the keys every stack must set (no default) and the optional non-secret keys with
+// their defaults; optional secrets and keys only some stacks need are not declared (nothing in mergeConfig looks at
+// stack keys the project does not declare), and the program checks them, with the condition and the command that
+// sets them. plan/stackFile.ts cliConfigProblems emulates these rules; test/config.spec.ts holds every stack file to them.
 
 export type ConfigType = "string" | "integer" | "boolean" | "integer[]" | "string[]" | "object";
 

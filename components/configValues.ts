@@ -31,7 +31,8 @@ const SSH_KEY_TYPES = new Set([
 
 /**
  * One public key line, `<type> <base64> [comment]`, as in /etc/ssh/ssh_host_ed25519_key.pub: the base64 part is the
- * key blob, whose first field names the same type (what ssh.ParseAuthorizedKey checks).
+ * key blob, whose first field names the same type and whose fields fill it exactly (an ed25519 key: 32 bytes), as
+ * ssh.ParseAuthorizedKey would find when the first connection is made.
  */
 export const sshPublicKeyProblem = (v: unknown): string | undefined => {
     const expected = `one public key line "<type> <base64> [comment]", such as the node's /etc/ssh/ssh_host_ed25519_key.pub`;
@@ -39,12 +40,25 @@ export const sshPublicKeyProblem = (v: unknown): string | undefined => {
     const m = /^(\S+) ([A-Za-z0-9+/]+={0,2})( [^\x00-\x1f\x7f]*)?$/.exec(v.trim());
     if (!m) return expected;
     if (!SSH_KEY_TYPES.has(m[1])) return `${expected}; key types: ${[...SSH_KEY_TYPES].join(", ")}`;
-    const blob = Buffer.from(m[2], "base64");
-    const length = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
-    if (length < 0 || blob.length < 4 + length || blob.subarray(4, 4 + length).toString("latin1") !== m[1]) {
-        return `${expected}; its base64 part is not a ${m[1]} key (copied incompletely?)`;
+    const fields = sshWireFields(Buffer.from(m[2], "base64"));
+    const wellFormed = fields !== undefined && fields[0]?.toString("latin1") === m[1] && (m[1] !== "ssh-ed25519" || (fields.length === 2 && fields[1].length === 32));
+    return wellFormed ? undefined : `${expected}; its base64 part is not a ${m[1]} key (copied incompletely?)`;
+};
+
+/**
+ * The fields of an SSH wire-format key blob (RFC 4253 6.6: the type name, then the key's own fields, each a uint32
+ * length and that many bytes), or undefined when they do not fill the blob exactly: a key cut short or run on.
+ */
+const sshWireFields = (blob: Buffer): Buffer[] | undefined => {
+    const fields: Buffer[] = [];
+    for (let at = 0; at < blob.length;) {
+        if (at + 4 > blob.length) return undefined;
+        const length = blob.readUInt32BE(at);
+        if (at + 4 + length > blob.length) return undefined;
+        fields.push(blob.subarray(at + 4, at + 4 + length));
+        at += 4 + length;
     }
-    return undefined;
+    return fields.length >= 2 ? fields : undefined;
 };
 
 /** phoenix:endpoint: https://<address>[:port][/], no path (the provider adds /api2/json). */

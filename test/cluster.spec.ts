@@ -12,7 +12,7 @@ import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
 import { loadCatalog } from "../catalog/load";
 import { catalogCopy, childrenOf, find, inputs, names, ownerGuest, urnOf } from "./helpers";
 
-const PVE2 = { address: "10.0.0.14", port: 2222, user: "admin", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPve2HostKey" };
+const PVE2 = { address: "10.0.0.14", port: 2222, user: "admin", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAswVXqfxOkOM1h9osfsETZbgKXK7xQ5XoOozfIXPGGG" };
 const NODES = { phoenix: { address: "10.0.0.13" }, pve2: PVE2 };
 const ACCESS: Record<string, { host: string; port: number; user: string; hostKey?: string }> = {
     phoenix: { host: "10.0.0.13", port: 22, user: "root" },

@@ -7,7 +7,8 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_KEYS, configTable, declaredInProject, projectDeclaration } from "../components/configKeys";
-import { recordProgram } from "../plan/engine";
+import { type Recording, recordProgram } from "../plan/engine";
+import { main as planMain } from "../plan/cli";
 import { type ProjectFile, cliConfigProblems, projectFileProblems, readProjectFile, readStackConfig } from "../plan/stackFile";
 import { ROOT, catalogCopy, devConfig, recordDev } from "./helpers";
 
@@ -26,6 +27,16 @@ const recordDevWithout = (keys: string[], overrides: Record<string, unknown> = {
     const { config, secretKeys } = devConfig(overrides);
     for (const k of keys) delete config[`phoenix:${k}`];
     return recordProgram({ config, secretKeys });
+};
+
+/** Each config is refused with exactly its message, as a RunError, before anything is registered. */
+const assertRefused = async (record: (config: Record<string, unknown>) => Promise<Recording>, cases: [Record<string, unknown>, string][]): Promise<void> => {
+    for (const [config, message] of cases) {
+        const rec = await record(config);
+        assert.ok(rec.error instanceof pulumi.RunError, `${JSON.stringify(config)}: ${rec.error}`);
+        assert.equal(rec.error.message, message);
+        assert.equal(rec.registrations.length, 0, "nothing registered");
+    }
 };
 
 /** An OpenSSH public key line of `type` whose blob is well formed (type string, then the key's bytes). */
@@ -114,6 +125,20 @@ describe("stack config: the key table, Pulumi.yaml and the Pulumi CLI's rules", 
         assert.ok(typed.secretKeys.includes("phoenix:extraToken"));
     });
 
+    it("npm run plan refuses a stack file the CLI would refuse, with the CLI's message, before running the program", async () => {
+        const file = path.join(ROOT, "Pulumi.zz-cli-check.yaml");
+        fs.writeFileSync(file, "config:\n  phoenix:guests: [101]\n  phoenix:node: phoenix\n  phoenix:nodeAddress: 10.0.0.13\n");
+        try {
+            const err: string[] = [];
+            const code = await planMain(["--stack", "zz-cli-check", "--mermaid"], { out: () => undefined, err: (t) => void err.push(t) });
+            assert.equal(code, 1);
+            assert.equal(err.join(""), "error: pulumi up would stop before the program runs:\nStack 'zz-cli-check' is missing configuration value 'endpoint'\n" +
+                "(set the keys in Pulumi.zz-cli-check.yaml, secrets with pulumi config set --secret; Pulumi.yaml declares only what every stack sets: components/configKeys.ts)\n");
+        } finally {
+            fs.rmSync(file);
+        }
+    });
+
     it("the offline plan gives every secret the program may read a placeholder: the table's and the ones the catalog names", () => {
         const sc = readStackConfig("dev");
         for (const spec of CONFIG_KEYS.filter((s) => s.secret)) {
@@ -165,17 +190,11 @@ describe("stack config: the keys the CLI does not ask for are checked before any
     });
 
     it("a one-node stack without its node or address, or a stack without guests, says when the key is required", async () => {
-        const cases: [string[], string][] = [
-            [["node"], "stack config phoenix:node is not set; required when phoenix:nodes is not set, or lists more than one node; fix: pulumi config set node <value>"],
-            [["nodeAddress"], "stack config phoenix:nodeAddress is not set; required when phoenix:nodes is not set (a one-node stack); fix: pulumi config set nodeAddress <value>"],
-            [["guests"], "stack config phoenix:guests is not set; required when phoenix:selectAll is not true; fix: pulumi config set --path 'guests[0]' 103"],
-        ];
-        for (const [keys, message] of cases) {
-            const rec = await recordDevWithout(keys);
-            assert.ok(rec.error instanceof pulumi.RunError, `${keys}: ${rec.error}`);
-            assert.equal(rec.error.message, message);
-            assert.equal(rec.registrations.length, 0);
-        }
+        await assertRefused((c) => recordDevWithout(c.without as string[]), [
+            [{ without: ["node"] }, "stack config phoenix:node is not set; required when phoenix:nodes is not set, or lists more than one node; fix: pulumi config set node <value>"],
+            [{ without: ["nodeAddress"] }, "stack config phoenix:nodeAddress is not set; required when phoenix:nodes is not set (a one-node stack); fix: pulumi config set nodeAddress <value>"],
+            [{ without: ["guests"] }, "stack config phoenix:guests is not set; required when phoenix:selectAll is not true; fix: pulumi config set --path 'guests[0]' 103"],
+        ]);
     });
 });
 
@@ -192,12 +211,7 @@ describe("stack config: node names, addresses, ports, users and host keys are ch
             [{ "phoenix:sshUser": "Root Admin" }, 'stack config phoenix:sshUser: expected an SSH user name (lower-case letters, digits, _ and -, at most 32 characters), received "Root Admin"'],
             [{ "phoenix:endpoint": "https://pve.lan:99999/" }, 'stack config phoenix:endpoint: expected the API URL without path, e.g. https://pve.lan:8006/, with a port 1..65535, received "https://pve.lan:99999/"'],
         ];
-        for (const [config, message] of cases) {
-            const rec = await recordDev(config);
-            assert.ok(rec.error instanceof pulumi.RunError, `${JSON.stringify(config)}: ${rec.error}`);
-            assert.equal(rec.error.message, message);
-            assert.equal(rec.registrations.length, 0);
-        }
+        await assertRefused(recordDev, cases);
     });
 
     it("a host key is one public key line whose blob is of its type; a value that is none is described, never shown", async () => {
@@ -205,6 +219,7 @@ describe("stack config: node names, addresses, ports, users and host keys are ch
         const cases: [unknown, string][] = [
             [PRIVATE_KEY, `expected one public key line "<type> <base64> [comment]", such as the node's /etc/ssh/ssh_host_ed25519_key.pub, received a text of ${PRIVATE_KEY.length} characters (not shown: what is here may be a private key pasted by mistake)`],
             [`ssh-ed25519 ${rsaBlob}`, `expected one public key line "<type> <base64> [comment]", such as the node's /etc/ssh/ssh_host_ed25519_key.pub; its base64 part is not a ssh-ed25519 key (copied incompletely?), received a text of ${`ssh-ed25519 ${rsaBlob}`.length} characters (not shown: what is here may be a private key pasted by mistake)`],
+            ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPve2HostKey", `expected one public key line "<type> <base64> [comment]", such as the node's /etc/ssh/ssh_host_ed25519_key.pub; its base64 part is not a ssh-ed25519 key (copied incompletely?), received a text of 48 characters (not shown: what is here may be a private key pasted by mistake)`],
             ["ssh-foo AAAA", `expected one public key line "<type> <base64> [comment]", such as the node's /etc/ssh/ssh_host_ed25519_key.pub; key types: ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, ssh-dss, sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com, received a text of 12 characters (not shown: what is here may be a private key pasted by mistake)`],
         ];
         for (const [hostKey, expected] of cases) {
@@ -225,12 +240,7 @@ describe("stack config: node names, addresses, ports, users and host keys are ch
             [{ pve2: { address: "10.0.0.14", hostKey: PRIVATE_KEY } }, `stack config phoenix:nodes.pve2.hostKey: expected one public key line "<type> <base64> [comment]", such as the node's /etc/ssh/ssh_host_ed25519_key.pub, received a text of ${PRIVATE_KEY.length} characters (not shown: what is here may be a private key pasted by mistake)`],
             [{ "-pve2": { address: "10.0.0.14" } }, 'stack config phoenix:nodes.-pve2: expected a Proxmox node name (letters, digits and inner hyphens, at most 63 characters), received "-pve2"'],
         ];
-        for (const [nodes, message] of cases) {
-            const rec = await recordCluster({ "phoenix:nodes": { phoenix: { address: "10.0.0.13" }, ...nodes } });
-            assert.ok(rec.error instanceof pulumi.RunError, `${JSON.stringify(nodes)}: ${rec.error}`);
-            assert.equal(rec.error.message, message);
-            assert.equal(rec.registrations.length, 0);
-        }
+        await assertRefused((nodes) => recordCluster({ "phoenix:nodes": { phoenix: { address: "10.0.0.13" }, ...nodes } }), cases);
     });
 
     it("an endpoint with user information is refused without echoing it (it may hold a password)", async () => {
