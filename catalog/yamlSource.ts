@@ -57,7 +57,7 @@ const unreadable = (absolutePath: string, e: NodeJS.ErrnoException): string => {
 /** Offset of the first byte that does not start or continue a well-formed UTF-8 sequence. */
 const firstInvalidUtf8 = (bytes: Buffer): number => {
     const decoder = new TextDecoder("utf-8", { fatal: true });
-    // Grow a prefix until it fails: a prefix that ends inside a valid sequence fails too, so step over whole sequences.
+    // One sequence at a time, its width from its lead byte: the first that does not decode alone is the bad byte.
     let lo = 0;
     while (lo < bytes.length) {
         const width = bytes[lo] < 0x80 ? 1 : bytes[lo] >= 0xf0 ? 4 : bytes[lo] >= 0xe0 ? 3 : 2;
@@ -81,9 +81,10 @@ export class YamlSource {
     constructor(readonly file: string, absolutePath: string) {
         const read = readText(absolutePath);
         this.text = read.text ?? "";
-        if (read.problem) this.problems.push({ file, line: read.problem.line, col: read.problem.col, field: "(file)", message: read.problem.message });
+        // An unreadable file still gets a (empty) document, so everything that locates a problem in it works.
         this.doc = parseDocument(this.text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
         if (read.problem) {
+            this.problems.push({ file, ...read.problem, field: "(file)" });
             this.data = undefined;
             return;
         }
