@@ -180,9 +180,10 @@ export const runConfig = (opts: PlanOptions, root?: string): { stack: string; pr
         if (opts.guests !== "all") config[ns("guests")] = opts.guests;
     }
     if (opts.catalog !== undefined) config[ns("catalog")] = opts.catalog;
-    // The secrets of the catalog this run reads (an override may name another), as placeholders.
+    // The stack's catalog's secrets have placeholders already (readStackConfig); another catalog (an override) may
+    // name others. A key the override unsets stays unset.
     const run = { project: sc.project, config, secretKeys: [...sc.secretKeys] };
-    addCatalogSecrets(run, root, unset);
+    if (config[ns("catalog")] !== sc.config[ns("catalog")]) addCatalogSecrets(run, root, unset);
     return { stack, ...run };
 };
 

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_KEYS, configTable, declaredInProject, projectDeclaration } from "../components/configKeys";
 import { type Recording, recordProgram } from "../plan/engine";
 import { main as planMain } from "../plan/cli";
+import { runConfig } from "../plan/plan";
 import { type ProjectFile, cliConfigProblems, projectFileProblems, readProjectFile, readStackConfig } from "../plan/stackFile";
 import { ROOT, catalogCopy, devConfig, recordDev } from "./helpers";
 
@@ -149,6 +150,12 @@ describe("stack config: the key table, Pulumi.yaml and the Pulumi CLI's rules", 
             assert.equal(sc.config[`phoenix:${key}`], `[secret ${key}]`, key);
             assert.ok(sc.secretKeys.includes(`phoenix:${key}`), key);
         }
+        // --catalog another catalog: the secrets it names get placeholders too; a key the run unsets stays unset.
+        const dir = catalogCopy({ "103-step-ca.yaml": (t) => t.replace("CA_PASSWORD: stepCaPassword", "CA_PASSWORD: labCaPassword") });
+        const run = runConfig({ catalog: dir, config: { portainerAdminPassword: null } });
+        assert.equal(run.config["phoenix:labCaPassword"], "[secret labCaPassword]");
+        assert.ok(run.secretKeys.includes("phoenix:labCaPassword"));
+        assert.ok(!("phoenix:portainerAdminPassword" in run.config), "unset by the run");
     });
 
     it("README's configuration table is the key table", () => {
