@@ -6,6 +6,7 @@
 import { catalogArg, DEPLOY_PARALLEL, makePlan, PlanError, type PlanOptions } from "./plan";
 import { planJson, renderMermaid, renderText } from "./render";
 import { changeJson, renderChangeText } from "./renderSince";
+import { runMain } from "./runMain";
 import { makeChangePlan } from "./since";
 
 /** Upper bound of --scale: the run under the SDK takes about makespan x scale (585 s x 20 ms = 12 s for the dev stack). */
@@ -163,6 +164,4 @@ export const main = async (argv: readonly string[], io: Io = stdio): Promise<num
     }
 };
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then((code) => (process.exitCode = code));
-}
+if (require.main === module) runMain(() => main(process.argv.slice(2)));
