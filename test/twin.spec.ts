@@ -86,6 +86,26 @@ describe("provider twin: day two on the dev stack", function () {
         assert.deepEqual(edit.rules.map((r) => r.cite), ["§2.1; CT:3603-3634", "§2.1; CT:3885 reboot required"]);
     });
 
+    it("a memory edit announces the reboot even when the state still says stopped (inferred: the safe side), never for a template", async () => {
+        // Right after the first up, before any refresh, the state holds started=false for every container.
+        assert.equal(first.up.state.resources.find((r) => r.name === "102-ct")!.outputs.started, false);
+        const dir = catalogCopy({
+            "102-traefik-internal.yaml": (t) => t.replace("memoryMb: 2048", "memoryMb: 3072"),
+            "900-copy-base.yaml": (t) => t.replace("memoryMb: 2048", "memoryMb: 1536"),
+        });
+        const edit = (r: RunResult, name: string) => {
+            const c = r.changes.find((x) => x.name === name)!;
+            return [c.op, c.fields, c.reboot];
+        };
+        const early = await twinUp({ ...devConfig({ "phoenix:catalog": dir }), prior: first.up.state });
+        assert.equal(early.error, undefined);
+        assert.deepEqual(edit(early, "102-ct"), ["update", ["memory.dedicated"], true]);
+        // Once the provider has read 900 back as a template (the deploy's refresh), it is known never to be rebooted (CT:4163).
+        const later = await twinUp({ ...devConfig({ "phoenix:catalog": dir }), prior: first.state });
+        assert.deepEqual(edit(later, "102-ct"), ["update", ["memory.dedicated"], true]);
+        assert.deepEqual(edit(later, "900-ct"), ["update", ["memory.dedicated"], false]);
+    });
+
     it("a VM core change updates it in place, and the provider power-cycles the running VM for it", async () => {
         const dir = catalogCopy({ "1002-drphoenix.yaml": (t) => t.replace("cores: 4", "cores: 6") });
         const next = await twinUp({ ...devConfig({ "phoenix:catalog": dir }), prior: first.state });

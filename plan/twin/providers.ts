@@ -50,7 +50,7 @@ export interface TypeModel {
     delete(old: ResourceState, node: ProxmoxNode): CommandRun | undefined;
     /** What a refresh stores; undefined when the resource is gone. */
     read(res: ResourceState, node: ProxmoxNode): Props | undefined;
-    /** Whether the guest is running for the reboot decision: a container's planned `started`, a VM's real status. */
+    /** Whether the provider may restart the guest for a reboot-requiring change: a container unless a template (the safe side), a VM by its real status. */
     running?(old: ResourceState, node: ProxmoxNode): boolean;
 }
 
@@ -122,8 +122,13 @@ const container: TypeModel = {
         return { outputs: { ...inputs, ...containerRead(g, inputs) } };
     },
     ...machineLifecycle(containerRead),
-    // The planned `started`: with ignoreChanges ["started"] the last value read (CT:4163-4176, inferred).
-    running: (old) => old.outputs.started === true && old.outputs.template !== true,
+    // The provider reboots when `!template && started && rebootRequired` (CT:4163-4176), `started` being the planned
+    // value. That the planned value is the last one read while the program ignores `started` is the reference's
+    // inference (§2.1 "inferred"), not a statement of the source: a state that says stopped (a container never re-read
+    // since its create) does not prove that no reboot comes. So the twin takes the safe side and announces the reboot
+    // for any container but a template, whose `template: true` the provider reads back (CT:3454) and which it never
+    // reboots (CT:4163). The VM model needs none of this: its reboot is decided from the real status (VM:2051-2082).
+    running: (old) => old.outputs.template !== true,
 };
 
 // --- VMs --------------------------------------------------------------------------------------------------------

@@ -44,8 +44,10 @@ export type OnChange =
     | "none";
 
 /**
- * Whether the provider reboots the guest for the change: "if-started" (a container: only when the planned `started`
- * is true, CT:4163-4176), "if-running" (a VM: decided from its real status, VM:2051-2082), or no.
+ * Whether the provider reboots the guest for the change: "if-started" (a container: when the planned `started` is true,
+ * CT:4163-4176; what that value is while the program ignores `started` is inferred, so the twin announces the reboot
+ * for every container but a template, plan/twin/providers.ts), "if-running" (a VM: decided from its real status,
+ * VM:2051-2082), or no.
  */
 export type Reboot = "if-started" | "if-running" | "no";
 
