@@ -259,13 +259,15 @@ export class LxcGuest extends PhoenixGuest {
                 protect: this.protectMachine(),
                 // started and template change on the node (start and template steps); a template's devices are removed
                 // when it is converted (templateScript): not a diff to undo. clone only matters when the container is
-                // made: a moved template is no reason to re-create its clones. A clone's disk size is the resize step's:
-                // the provider stored the source's size at create and would resize again.
+                // made: a moved template is no reason to re-create its clones, and every clone.* field is ForceNew
+                // (CT:239-268), so an edit of it (cloneFrom, fullClone) waits, shown by plan --since, until the stack
+                // lists the guest in phoenix:allowReplace: then the edit replaces the container. A clone's disk size is
+                // the resize step's: the provider stored the source's size at create and would resize again.
                 ignoreChanges: [
                     "started",
                     "template",
                     ...(spec.template && spec.gpuDevices.length > 0 ? ["devicePassthroughs"] : []),
-                    ...(source ? ["clone", "disk.size"] : []),
+                    ...(source ? [...(this.ctx.settings.allowReplace.has(id) ? [] : ["clone"]), "disk.size"] : []),
                 ],
             },
         );

@@ -166,6 +166,12 @@ export const sshFromNodeRule = (nodeAddress: string): FirewallRuleSpec => ({
     enabled: true,
 });
 
+/**
+ * The clone block's fields a VM carries out without a new clone: its storage (the disks move) and its node (it
+ * migrates). plan --since never counts them as edits waiting for a replacement.
+ */
+export const CLONE_FIELDS_MOVED_IN_PLACE = ["clone.datastoreId", "clone.nodeName"] as const;
+
 /** Steps that run inside the VM (over SSH); snapshots run on the node. */
 const hasInGuestSteps = (spec: VmSpec): boolean => spec.features.length > 0 || spec.application !== undefined || spec.healthCheck !== undefined;
 
@@ -222,13 +228,16 @@ export class VmGuest extends PhoenixGuest {
             // A VM with no in-guest step is gated at its creation, which starts it (or, for a template, converts it).
             // clone only matters when the VM is made: a clone that moves to a node with its own copy of the template
             // (a new source) or whose template moved is the same VM, never to be re-created for it; a storage change
-            // moves the disks (disks[].datastoreId, initialization.datastoreId) instead of re-cloning.
+            // moves the disks (disks[].datastoreId, initialization.datastoreId) instead of re-cloning. Every clone.*
+            // field is ForceNew (VM:592-640): an edit of the source or of fullClone waits (plan --since shows it) until
+            // the stack lists the guest in phoenix:allowReplace; then it replaces the VM. Storage and node stay held
+            // back even then: they are carried out in place (move_disk, migration).
             {
                 parent: this,
                 dependsOn: [...laneWait, ...vendorWait, ...(source?.cloneSourceResources ?? []), ...this.gateFor("start")],
                 deleteBeforeReplace: true,
                 protect: this.protectMachine(),
-                ...(source ? { ignoreChanges: ["clone"] } : {}),
+                ...(source ? { ignoreChanges: settings.allowReplace.has(id) ? [...CLONE_FIELDS_MOVED_IN_PLACE] : ["clone"] } : {}),
             },
         );
         this.machine = this.vm;

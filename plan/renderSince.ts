@@ -6,14 +6,15 @@ import { planJson, warningLines } from "./render";
 import { MACHINE_TYPES, guestOfParent } from "./recorded";
 import type { ChangePlan } from "./since";
 import type { Change } from "./twin";
-import { COMMAND } from "./twin/rules";
+import { COMMAND, UNMODELLED, VM, rulesFor } from "./twin/rules";
+import { ruleFor } from "./twin/values";
 
 const SYMBOL: Record<Change["op"], string> = { create: "+ ", update: "~ ", replace: "+-", delete: "- ", same: "  " };
 
 const guestOf = (c: Change): number | undefined => guestOfParent(c.parent)?.id;
 
 /** The source lines behind some rules (bpg file:lines), for a reason in words. */
-const sources = (rules: Change["rules"]): string => [...new Set(rules.flatMap((r) => r.cite.match(/\b[A-Z]{2,6}:[\d,-]+/g) ?? []))].join(", ");
+const sources = (rules: Change["rules"]): string => [...new Set(rules.flatMap((r) => r.cite.match(/\b[A-Z]{2,6}:\d[\d,-]*\d/g) ?? []))].join(", ");
 
 const allowCommand = (id: number): string => `pulumi config set --path 'phoenix:allowReplace[0]' ${id}`;
 
@@ -57,12 +58,28 @@ const dangerLines = (p: ChangePlan): string[] => {
     return out;
 };
 
+/** Catalog edits that need a new container or VM, held back by ignoreChanges until phoenix:allowReplace lists the guest. */
+const heldLines = (p: ChangePlan): string[] => {
+    if (p.held.length === 0) return [];
+    const names = new Map(p.plan.recorded.guests.map((g) => [g.id, g.name]));
+    const out = [`!!! NOT APPLIED: ${p.held.length === 1 ? "1 guest's catalog asks" : `${p.held.length} guests' catalogs ask`} for a new container or VM, which pulumi up holds back (ignoreChanges) and so does not do:`];
+    for (const c of p.held) {
+        const id = guestOf(c)!;
+        out.push(`!!!   ${id}${names.has(id) ? ` ${names.get(id)}` : ""}: ${c.name} ${c.held.join(", ")} cannot change in place (${sources(heldRules(c))}); the guest stays as it was made`);
+        out.push(`!!!     To carry it out (a new ${c.type === VM ? "VM" : "container"}, its disks lost): add ${id} to phoenix:allowReplace (${allowCommand(id)}), then pulumi up; or undo the edit.`);
+    }
+    return out;
+};
+
+/** The rules behind the held fields (the change's own rules are those of what it does carry out). */
+const heldRules = (c: Change): Change["rules"] => c.held.map((f) => ruleFor(rulesFor(c.type), f, UNMODELLED));
+
 export const renderChangeText = (p: ChangePlan): string => {
     const out: string[] = [];
     out.push(`Phoenix change preview: stack ${p.plan.stack}, the working tree against ${p.ref} (${p.commit.slice(0, 7)})`);
     out.push(`  prior state: the program at ${p.ref} (${p.refProgram}) deployed through the provider twin: pulumi up, then pulumi refresh as the deploy workflow does`);
     out.push("");
-    out.push(...dangerLines(p), "");
+    out.push(...dangerLines(p), ...heldLines(p), "");
     const unchanged = p.all.length - p.changes.length;
     if (p.changes.length === 0) {
         out.push(`No changes: pulumi up would change nothing (${unchanged} resources unchanged).`);
@@ -103,9 +120,18 @@ export const renderChangeText = (p: ChangePlan): string => {
     return `${out.join("\n")}\n`;
 };
 
+const heldOf = (p: ChangePlan, c: Change): { held?: string[] } => {
+    const h = p.held.find((x) => x.urn === c.urn);
+    return h ? { held: h.held } : {};
+};
+
 /** The working tree's plan document, plus exactly "changes" (unchanged resources omitted) and "summary". */
 export const changeJson = (p: ChangePlan): unknown => ({
     ...(planJson(p.plan) as object),
-    changes: p.changes.map((c) => ({ resource: c.name, type: c.type, op: c.op, fields: c.fields })),
+    // A held-back edit of an otherwise unchanged machine is an "ignored" operation: pulumi up does not carry it out.
+    changes: [
+        ...p.changes.map((c) => ({ resource: c.name, type: c.type, op: c.op, fields: c.fields, ...heldOf(p, c) })),
+        ...p.held.filter((c) => c.op === "same").map((c) => ({ resource: c.name, type: c.type, op: "ignored", fields: c.held, needsReplacement: true })),
+    ],
     summary: p.summary,
 });

@@ -13,7 +13,8 @@ import { MACHINE_TYPES, guestOfParent, type PlanStep } from "./recorded";
 import { simulate, type SimNode } from "./simulate";
 import { PROJECT_ROOT } from "./stackFile";
 import { type Change, type RunResult, type StackState, emptyState, refresh, twinUp } from "./twin";
-import { COMMAND } from "./twin/rules";
+import { COMMAND, VM } from "./twin/rules";
+import { CLONE_FIELDS_MOVED_IN_PLACE } from "../components/vm";
 
 export interface ChangeSummary {
     create: number;
@@ -22,6 +23,8 @@ export interface ChangeSummary {
     delete: number;
     guestsReplaced: number[];
     guestsDeleted: number[];
+    /** Guests whose catalog edit needs a new container or VM that pulumi up holds back (ignoreChanges) until allowed. */
+    guestsHeld: number[];
 }
 
 export interface ChangePlan {
@@ -37,6 +40,11 @@ export interface ChangePlan {
     /** The operations other than "same". */
     changes: Change[];
     summary: ChangeSummary;
+    /**
+     * Containers and VMs (not replaced or deleted anyway) with catalog edits that only a replacement carries out and that
+     * the program holds back (ignoreChanges, e.g. cloneFrom or fullClone): `held` lists the fields.
+     */
+    held: Change[];
     /** Steps (commands) whose script or command runs again. */
     rerun: Change[];
     /** Guests the provider restarts to apply an update. */
@@ -122,9 +130,9 @@ export const deployed = async (up: () => Promise<RunResult>, ref: string): Promi
 
 const guestOf = (c: Change): number | undefined => guestOfParent(c.parent)?.id;
 /** Where a change's guest comes in the plan (guests in plan order, anything else last). */
-const guestRank = (plan: PlanResult, c: Change): number => {
-    const i = plan.recorded.guests.findIndex((g) => g.id === guestOf(c));
-    return i < 0 ? plan.recorded.guests.length : i;
+const guestRanks = (plan: PlanResult): ((c: Change) => number) => {
+    const rank = new Map(plan.recorded.guests.map((g, i) => [g.id, i]));
+    return (c) => rank.get(guestOf(c)!) ?? plan.recorded.guests.length;
 };
 const kindOf = (c: Change): "lxc" | "vm" => guestOfParent(c.parent)?.kind ?? "lxc";
 
@@ -190,11 +198,26 @@ const changeMakespan = (plan: PlanResult, all: Change[], parallel: number): Chan
     return { unlimited, deploy: at(DEPLOY_PARALLEL), parallel, atParallel: Number.isFinite(parallel) ? at(parallel) : unlimited };
 };
 
-export const summarize = (changes: Change[]): ChangeSummary => {
+/**
+ * A machine's held-back fields that wait for a replacement: not those a VM carries out in place (its storage and node,
+ * which components/vm.ts keeps ignoring even when the guest may be replaced), not on a machine replaced or deleted anyway.
+ */
+const waitingForReplacement = (c: Change): string[] =>
+    !MACHINE_TYPES.has(c.type) || c.op === "replace" || c.op === "delete" ? [] : c.held.filter((f) => c.type !== VM || !(CLONE_FIELDS_MOVED_IN_PLACE as readonly string[]).includes(f));
+
+export const summarize = (changes: Change[], held: Change[] = []): ChangeSummary => {
     const count = (op: Change["op"]) => changes.filter((c) => c.op === op).length;
     const guests = (op: Change["op"]) =>
         [...new Set(changes.filter((c) => c.op === op && MACHINE_TYPES.has(c.type)).map(guestOf).filter((g): g is number => g !== undefined))].sort((a, b) => a - b);
-    return { create: count("create"), update: count("update"), replace: count("replace"), delete: count("delete"), guestsReplaced: guests("replace"), guestsDeleted: guests("delete") };
+    return {
+        create: count("create"),
+        update: count("update"),
+        replace: count("replace"),
+        delete: count("delete"),
+        guestsReplaced: guests("replace"),
+        guestsDeleted: guests("delete"),
+        guestsHeld: [...new Set(held.map(guestOf).filter((g): g is number => g !== undefined))].sort((a, b) => a - b),
+    };
 };
 
 /** The change `pulumi up` of the working tree (with the plan's options) would make to a stack in state `prior`. */
@@ -212,13 +235,16 @@ export const changeAgainst = async (
     if (rec.error && !run.changes.some((c) => c.refused || c.failed)) throw new PlanError(rec.error.message, 1);
     const plan = planOfRecording(rec, { ...opts, model, stack: cfg.stack, catalog: String(cfg.config[`${cfg.project}:catalog`] ?? "guests") });
     const changes = run.changes.filter((c) => c.op !== "same");
+    const rankOf = guestRanks(plan);
+    const held = run.changes.map((c) => ({ ...c, held: waitingForReplacement(c) })).filter((c) => c.held.length > 0);
     return {
         ...from,
         plan,
         all: run.changes,
         changes,
-        summary: summarize(changes),
-        rerun: changes.filter((c) => c.type === COMMAND && c.runs.some((r) => r.ran === "create")).sort((a, b) => guestRank(plan, a) - guestRank(plan, b)),
+        summary: summarize(changes, held),
+        held,
+        rerun: changes.filter((c) => c.type === COMMAND && c.runs.some((r) => r.ran === "create")).sort((a, b) => rankOf(a) - rankOf(b)),
         reboots: changes.filter((c) => c.reboot).map((c) => ({ guest: guestOf(c)!, change: c })),
         makespan: changeMakespan(plan, run.changes, parallel),
         error: run.error,

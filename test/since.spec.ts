@@ -31,8 +31,11 @@ describe("plan --since", function () {
         assert.ok(r.code === 0 || r.code === 1, r.err);
         const j = JSON.parse(r.out);
         assert.ok(Array.isArray(j.waves) && Array.isArray(j.guests) && typeof j.simulation === "object", "the working tree's plan document");
-        assert.deepEqual(Object.keys(j.summary), ["create", "update", "replace", "delete", "guestsReplaced", "guestsDeleted"]);
-        for (const c of j.changes) assert.deepEqual(Object.keys(c), ["resource", "type", "op", "fields"]);
+        assert.deepEqual(Object.keys(j.summary), ["create", "update", "replace", "delete", "guestsReplaced", "guestsDeleted", "guestsHeld"]);
+        for (const c of j.changes) {
+            const extra = c.op === "ignored" ? ["needsReplacement"] : "held" in c ? ["held"] : [];
+            assert.deepEqual(Object.keys(c), ["resource", "type", "op", "fields", ...extra]);
+        }
     });
 
     it("refuses what it cannot preview: an unknown ref, and flags that belong to a first up", async () => {
@@ -53,6 +56,21 @@ describe("plan --since", function () {
         assert.match(text, /^  103 Step-CA\n    ~  103-ct +update {3}memory\.dedicated; the provider reboots the guest \(CT:3885\)$/m);
         assert.match(text, /^Guests the provider reboots: 103 \(memory\.dedicated\)$/m);
         assert.match(text, /^Simulated makespan of the change \(only the operations that run\): 7 s at unlimited parallelism, 7 s at --parallel 4 \(the deploy workflow\)$/m);
+    });
+
+    it("shows a clone-field edit that pulumi up holds back (ignoreChanges), with the command that carries it out; listed, it is a replacement", async () => {
+        const dir = catalogCopy({ "101-nginx-phoenix.yaml": (t) => `${t}fullClone: false\n`, "1001-portainer.yaml": (t) => `${t}storage: fastData-vm\n` });
+        const p = await changeAgainst(prior, from, { catalog: dir });
+        const text = renderChangeText(p);
+        assert.match(text, /^!!! NOT APPLIED: 1 guest's catalog asks for a new container or VM, which pulumi up holds back \(ignoreChanges\) and so does not do:$/m);
+        assert.match(text, /^!!! {3}101 Nginx-Phoenix: 101-ct clone\.full, clone\.datastoreId cannot change in place \(CT:239,246,255,268\); the guest stays as it was made$/m);
+        assert.match(text, /^!!! {5}To carry it out \(a new container, its disks lost\): add 101 to phoenix:allowReplace \(pulumi config set --path 'phoenix:allowReplace\[0\]' 101\), then pulumi up; or undo the edit\.$/m);
+        const j = changeJson(p) as { changes: Record<string, unknown>[]; summary: ChangePlan["summary"] };
+        assert.deepEqual(j.changes.filter((c) => c.op === "ignored"), [{ resource: "101-ct", type: "proxmoxve:index/containerLegacy:ContainerLegacy", op: "ignored", fields: ["clone.full", "clone.datastoreId"], needsReplacement: true }]);
+        assert.deepEqual(j.summary.guestsHeld, [101], "the VM's storage change moves its disks: nothing held for 1001");
+        const allowed = await changeAgainst(prior, from, { catalog: dir, config: { "phoenix:allowReplace": [101] } });
+        assert.deepEqual([allowed.held, allowed.summary.guestsReplaced, allowed.changes.find((c) => c.name === "101-ct")!.fields], [[], [101], ["clone.full", "clone.datastoreId"]]);
+        assert.doesNotMatch(renderChangeText(allowed), /NOT APPLIED/);
     });
 
     it("calls out a guest whose machine would be deleted before anything else, and counts it", async () => {

@@ -284,10 +284,35 @@ describe("provider twin: day two on the dev stack", function () {
             }
         });
 
-        it("a changed clone block replaces nothing: it only says how the machine was made (ignoreChanges), nothing is lost", async () => {
+        it("a clone-field edit replaces nothing while the guest is not listed (ignoreChanges), and is reported as held back", async () => {
             const r = await twinUp({ ...devConfig({ "phoenix:catalog": edit101((t) => `${t}fullClone: false\n`) }), prior: first.state, mode: "plan" });
             const ct = machineChange(r, "101-ct");
-            assert.deepEqual([ct.op, ct.ignored.includes("clone"), ops(r)], ["same", true, []]);
+            assert.deepEqual([ct.op, ct.ignored.includes("clone"), [...ct.held].sort(), ops(r)], ["same", true, ["clone.datastoreId", "clone.full"], []]);
+        });
+
+        it("listed in phoenix:allowReplace, the clone-field edit replaces the container (a linked clone now), and nothing else", async () => {
+            const r = await twinUp({ ...devConfig({ "phoenix:catalog": edit101((t) => `${t}fullClone: false\n`), "phoenix:allowReplace": [101] }), prior: first.state });
+            assert.equal(r.error, undefined);
+            const ct = machineChange(r, "101-ct");
+            assert.deepEqual([ct.op, [...ct.fields].sort(), ct.held], ["replace", ["clone.datastoreId", "clone.full"], []]);
+            assert.ok(r.changes.filter((c) => c.op !== "same").every((c) => /^101-/.test(c.name)));
+            assert.equal(r.recording.registrations.find((x) => x.name === "101-ct")!.inputs.clone.full, false);
+        });
+
+        it("listed in phoenix:allowReplace, a VM clone's storage change still moves its disks: clone.datastoreId stays held back", async () => {
+            const dir = catalogCopy({ "1001-portainer.yaml": (t) => `${t}storage: fastData-vm\n` });
+            const r = await twinUp({ ...devConfig({ "phoenix:catalog": dir, "phoenix:allowReplace": [1001] }), prior: first.state });
+            assert.deepEqual(ops(r), ["update 1001-vm [disks[0].datastoreId, initialization.datastoreId] (reboot)"]);
+            assert.deepEqual(r.changes.find((c) => c.name === "1001-vm")!.ignored, ["clone.datastoreId"]);
+        });
+
+        it("listed in phoenix:allowReplace, a VM's new clone source replaces it", async () => {
+            const dir = catalogCopy({ "1002-drphoenix.yaml": (t) => t.replace(/cloneFrom: 9000/, "cloneFrom: 9000\nfullClone: false") });
+            const held = await twinUp({ ...devConfig({ "phoenix:catalog": dir }), prior: first.state, mode: "plan" });
+            assert.deepEqual([machineChange(held, "1002-vm").op, machineChange(held, "1002-vm").held], ["same", ["clone.full", "clone.datastoreId"]]);
+            const r = await twinUp({ ...devConfig({ "phoenix:catalog": dir, "phoenix:allowReplace": [1002] }), prior: first.state });
+            assert.equal(r.error, undefined);
+            assert.deepEqual([machineChange(r, "1002-vm").op, machineChange(r, "1002-vm").fields], ["replace", ["clone.full"]]);
         });
 
         it("listed in phoenix:allowReplace, the replacement runs, its steps with it, and nothing of any other guest", async () => {
@@ -296,7 +321,7 @@ describe("provider twin: day two on the dev stack", function () {
             assert.equal(r.error, undefined);
             const changed = r.changes.filter((c) => c.op !== "same");
             assert.ok(changed.every((c) => /^101-/.test(c.name)), changed.map((c) => c.name).join());
-            assert.deepEqual(ops({ changes: changed.filter((c) => c.name === "101-ct") }), ["replace 101-ct [disk.datastoreId]"]);
+            assert.deepEqual(ops({ changes: changed.filter((c) => c.name === "101-ct") }), ["replace 101-ct [clone.datastoreId, disk.datastoreId]"], "listed, the clone block is no longer held back");
             const steps = r.recording.registrations.filter((x) => x.parent.endsWith("::101") && x.name !== "101-ct" && !/-(subids|host-dirs)$/.test(x.name));
             assert.deepEqual(changed.filter((c) => c.name !== "101-ct").map((c) => c.name).sort(), steps.map((x) => x.name).sort(), "every step on the container runs again");
             assert.equal(r.state.node.guests.get(101)!.disks[0].storage, "fastData-lxc");

@@ -27,6 +27,11 @@ export interface Change {
     runs: CommandRun[];
     /** Differences ignoreChanges holds back (paths the program changed but the engine keeps at their old values). */
     ignored: string[];
+    /**
+     * The held-back differences the provider could only carry out by replacing the resource (its ForceNew fields under
+     * an ignored path, e.g. clone.full): what the program asks for and `pulumi up` silently does not do.
+     */
+    held: string[];
     /** Deleted before its replacement is created (deleteBeforeReplace, or condemned by another's). */
     deleteFirst: boolean;
     /** The engine or a provider refused: the message `pulumi up` prints. */
@@ -142,7 +147,7 @@ export class Deployment implements ProviderModel {
     }
 
     private record(r: { urn: string; name: string; type: string; parent: string }, op: Op, extra: Partial<Change> = {}): Change {
-        const c: Change = { urn: r.urn, name: r.name, type: r.type, parent: r.parent, op, fields: [], rules: [], reboot: false, runs: [], ignored: [], deleteFirst: false, ...extra };
+        const c: Change = { urn: r.urn, name: r.name, type: r.type, parent: r.parent, op, fields: [], rules: [], reboot: false, runs: [], ignored: [], held: [], deleteFirst: false, ...extra };
         this.changes.push(c);
         return c;
     }
@@ -165,26 +170,27 @@ export class Deployment implements ProviderModel {
 
         const news = processIgnoreChanges(r.inputs, old.inputs, r.ignoreChanges);
         const ignored = r.ignoreChanges.filter((p) => !deepEqual(getPath(r.inputs, p), getPath(old.inputs, p)));
+        const held = heldForReplacement(r, old, ignored);
         // `pulumi up --replace URN` replaces it whatever its diff says.
         const condemnedBy = this.condemned.get(r.urn) ?? (this.targeted.has(r.urn) ? ["--replace"] : undefined);
         const withReplaced = r.replaceWith.filter((u) => this.replaced.has(u));
         const diff = condemnedBy || withReplaced.length > 0 ? undefined : this.diff(model, r, old, news);
         if (diff?.error) {
-            const change = this.record(r, "update", { fields: diff.fields, rules: diff.rules, ignored, failed: diff.error });
+            const change = this.record(r, "update", { fields: diff.fields, rules: diff.rules, ignored, held, failed: diff.error });
             throw new NodeError(`${change.name}: ${diff.error}`);
         }
         if (condemnedBy || withReplaced.length > 0 || diff!.replace) {
             const fields = condemnedBy ?? (withReplaced.length > 0 ? ["replaceWith"] : diff!.fields);
-            return this.replace(r, old, model, { fields, rules: diff?.rules ?? [], ignored, alreadyDeleted: this.condemned.has(r.urn) });
+            return this.replace(r, old, model, { fields, rules: diff?.rules ?? [], ignored, held, alreadyDeleted: this.condemned.has(r.urn) });
         }
         if (diff!.update) {
-            const change = this.record(r, "update", { fields: diff!.fields, rules: diff!.rules, reboot: diff!.reboot, ignored });
+            const change = this.record(r, "update", { fields: diff!.fields, rules: diff!.rules, reboot: diff!.reboot, ignored, held });
             const done = this.attempt(change, () => model.update(old, news, this.node));
             if (done.run) change.runs.push(done.run);
             this.next.set(r.urn, stateOf(r, old.id, news, done.outputs));
             return { id: old.id, state: done.outputs };
         }
-        this.record(r, "same", { ignored });
+        this.record(r, "same", { ignored, held });
         this.next.set(r.urn, stateOf(r, old.id, news, old.outputs));
         return { id: old.id, state: old.outputs };
     }
@@ -227,8 +233,8 @@ export class Deployment implements ProviderModel {
         return out;
     }
 
-    private replace(r: Registration, old: ResourceState, model: TypeModel, d: { fields: string[]; rules: FieldRule[]; ignored: string[]; alreadyDeleted: boolean }): { id: string; state: Props } {
-        const change = this.record(r, "replace", { fields: d.fields, rules: d.rules, ignored: d.ignored, deleteFirst: r.deleteBeforeReplace || d.alreadyDeleted });
+    private replace(r: Registration, old: ResourceState, model: TypeModel, d: { fields: string[]; rules: FieldRule[]; ignored: string[]; held: string[]; alreadyDeleted: boolean }): { id: string; state: Props } {
+        const change = this.record(r, "replace", { fields: d.fields, rules: d.rules, ignored: d.ignored, held: d.held, deleteFirst: r.deleteBeforeReplace || d.alreadyDeleted });
         if (r.protect && old.protect) {
             change.refused = replaceMessage(r.urn);
             if (this.mode === "up") throw new Refusal(change.refused);
@@ -336,6 +342,25 @@ export class Deployment implements ProviderModel {
     }
 }
 
+/**
+ * The leaf paths of the clone block the program ignores whose change the provider could only make by replacing the
+ * machine (every clone.* field is ForceNew, §2.1/§3.1): a catalog edit (cloneFrom, fullClone) the engine holds back.
+ * The other paths the program ignores differ on purpose (its own steps start a container or make it a template, the
+ * resize step grows a clone's disk), so they are not edits waiting for anything.
+ */
+const HELD_EDITS = ["clone"];
+const heldForReplacement = (r: Registration, old: ResourceState, ignored: readonly string[]): string[] => {
+    const edits = ignored.filter((p) => HELD_EDITS.some((h) => matchesRule(p, h)));
+    if (edits.length === 0) return [];
+    const rules = rulesFor(r.type);
+    return edits.flatMap((p) => {
+        const now = getPath(r.inputs, p);
+        const before = getPath(old.inputs, p);
+        const leaves = typeof now === "object" && now !== null && typeof before === "object" && before !== null ? changedPaths(now as Props, before as Props, before as Props).map((x) => (x.startsWith("[") ? `${p}${x}` : `${p}.${x}`)) : [p];
+        return leaves.filter((leaf) => ruleFor(rules, leaf, UNMODELLED).change === "replace");
+    });
+};
+
 /** A refusal by the engine (protect): `pulumi up` stops with its message. */
 class Refusal extends Error {}
 
@@ -403,7 +428,7 @@ export const refresh = (state: StackState): { state: StackState; changes: Change
         }
         const model = modelFor(r.type);
         const outputs = model.read(r, state.node);
-        const base = { urn: r.urn, name: r.name, type: r.type, parent: r.parent, rules: [], reboot: false, runs: [], ignored: [], deleteFirst: false };
+        const base = { urn: r.urn, name: r.name, type: r.type, parent: r.parent, rules: [], reboot: false, runs: [], ignored: [], held: [], deleteFirst: false };
         if (!outputs) {
             changes.push({ ...base, op: "delete", fields: [] });
             continue;
