@@ -8,6 +8,7 @@ import { type Selection, SelectionError, cloneLanes, edgesOf, lanePredecessor, r
 import { lanesOf, orderWithLanes } from "../catalog/gpuShares";
 import type { Catalog } from "../catalog/model";
 import { checkStackConfig } from "./configCheck";
+import { announceProtection } from "./protection";
 import type { Route } from "../catalog/routes";
 import { createStackContext } from "./context";
 import { type PhoenixGuest } from "./guest";
@@ -77,6 +78,7 @@ export const program = (): ProgramOutputs => {
         return { catalog, selection };
     });
     const built = buildGuests(catalog, selection, createStackContext(catalog, settings));
+    announceProtection(selection.selected.map((id) => catalog.guests.get(id)!), settings.allowReplace);
     return {
         selection: { requested: selection.requested, pulledIn: selection.pulledIn, managed: selection.selected },
         guests: Object.fromEntries(

@@ -44,6 +44,8 @@ export interface Recording {
     error?: Error;
     /** What the program logged with pulumi.log.warn (pulumi up shows the same lines). */
     warnings: string[];
+    /** What it logged with pulumi.log.info (pulumi up shows them among the diagnostics too). */
+    notices: string[];
 }
 
 /**
@@ -243,7 +245,8 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
 
     const restoreDebugAids = opts.sdkDebugAids ? () => {} : switchOffSdkDebugAids();
     const warnings: string[] = [];
-    const restoreLog = captureWarnings(warnings);
+    const notices: string[] = [];
+    const restoreLog = captureLog(warnings, notices);
     const programPath = require.resolve(opts.program ?? path.join(PROJECT_ROOT, "index"));
     let outputs: Record<string, unknown> | undefined;
     let error: Error | undefined;
@@ -281,24 +284,27 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
     restoreDebugAids();
     restoreLog();
     // The program's own error comes first: the injected failure only explains what it blocked.
-    return { registrations, outputs, error: rejections[0] ?? error, warnings };
+    return { registrations, outputs, error: rejections[0] ?? error, warnings, notices };
 };
 
 const firstLineOnly = (err: Error): string => Error.prototype.toString.call(err);
 
 /**
- * pulumi.log.warn without an engine prints to the console; during a recording the warnings are collected instead, so
+ * pulumi.log.warn and info without an engine print to the console; during a recording they are collected instead, so
  * the plan can show what `pulumi up` would print. Returns the function that puts the logger back.
  */
-const captureWarnings = (into: string[]): (() => void) => {
-    const log = pulumi.log as { warn: (msg: string) => Promise<void> };
-    const { warn } = log;
-    log.warn = (msg: string) => {
-        into.push(msg);
+const captureLog = (warnings: string[], notices: string[]): (() => void) => {
+    const log = pulumi.log as { warn: (msg: string) => Promise<void>; info: (msg: string) => Promise<void> };
+    const { warn, info } = log;
+    const into = (list: string[]) => (msg: string) => {
+        list.push(msg);
         return Promise.resolve();
     };
+    log.warn = into(warnings);
+    log.info = into(notices);
     return () => {
         log.warn = warn;
+        log.info = info;
     };
 };
 

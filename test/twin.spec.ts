@@ -9,6 +9,7 @@ import { type Change, type RunResult, type StackState, refresh, twinUp } from ".
 import { FIELD_RULES, UNMODELLED, rulesFor } from "../plan/twin/rules";
 import { ruleFor, unwrapSecrets } from "../plan/twin/values";
 import { loadCatalog } from "../catalog/load";
+import { protectionNotice } from "../components/protection";
 import { CatalogError } from "../catalog/problems";
 import * as path from "path";
 import { readStackConfig } from "../plan/stackFile";
@@ -344,6 +345,25 @@ describe("provider twin: day two on the dev stack", function () {
             assert.ok(removed.changes.filter((c) => c.op !== "same").every((c) => c.op === "delete" && /^1002(-|$)/.test(c.name)));
             assert.deepEqual(removed.changes.filter((c) => c.op === "delete" && c.runs.length > 0), [], "its steps are deleted with the VM: no delete command runs");
             assert.equal(removed.state.node.guests.has(1002), false);
+        });
+
+        it("every run with protected guests says what Pulumi's protect flag is here and the command that lifts it (pulumi up cannot be made to say it)", async () => {
+            const all = await recordDev();
+            assert.deepEqual(all.notices, [
+                "Phoenix protects the containers and VMs of guests 101, 102, 103, 900, 1001, 1002, 9000: pulumi up refuses to replace or delete them " +
+                    '("marked for protection", "because it is protected"). The protect flag such a refusal mentions is Phoenix\'s stack value phoenix:allowReplace: ' +
+                    "to let the next up replace or delete guest ID, run pulumi config set --path 'phoenix:allowReplace[0]' ID (e.g. 101), then pulumi up; " +
+                    "npm run plan -- --since REF shows beforehand what would be refused (README: Protection).",
+            ]);
+            const listed = await recordDev({ "phoenix:allowReplace": [101, 1002] });
+            assert.match(listed.notices[0], /^Phoenix protects the containers and VMs of guests 102, 103, 900, 1001, 9000: /);
+            const none = await recordDev({ "phoenix:allowReplace": [900, 103, 101, 102, 9000, 1001, 1002] });
+            assert.deepEqual(none.notices, [], "nothing protected, nothing to say");
+        });
+
+        it("the notice names at most twelve guests and counts the rest", () => {
+            assert.match(protectionNotice(Array.from({ length: 1000 }, (_, i) => 2000 - i))!, /^Phoenix protects the containers and VMs of guests 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012 and 988 more: /);
+            assert.equal(protectionNotice([]), undefined);
         });
 
         it("phoenix:allowReplace takes guest IDs, and says so otherwise, before any resource", async () => {
