@@ -4,7 +4,9 @@
 // program, and as many bare resources with the SDK's debugging aids on (its defaults) and off (as the recorder runs
 // the program), and, unless --no-since, the change preview against HEAD (`plan --since HEAD`: the program at HEAD
 // through the provider twin, then the working tree's against it). Prints one JSON line:
-// { resources, plan, replay, floor, quiet, since } (milliseconds per run).
+// { resources, plan, replay, floor, quiet, since } (wall milliseconds per run) and the same as CPU milliseconds of the
+// process (user + system, every thread: the collector's too) under "cpu": on a shared machine the wall clock also
+// counts the time other processes hold the cores, the CPU time only this work.
 //   ts-node -T plan/benchSample.ts [--catalog DIR [--config JSON]] [--runs N] [--no-since]
 import * as fs from "fs";
 import * as os from "os";
@@ -19,56 +21,72 @@ import { changeJson, renderChangeText } from "./renderSince";
 import { makeChangePlan } from "./since";
 import { readStackConfig } from "./stackFile";
 
-export interface Samples {
+export const MEASURES = ["plan", "replay", "floor", "quiet", "since"] as const;
+export type Measure = (typeof MEASURES)[number];
+
+export interface Samples extends Record<Measure, number[]> {
     resources: number;
-    plan: number[];
-    replay: number[];
-    floor: number[];
-    quiet: number[];
-    since: number[];
+    /** The same measurements in CPU milliseconds of the process. */
+    cpu: Record<Measure, number[]>;
 }
 
-export const noSamples = (): Samples => ({ resources: 0, plan: [], replay: [], floor: [], quiet: [], since: [] });
+const noLists = (): Record<Measure, number[]> => ({ plan: [], replay: [], floor: [], quiet: [], since: [] });
+export const noSamples = (): Samples => ({ resources: 0, ...noLists(), cpu: noLists() });
+
+/** Wall and CPU milliseconds of `f`. */
+interface Timing {
+    ms: number;
+    cpuMs: number;
+}
+const cpuNow = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+};
+const timed = async <T>(f: () => Promise<T>): Promise<Timing & { value: T }> => {
+    collectGarbage();
+    const c0 = cpuNow();
+    const t0 = performance.now();
+    const value = await f();
+    return { ms: performance.now() - t0, cpuMs: cpuNow() - c0, value };
+};
 
 // Each measurement starts from a collected heap, so no run pays for the garbage of the one before.
 v8.setFlagsFromString("--expose-gc");
 const collectGarbage = vm.runInNewContext("gc") as () => void;
 
 /** A plan as a user gets it: record, analyse, simulate, render (scale 0: no timed run). */
-export const timePlan = async (opts: PlanOptions): Promise<{ ms: number; plan: PlanResult }> => {
-    collectGarbage();
-    const t0 = performance.now();
-    const plan = await makePlan({ ...opts, scale: 0 });
-    renderText(plan);
-    JSON.stringify(planJson(plan));
-    return { ms: performance.now() - t0, plan };
+export const timePlan = async (opts: PlanOptions): Promise<Timing & { plan: PlanResult }> => {
+    const { ms, cpuMs, value } = await timed(async () => {
+        const plan = await makePlan({ ...opts, scale: 0 });
+        renderText(plan);
+        JSON.stringify(planJson(plan));
+        return plan;
+    });
+    return { ms, cpuMs, plan: value };
 };
 
 /** The change preview against HEAD as a user gets it: both runs through the twin, analyse, simulate, render. */
-const timeSince = async (opts: PlanOptions): Promise<number> => {
-    collectGarbage();
-    const t0 = performance.now();
-    const change = await makeChangePlan("HEAD", { ...opts, scale: 0 });
-    renderChangeText(change);
-    JSON.stringify(changeJson(change));
-    return performance.now() - t0;
-};
+const timeSince = (opts: PlanOptions): Promise<Timing> =>
+    timed(async () => {
+        const change = await makeChangePlan("HEAD", { ...opts, scale: 0 });
+        renderChangeText(change);
+        JSON.stringify(changeJson(change));
+    });
 
 const FLOOR_PROGRAM = path.join(__dirname, "benchFloor");
-const timeFloor = async (config: Record<string, unknown>, expected: number, sdkDebugAids = false): Promise<number> => {
+const timeFloor = async (config: Record<string, unknown>, expected: number, sdkDebugAids = false): Promise<Timing> => {
     const sc = readStackConfig("dev");
-    collectGarbage();
-    const t0 = performance.now();
-    const rec = await recordProgram({ config: { ...sc.config, ...config }, secretKeys: sc.secretKeys, program: FLOOR_PROGRAM, sdkDebugAids });
+    const t = await timed(() => recordProgram({ config: { ...sc.config, ...config }, secretKeys: sc.secretKeys, program: FLOOR_PROGRAM, sdkDebugAids }));
+    const rec = t.value;
     if (rec.error || rec.registrations.length !== expected) throw new Error(`floor run: ${rec.error?.message ?? `${rec.registrations.length} registrations, expected ${expected}`}`);
-    return performance.now() - t0;
+    return { ms: t.ms, cpuMs: t.cpuMs };
 };
 
 /** The same number of bare resources (the component counts as one). */
 const timeBare = (resources: number, sdkDebugAids = false) => timeFloor({ "phoenix:floorResources": resources }, resources, sdkDebugAids);
 
 /** The plan's own resources, registered without the program. */
-const timeReplay = (rec: Recording, file: string): Promise<number> => {
+const timeReplay = (rec: Recording, file: string): Promise<Timing> => {
     const names = new Map(rec.registrations.map((r) => [r.urn, r.name]));
     const replay: ReplayResource[] = rec.registrations.map((r) => ({
         type: r.type,
@@ -83,9 +101,9 @@ const timeReplay = (rec: Recording, file: string): Promise<number> => {
 };
 
 /** A timed plan, keeping only its recording (for the replay): the rest is dropped before the next measurement. */
-const planSample = async (opts: PlanOptions): Promise<{ ms: number; recording: Recording }> => {
-    const { ms, plan } = await timePlan(opts);
-    return { ms, recording: plan.recording };
+const planSample = async (opts: PlanOptions): Promise<Timing & { recording: Recording }> => {
+    const { ms, cpuMs, plan } = await timePlan(opts);
+    return { ms, cpuMs, recording: plan.recording };
 };
 
 export const sample = async (opts: PlanOptions, runs: number, withSince = true): Promise<Samples> => {
@@ -95,15 +113,19 @@ export const sample = async (opts: PlanOptions, runs: number, withSince = true):
         if (withSince) await timeSince(opts);
         await timeBare(50);
         const out = noSamples();
+        const add = (m: Measure, t: Timing) => {
+            out[m].push(t.ms);
+            out.cpu[m].push(t.cpuMs);
+        };
         for (let i = 0; i < runs; i++) {
-            const { ms, recording } = await planSample(opts);
-            out.plan.push(ms);
+            const { recording, ...plan } = await planSample(opts);
+            add("plan", plan);
             // Right after the plan it is compared with, from the same state of the process.
-            if (withSince) out.since.push(await timeSince(opts));
+            if (withSince) add("since", await timeSince(opts));
             out.resources = recording.registrations.length;
-            out.replay.push(await timeReplay(recording, path.join(scratch, "replay.json")));
-            out.floor.push(await timeBare(out.resources, true));
-            out.quiet.push(await timeBare(out.resources));
+            add("replay", await timeReplay(recording, path.join(scratch, "replay.json")));
+            add("floor", await timeBare(out.resources, true));
+            add("quiet", await timeBare(out.resources));
         }
         return out;
     } finally {
