@@ -59,14 +59,14 @@ export const childrenOf = (rec: Recording, guest: number): Registration[] => {
 };
 
 /**
- * A copy of the real catalog (and features) in a temp dir, with edits: file name -> new text, or a function of the
- * old text, or null to delete. Returns the catalog dir.
+ * A copy of the real catalog (`from`: guests, or guests-full) in a temp dir, with edits: file name -> new text, or a
+ * function of the old text, or null to delete. Returns the catalog dir.
  */
-export const catalogCopy = (edits: Record<string, string | null | ((old: string) => string)> = {}): string => {
+export const catalogCopy = (edits: Record<string, string | null | ((old: string) => string)> = {}, from = "guests"): string => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-catalog-"));
     const guests = path.join(dir, "guests");
     fs.mkdirSync(guests);
-    for (const f of fs.readdirSync(path.join(ROOT, "guests"))) fs.copyFileSync(path.join(ROOT, "guests", f), path.join(guests, f));
+    for (const f of fs.readdirSync(path.join(ROOT, from))) fs.copyFileSync(path.join(ROOT, from, f), path.join(guests, f));
     for (const [file, edit] of Object.entries(edits)) {
         const p = path.join(guests, file);
         if (edit === null) fs.rmSync(p);

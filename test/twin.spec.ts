@@ -438,3 +438,22 @@ describe("provider twin: day two on the dev stack", function () {
         });
     });
 });
+
+describe("provider twin: the full installation (GPU containers)", () => {
+    const full = readStackConfig("full");
+    const fullConfig = (catalog?: string) => ({ config: { ...full.config, ...(catalog ? { "phoenix:catalog": catalog } : {}) }, secretKeys: full.secretKeys, stack: "full" });
+    let deployed: StackState;
+    before(async () => {
+        const up = await twinUp(fullConfig());
+        assert.equal(up.error, undefined, up.error);
+        deployed = refresh(up.state).state;
+    });
+
+    it("a GPU change updates the container in place, and the provider reboots the running container for it (CT:3920)", async () => {
+        const dir = catalogCopy({ "801-granite-embedding.yaml": (t) => t.replace(/^gpus: \[ 0 \]$/m, "gpus: [ 1 ]") }, "guests-full");
+        const r = await twinUp({ ...fullConfig(dir), prior: deployed });
+        assert.equal(r.error, undefined);
+        assert.deepEqual(ops(r), ["update 801-ct [devicePassthroughs[3].path] (reboot)"]);
+        assert.equal(r.changes.find((c) => c.name === "801-ct")!.rules[0].cite, "bpg container.go:3889-3921 in place, reboot CT:3920 (entries past a shorter list stay)");
+    });
+});
