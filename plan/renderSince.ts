@@ -4,7 +4,7 @@
 import { DEPLOY_PARALLEL } from "./plan";
 import { planJson, warningLines } from "./render";
 import { MACHINE_TYPES, guestOfParent } from "./recorded";
-import type { ChangePlan } from "./since";
+import { type ChangePlan, isMigration } from "./since";
 import type { Change } from "./twin";
 import { COMMAND, UNMODELLED, VM, rulesFor } from "./twin/rules";
 import { ruleFor } from "./twin/values";
@@ -26,6 +26,7 @@ const note = (c: Change): string => {
         else if (c.runs.some((r) => r.ran === "update")) parts.push("runs only its `update` (nothing re-runs)");
         if (c.runs.some((r) => r.ran === "delete")) parts.push("runs its delete");
     }
+    if (isMigration(c)) parts.push("migrates the VM to its new node (qm migrate, online with its local disks: VM:7819-7836)");
     if (c.reboot) parts.push(`the provider reboots the guest (${sources(c.rules.filter((r) => r.reboot !== "no"))})`);
     if (c.op === "update" && c.type !== COMMAND && c.rules.length > 0 && c.rules.every((r) => r.change === "state")) parts.push("state only");
     if (c.deleteFirst && c.op === "replace" && !c.refused) parts.push("deleted first");

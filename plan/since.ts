@@ -136,6 +136,9 @@ const guestRanks = (plan: PlanResult): ((c: Change) => number) => {
 };
 const kindOf = (c: Change): "lxc" | "vm" => guestOfParent(c.parent)?.kind ?? "lxc";
 
+/** A VM's update that changes its node: the provider migrates it (qm migrate with its local disks, online: VM:7819-7836). */
+export const isMigration = (c: Change): boolean => c.op === "update" && c.type === VM && c.fields.includes("nodeName");
+
 /** Model seconds of one operation: what runs of it (a step that re-runs costs its own figure). */
 const opSeconds = (c: Change | undefined, step: PlanStep | undefined, model: LatencyModel): number => {
     if (!c || !step || c.op === "same" || c.refused) return 0;
@@ -151,6 +154,8 @@ const opSeconds = (c: Change | undefined, step: PlanStep | undefined, model: Lat
         case "update": {
             if (c.type === COMMAND) return c.runs.some((r) => r.ran === "create") ? step.seconds : 0;
             if (!c.rules.some((r) => r.change !== "state")) return 0;
+            // The model has no migration figure: its disks copied to the other node cost what a clone's copy does.
+            if (isMigration(c)) return model.vm.clone + configure;
             const reboot = c.reboot ? (kind === "vm" ? model.vm.start_and_wait_agent : model.lxc.start) : 0;
             return configure + reboot;
         }
@@ -184,16 +189,23 @@ const changeMakespan = (plan: PlanResult, all: Change[], parallel: number): Chan
         nearest.set(name, list);
         return list;
     };
-    const nodes: SimNode[] = running.map((s) => ({
-        name: s.name,
-        seconds: seconds.get(s.name)!,
-        awaits: s.awaits.flatMap((a) => ((seconds.get(a) ?? 0) > 0 ? [a] : through(a))),
-        lock: s.cloneOf !== undefined && ["create", "replace"].includes(byName.get(s.name)?.op ?? "") ? String(s.cloneOf) : undefined,
-    }));
+    const nodes: SimNode[] = running.map((s) => {
+        const c = byName.get(s.name);
+        const made = ["create", "replace"].includes(c?.op ?? "");
+        return {
+            name: s.name,
+            seconds: seconds.get(s.name)!,
+            awaits: s.awaits.flatMap((a) => ((seconds.get(a) ?? 0) > 0 ? [a] : through(a))),
+            lock: s.cloneOf !== undefined && made ? String(s.cloneOf) : undefined,
+            // A step that runs in full (made, or its command again) or a migration loads its node as in the plan.
+            host: s.host,
+            heavy: (s.heavy && (made || (c?.type === COMMAND && c.runs.some((r) => r.ran === "create")))) || (c !== undefined && isMigration(c)),
+        };
+    });
     const live = nodes.map((n) => n.name);
     for (const d of deletes) nodes.push({ name: `delete ${d.name}`, seconds: plan.model[kindOf(d)].configure, awaits: live });
     const locks = plan.model.limits.concurrent_clones_per_source;
-    const at = (n: number) => simulate(nodes, locks, n).makespan;
+    const at = (n: number) => simulate(nodes, locks, n, plan.model.limits.concurrent_heavy_steps_per_node).makespan;
     const unlimited = at(Infinity);
     return { unlimited, deploy: at(DEPLOY_PARALLEL), parallel, atParallel: Number.isFinite(parallel) ? at(parallel) : unlimited };
 };

@@ -10,7 +10,10 @@ import { planJson, renderText } from "../plan/render";
 import { loadLatencyModel } from "../plan/latency";
 import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
 import { loadCatalog } from "../catalog/load";
-import { catalogCopy, childrenOf, find, inputs, names, ownerGuest, urnOf } from "./helpers";
+import { type StackState, refresh, twinUp } from "../plan/twin";
+import { changeAgainst } from "../plan/since";
+import { renderChangeText } from "../plan/renderSince";
+import { catalogCopy, childrenOf, find, inputs, names, ops, ownerGuest, urnOf } from "./helpers";
 
 const PVE2 = { address: "10.0.0.14", port: 2222, user: "admin", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAswVXqfxOkOM1h9osfsETZbgKXK7xQ5XoOozfIXPGGG" };
 const NODES = { phoenix: { address: "10.0.0.13" }, pve2: PVE2 };
@@ -20,12 +23,23 @@ const ACCESS: Record<string, { host: string; port: number; user: string; hostKey
     pve3: { host: "10.0.0.15", port: 22, user: "root" },
 };
 
-/** The dev stack turned into a cluster: phoenix:nodes instead of the one-node keys. */
-export const recordCluster = (config: Record<string, unknown>, invokes?: Parameters<typeof recordProgram>[0]["invokes"]): Promise<Recording> => {
+/** The dev stack's config turned into a cluster: phoenix:nodes instead of the one-node keys. */
+const clusterConfig = (config: Record<string, unknown>): { config: Record<string, unknown>; secretKeys: string[] } => {
     const sc = readStackConfig("dev");
     const base = { ...sc.config };
     delete base["phoenix:nodeAddress"];
-    return recordProgram({ config: { ...base, "phoenix:nodes": NODES, ...config }, secretKeys: sc.secretKeys, invokes });
+    return { config: { ...base, "phoenix:nodes": NODES, ...config }, secretKeys: sc.secretKeys };
+};
+
+/** The dev stack turned into a cluster, recorded. */
+export const recordCluster = (config: Record<string, unknown>, invokes?: Parameters<typeof recordProgram>[0]["invokes"]): Promise<Recording> =>
+    recordProgram({ ...clusterConfig(config), invokes });
+
+/** `pulumi up` of the cluster through the provider twin, then the deploy workflow's refresh. */
+const twinDeploy = async (config: ReturnType<typeof clusterConfig>): Promise<StackState> => {
+    const up = await twinUp(config);
+    assert.equal(up.error, undefined, up.error);
+    return refresh(up.state).state;
 };
 
 /** Inserts `line` after the guest file's `id:` line. */
@@ -244,21 +258,6 @@ describe("cluster: a VM clone to a node without a copy of its template", () => {
     });
 });
 
-/** The provider's replacement rules for VmLegacy (provider-semantics.md §3.1): these paths force a new VM. */
-const VM_FORCE_NEW = ["clone", "vmId", "initialization.type", "initialization.vendorDataFileId", "initialization.userDataFileId", "initialization.networkDataFileId", "initialization.metaDataFileId"];
-const at = (v: any, path: string) => path.split(".").reduce((o, k) => o?.[k], v);
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
-/** What the provider does with a VmLegacy whose inputs go from `before` to `after` (ignoreChanges as the program sets it). */
-const vmChange = (before: any, after: any, ignoreChanges: string[]): "none" | "update" | "replace" => {
-    const kept = (p: string) => !ignoreChanges.some((i) => p === i || p.startsWith(`${i}.`));
-    const forced = VM_FORCE_NEW.filter((p) => kept(p) && !same(at(before, p), at(after, p)));
-    // vm.go ForceNewIf node_name: only without migrate.
-    if (!same(before.nodeName, after.nodeName) && !after.migrate) forced.push("nodeName");
-    if (forced.length > 0) return "replace";
-    return Object.keys({ ...before, ...after }).some((k) => kept(k) && !same(before[k], after[k])) ? "update" : "none";
-};
-
 describe("cluster: moving guests between nodes", () => {
     it("moves a VM by migration: 1001 from phoenix to pve2 is an update of its VM (even with a new clone source there)", async () => {
         const before = await recordCluster({ "phoenix:catalog": twoNodeCatalog() });
@@ -269,12 +268,8 @@ describe("cluster: moving guests between nodes", () => {
         assert.deepEqual([old.clone.vmId, now.clone.vmId], [9000, 9001], "on pve2 the local copy would be its source...");
         assert.deepEqual(find(moved, "1001-vm").ignoreChanges, ["clone"], "...which changes nothing for the existing VM");
         assert.equal(now.initialization.vendorDataFileId, old.initialization.vendorDataFileId, "the family's vendor data has one name on every node");
-        const changed = Object.keys(now).filter((k) => !same(old[k], now[k])).sort();
+        const changed = Object.keys(now).filter((k) => JSON.stringify(old[k]) !== JSON.stringify(now[k])).sort();
         assert.deepEqual(changed, ["clone", "nodeName"]);
-        assert.equal(vmChange(old, now, find(moved, "1001-vm").ignoreChanges), "update");
-        // The same move without migrate, or without ignoring the new clone source, would re-create the VM.
-        assert.equal(vmChange(old, { ...now, migrate: false }, ["clone"]), "replace");
-        assert.equal(vmChange(old, now, []), "replace");
         // Its steps follow it: the node commands and the jump host change (an update of each command, never a replacement)...
         for (const step of ["1001-wait", "1001-fw-reset", "1001-feature-docker"]) {
             assert.deepEqual(find(moved, step).inputs.triggers, find(before, step).inputs.triggers, `${step}: same triggers, so no replacement`);
@@ -284,6 +279,43 @@ describe("cluster: moving guests between nodes", () => {
         // ...but the firewall reset, run once after the clone, never again: the file holds the catalog's rules by now.
         assert.deepEqual(find(moved, "1001-fw-reset").ignoreChanges, ["connection"]);
         assert.equal(inputs(moved, "1001-fw-rules").nodeName, "pve2", "the firewall resources follow in place (no ForceNew on nodeName)");
+    });
+
+    it("through the provider twin: the deployed 1001 is migrated to pve2 (an update of its VM), its steps only take the new connection, and the next up changes nothing", async () => {
+        const deployed = await twinDeploy(clusterConfig({ "phoenix:catalog": twoNodeCatalog() }));
+        const config = clusterConfig({ "phoenix:catalog": twoNodeCatalog({ "1001-portainer.yaml": after("id", "node: pve2") }) });
+        const moved = await twinUp({ ...config, prior: deployed });
+        assert.equal(moved.error, undefined, moved.error);
+        const steps = ["wait", "feature-nfs_volumes", "feature-base_setup", "feature-trusted_ca", "feature-step_cli", "feature-docker", "app", "health"];
+        assert.deepEqual(ops(moved).sort(), [
+            "update 1001-vm [nodeName]",
+            "update 1001-fw-rules [nodeName, rules[0].source]",
+            "update 1001-fw-options [nodeName]",
+            ...steps.map((s) => `update 1001-${s} [connection]`),
+        ].sort());
+        const vm = moved.changes.find((c) => c.name === "1001-vm")!;
+        assert.deepEqual([vm.ignored, vm.rules[0].change], [["clone"], "migrate-update/else-replace"], "the new clone source (9001) is ignored; migrate: true makes the node an update");
+        assert.ok(moved.changes.filter((c) => c.type === "command:remote:Command").every((c) => c.runs.every((r) => r.ran === "update")), "no step runs its script again");
+        const g = moved.state.node.guests.get(1001)!;
+        assert.deepEqual([g.node, g.running, g.disks.map((d) => d.storage)], ["pve2", true, ["quickOS-vm-disks"]], "the VM itself, migrated online with its disk");
+        assert.deepEqual(ops(await twinUp({ ...config, prior: refresh(moved.state).state })), []);
+        // The change preview says it migrates, and costs the disk copy (the model's clone figure: it has no migration's).
+        const preview = await changeAgainst(deployed, { ref: "test", commit: "0000000", refProgram: "working tree code" }, { config: { ...config.config, "phoenix:nodeAddress": null } });
+        const text = renderChangeText(preview);
+        assert.match(text, /^ {4}~ {2}1001-vm +update +nodeName; migrates the VM to its new node \(qm migrate, online with its local disks: VM:7819-7836\)$/m);
+        const model = loadLatencyModel();
+        assert.equal(preview.makespan.unlimited, model.vm.clone + model.vm.configure + model.vm.configure, "the migration, then its firewall updated in place");
+    });
+
+    it("through the provider twin: a VM HA moved is found on its real node by the refresh (bpg vm.go:4306-4322), and the next up migrates it back", async () => {
+        const config = clusterConfig({ "phoenix:catalog": twoNodeCatalog() });
+        const deployed = await twinDeploy(config);
+        deployed.node.guests.get(1001)!.node = "pve2"; // ha-manager relocated it
+        const read = refresh(deployed);
+        assert.deepEqual(ops(read), ["update 1001-vm [nodeName]"]);
+        const back = await twinUp({ ...config, prior: read.state });
+        assert.deepEqual(ops(back), ["update 1001-vm [nodeName]"]);
+        assert.equal(back.state.node.guests.get(1001)!.node, "phoenix");
     });
 
     const onPhoenix = { "proxmoxve:index/getContainersLegacy:getContainersLegacy": () => ({ id: "containers", containers: [{ vmId: 101, nodeName: "phoenix", name: "Nginx-Phoenix", tags: ["phoenix"] }] }) };

@@ -9,9 +9,14 @@ import { loadCatalog } from "../catalog/load";
 import type { GuestSpec } from "../catalog/model";
 import { type Recording, type Registration, isSecretValue, recordProgram, unwrapSecrets } from "../plan/engine";
 import { readStackConfig } from "../plan/stackFile";
+import type { Change } from "../plan/twin";
 import { main as importMain } from "../tools/importPhoenix";
 
 export const ROOT = path.resolve(__dirname, "..");
+
+/** A twin run's operations other than "same", as `op name [fields] (reboot)`. */
+export const ops = (r: { changes: Change[] }): string[] =>
+    r.changes.filter((c) => c.op !== "same").map((c) => `${c.op} ${c.name}${c.fields.length > 0 ? ` [${c.fields.join(", ")}]` : ""}${c.reboot ? " (reboot)" : ""}`);
 
 const recordings = new Map<string, Promise<Recording>>();
 

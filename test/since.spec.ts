@@ -5,7 +5,8 @@ import { spawnSync } from "child_process";
 import { main } from "../plan/cli";
 import { changeJson, renderChangeText } from "../plan/renderSince";
 import { type ChangePlan, changeAgainst, deployed } from "../plan/since";
-import { type StackState, twinUp } from "../plan/twin";
+import { type StackState, emptyState, twinUp } from "../plan/twin";
+import { loadLatencyModel } from "../plan/latency";
 import { ROOT, catalogCopy, devConfig } from "./helpers";
 
 const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
@@ -71,6 +72,15 @@ describe("plan --since", function () {
         const allowed = await changeAgainst(prior, from, { catalog: dir, config: { "phoenix:allowReplace": [101] } });
         assert.deepEqual([allowed.held, allowed.summary.guestsReplaced, allowed.changes.find((c) => c.name === "101-ct")!.fields], [[], [101], ["clone.full", "clone.datastoreId"]]);
         assert.doesNotMatch(renderChangeText(allowed), /NOT APPLIED/);
+    });
+
+    it("simulates the change with the plan's limits: from an empty stack it costs what the plan of a first up costs, per-node limit included", async () => {
+        const model = loadLatencyModel();
+        for (const perNode of [model.limits.concurrent_heavy_steps_per_node, 1]) {
+            const limited = { ...model, limits: { ...model.limits, concurrent_heavy_steps_per_node: perNode } };
+            const p = await changeAgainst(emptyState(), from, { model: limited });
+            assert.deepEqual([p.makespan.unlimited, p.makespan.deploy], [p.plan.makespans.unlimited, p.plan.makespans.deploy], `at most ${perNode} heavy steps per node`);
+        }
     });
 
     it("calls out a guest whose machine would be deleted before anything else, and counts it", async () => {

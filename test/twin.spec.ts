@@ -13,11 +13,8 @@ import { protectionNotice } from "../components/protection";
 import { CatalogError } from "../catalog/problems";
 import * as path from "path";
 import { readStackConfig } from "../plan/stackFile";
-import { ROOT, catalogCopy, devConfig, projectCopy, recordDev } from "./helpers";
+import { ROOT, catalogCopy, devConfig, ops, projectCopy, recordDev } from "./helpers";
 
-/** Each operation other than "same", as `op name [fields] (reboot)`. */
-export const ops = (r: { changes: Change[] }): string[] =>
-    r.changes.filter((c) => c.op !== "same").map((c) => `${c.op} ${c.name}${c.fields.length > 0 ? ` [${c.fields.join(", ")}]` : ""}${c.reboot ? " (reboot)" : ""}`);
 
 /** `pulumi up` then the deploy workflow's `pulumi refresh`. */
 const deploy = async (overrides: Record<string, unknown> = {}, prior?: StackState): Promise<{ up: RunResult; state: StackState; refreshed: Change[] }> => {

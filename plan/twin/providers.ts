@@ -141,6 +141,8 @@ const vmRead = (g: NodeGuest, inputs: Props): Props => {
     });
     return {
         vmId: g.id,
+        // The provider finds a VM on whichever node it is (GetVMNodeName) and stores that node (VM:4306-4322).
+        nodeName: g.node,
         disks,
         ...(g.template ? {} : { started: g.running }),
         ...(g.running && g.agent && g.ipv4 ? { ipv4Addresses: [["127.0.0.1"], [g.ipv4]] } : { ipv4Addresses: [] }),
