@@ -242,6 +242,7 @@ export class VmGuest extends PhoenixGuest {
         );
         this.machine = this.vm;
         this.vmId = this.vm.vmId.apply((v) => v ?? id);
+        if (spec.cloudInit.passwordSecret) this.warnPasswordSetOnce(spec.cloudInit.passwordSecret, spec.cloudInit.user);
 
         // Its firewall would never filter anything, and qm clone would copy it, unmanaged, into every clone.
         if (spec.template) {
@@ -278,6 +279,20 @@ export class VmGuest extends PhoenixGuest {
                   },
               };
         this.provision("qm", shell, [wait, ...firewall]);
+    }
+
+    /**
+     * The cloud-init password reaches the VM once, when it is created: Proxmox returns it masked, and the provider then
+     * suppresses every later change of it (bpg vm.go:979-982, the read storing the mask at :5145), so rotating the
+     * stack secret would change nothing on the VM, silently. The user is told how to change it instead.
+     */
+    private warnPasswordSetOnce(key: string, user: string): void {
+        void pulumi.log.warn(
+            `guest ${this.guestId}: the cloud-init password (stack config ${key}) is set once, when the VM is created; the provider never sends a later ` +
+                `change of it (Proxmox returns it masked). To change it, change it in the VM (ssh ${user}@<vm> sudo passwd ${user}); a new value of ${key} ` +
+                "only reaches VMs created afterwards",
+            this,
+        );
     }
 
     /** HA may start the VM on another node, which reads its vendor data there at boot: the snippet goes there first. */

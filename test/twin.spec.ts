@@ -140,6 +140,11 @@ describe("provider twin: day two on the dev stack", function () {
             }
         });
 
+        it("so does one without the refresh in between: the provider's diff drops the ignored paths too (a clone's disk size as create stored it)", async () => {
+            const second = await twinUp({ ...devConfig(), prior: first.up.state });
+            assert.deepEqual([second.error, ops(second)], [undefined, []]);
+        });
+
         it("the nightly drift check (pulumi refresh --expect-no-changes) after the deploy finds nothing", () => {
             assert.deepEqual(ops(refresh(first.state)), []);
         });
@@ -195,6 +200,16 @@ describe("provider twin: day two on the dev stack", function () {
             const next = await twinUp({ ...devConfig({ ...keys("node-key-1", "pw-1"), "phoenix:stepCaPassword": "rotated" }), prior: keyed });
             assert.deepEqual(ops(next), ["replace 103-feature-step_ca [stdin, triggers]"]);
             assert.deepEqual(next.changes.find((c) => c.name === "103-feature-step_ca")!.runs.map((r) => r.ran), ["create"]);
+        });
+
+        it("a rotated cloud-init password changes nothing on the VM (the provider suppresses it, VM:979-982), and the program says how to change it", async () => {
+            const withPassword = catalogCopy({ "1001-portainer.yaml": (t) => t.replace("  user: phoenix_user\n", "  user: phoenix_user\n  passwordSecret: vmPassword\n") });
+            const config = (password: string) => ({ ...devConfig({ "phoenix:catalog": withPassword, "phoenix:vmPassword": password }), secretKeys: [...devConfig().secretKeys, "phoenix:vmPassword"] });
+            const up = await twinUp(config("vm-pw-1"));
+            assert.equal(up.error, undefined, up.error);
+            const rotated = await twinUp({ ...config("vm-pw-2"), prior: refresh(up.state).state });
+            assert.deepEqual([rotated.error, ops(rotated)], [undefined, []]);
+            assert.ok(rotated.warnings.some((w) => w.startsWith("guest 1001: the cloud-init password (stack config vmPassword) is set once")), rotated.warnings.join("\n"));
         });
 
         it("after a rotation, deletes run with the new key (the rotation stored it)", async () => {

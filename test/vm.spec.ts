@@ -368,6 +368,13 @@ describe("VmGuest on an edited catalog (a password for 1001, 1002 depending on t
         }
     });
 
+    it("warns that the password is set once, at creation, and how to change it (the provider never sends a change of it)", () => {
+        assert.deepEqual(rec.warnings.filter((w) => w.includes("password")), [
+            "guest 1001: the cloud-init password (stack config portainerVmPassword) is set once, when the VM is created; the provider never sends a later change of it (Proxmox returns it masked). " +
+                "To change it, change it in the VM (ssh phoenix_user@<vm> sudo passwd phoenix_user); a new value of portainerVmPassword only reaches VMs created afterwards",
+        ]);
+    });
+
     it("a template is ready once its VM exists: a guest depending on it gates its health check on 9000-vm", () => {
         assert.deepEqual(names(find(rec, "1002-health").dependencies), ["1001-health", "1002-feature-docker", "1002-vm", "9000-vm"]);
     });

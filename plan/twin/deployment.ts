@@ -209,6 +209,9 @@ export class Deployment implements ProviderModel {
         const against = model.diffAgainst === "state" ? old.outputs : old.inputs;
         let paths = changedPaths(news, against, old.inputs);
         if (model.diffAgainst === "inputs") paths = [...new Set(paths.map(topKey))];
+        // The bridge drops the ignored paths from the provider's own diff too (ignoreChangesInDiff), so an ignored input
+        // the provider stored otherwise (a clone's disk size read at create) is no diff either.
+        else paths = paths.filter((p) => !r.ignoreChanges.some((i) => matchesEnginePath(p, i)));
         const rules = rulesFor(r.type);
         const out: Diff = { fields: [], rules: [], replace: false, update: false, reboot: false };
         for (const path of paths) {

@@ -7,7 +7,7 @@
 //   LXCAPI/QMAPI             pve-container src/PVE/API2/LXC.pm @94f5585, qemu-server src/PVE/API2/Qemu.pm @e6352be
 //   PCC/GP                   pulumi-command v1.2.1 remote/commandController.go, pulumi-go-provider v1.3.0 infer/resource.go
 //   SG/STEP                  pulumi/pulumi @1b59498 pkg/resource/deploy/{step_generator,step}.go
-//   BRIDGE                   pulumi-terraform-bridge v3.136.0 pkg/tfbridge/{provider,schema}.go
+//   BRIDGE                   pulumi-terraform-bridge v3.135.0 (muhlba91/pulumi-proxmoxve provider/go.mod) pkg/tfbridge/{provider,schema}.go
 // A rule marked `inferred` is the reference's reading of code, not a statement of any source: the twin then models
 // the safe side (the outcome that costs more, e.g. a replacement rather than a no-op), and says so.
 
@@ -115,6 +115,8 @@ export const FIELD_RULES: Record<string, FieldRule[]> = {
         r("serialDevices", "update", "if-running", "§3.1; VM:6870-6877"),
         r("vga", "update", "if-running", "§3.1; VM:6895-6898"),
         r("networkDevices", "update", "no", "§3.1; VM:6821-6848"),
+        r("initialization.userAccount.password", "none", "no", "§3.1; DiffSuppressFunc VM:979-982 once the state holds the masked value the read stores (VM:5145-5146)",
+            "Proxmox returns cipassword masked (**********), so no later change diffs; the twin takes the side that never claims a rotation reached the VM (the program warns)"),
         r("initialization", "update", "if-running", "§3.1; cloud-init drive rebuilt VM:6592-6685, 7008-7012"),
         r("disks[].size", "grow-update/shrink-error", "no", "§3.1; grow VM:7271-7289 (disk hotplug is on by default VM:7082-7086); shrink errors VM:7294-7300"),
         r("disks[].datastoreId", "update", "if-running", "§3.1; move_disk, needs power-off VM:7256-7266, 7025-7040"),
@@ -190,6 +192,7 @@ export const PROXMOX_FACTS = {
 /** The Pulumi engine's semantics the twin implements (plan/twin/deployment.ts). */
 export const ENGINE_FACTS = {
     ignoreChanges: "SG:1264-1268, 3074-3095: ignored paths take the old inputs' values before the diff",
+    ignoreChangesInDiff: "BRIDGE tfshim/sdk-v2/instance_diff.go:95-108 (called from provider2.go:619): a bridged provider's diff drops the ignored attributes",
     ignoreChangesOnReplace: "SG:2003-2022: a replacement re-checks the program's own inputs, so ignored paths take the program's values on a replacement",
     protectReplace: "SG:1954-1970: a replacement is refused while both old and new are protected (unprotecting and replacing in one run is allowed)",
     protectDelete: "STEP:613-649: deleting a protected resource fails; the message names `pulumi state unprotect`",
