@@ -13,8 +13,8 @@ const SYMBOL: Record<Change["op"], string> = { create: "+ ", update: "~ ", repla
 
 const guestOf = (c: Change): number | undefined => guestOfParent(c.parent)?.id;
 
-/** The source lines behind some rules (bpg file:lines), for a reason in words. */
-const sources = (rules: Change["rules"]): string => [...new Set(rules.flatMap((r) => r.cite.match(/\b[A-Z]{2,6}:\d[\d,-]*\d/g) ?? []))].join(", ");
+/** The source lines behind some rules (bpg file:lines, e.g. `VM:7256-7266, 7025-7040`), for a reason in words. */
+const sources = (rules: Change["rules"]): string => [...new Set(rules.flatMap((r) => r.cite.match(/\b[A-Z]{2,6}:\d[\d-]*(?:,\s*\d[\d-]*)*/g) ?? []))].join(", ");
 
 const allowCommand = (id: number): string => `pulumi config set --path 'phoenix:allowReplace[0]' ${id}`;
 
@@ -81,12 +81,12 @@ export const renderChangeText = (p: ChangePlan): string => {
     out.push(`  prior state: the program at ${p.ref} (${p.refProgram}) deployed through the provider twin: pulumi up, then pulumi refresh as the deploy workflow does`);
     out.push("");
     out.push(...dangerLines(p), ...heldLines(p), "");
-    const unchanged = p.all.length - p.changes.length;
+    const unchanged = p.all.filter((c) => c.op === "same" && c.custom).length;
     if (p.changes.length === 0) {
         out.push(`No changes: pulumi up would change nothing (${unchanged} resources unchanged).`);
     } else {
         const s = p.summary;
-        out.push(`Changes: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete (${unchanged} unchanged)`);
+        out.push(`Changes: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete${s.refused > 0 ? `, ${s.refused} refused` : ""} (${unchanged} unchanged)`);
         const names = new Map(p.plan.recorded.guests.map((g) => [g.id, g.name]));
         const order = [...p.plan.recorded.guests.map((g) => g.id)];
         const groups = new Map<string, Change[]>();

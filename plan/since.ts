@@ -17,10 +17,13 @@ import { COMMAND, VM } from "./twin/rules";
 import { CLONE_FIELDS_MOVED_IN_PLACE } from "../components/vm";
 
 export interface ChangeSummary {
+    /** Resources a provider acts on (guest components apart), by operation; a refused one under `refused` only. */
     create: number;
     update: number;
     replace: number;
     delete: number;
+    refused: number;
+    /** Guests whose container or VM would be replaced or deleted (refused or not). */
     guestsReplaced: number[];
     guestsDeleted: number[];
     /** Guests whose catalog edit needs a new container or VM that pulumi up holds back (ignoreChanges) until allowed. */
@@ -218,7 +221,7 @@ const waitingForReplacement = (c: Change): string[] =>
     !MACHINE_TYPES.has(c.type) || c.op === "replace" || c.op === "delete" ? [] : c.held.filter((f) => c.type !== VM || !(CLONE_FIELDS_MOVED_IN_PLACE as readonly string[]).includes(f));
 
 export const summarize = (changes: Change[], held: Change[] = []): ChangeSummary => {
-    const count = (op: Change["op"]) => changes.filter((c) => c.op === op).length;
+    const count = (op: Change["op"]) => changes.filter((c) => c.op === op && c.custom && !c.refused).length;
     const guests = (op: Change["op"]) =>
         [...new Set(changes.filter((c) => c.op === op && MACHINE_TYPES.has(c.type)).map(guestOf).filter((g): g is number => g !== undefined))].sort((a, b) => a - b);
     return {
@@ -226,6 +229,7 @@ export const summarize = (changes: Change[], held: Change[] = []): ChangeSummary
         update: count("update"),
         replace: count("replace"),
         delete: count("delete"),
+        refused: changes.filter((c) => c.refused).length,
         guestsReplaced: guests("replace"),
         guestsDeleted: guests("delete"),
         guestsHeld: [...new Set(held.map(guestOf).filter((g): g is number => g !== undefined))].sort((a, b) => a - b),

@@ -2,6 +2,9 @@
 // tree) through the CLI; what the preview reports through changeAgainst with a prior state deployed by the twin.
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { main } from "../plan/cli";
 import { changeJson, renderChangeText } from "../plan/renderSince";
 import { type ChangePlan, changeAgainst, deployed } from "../plan/since";
@@ -32,11 +35,66 @@ describe("plan --since", function () {
         assert.ok(r.code === 0 || r.code === 1, r.err);
         const j = JSON.parse(r.out);
         assert.ok(Array.isArray(j.waves) && Array.isArray(j.guests) && typeof j.simulation === "object", "the working tree's plan document");
-        assert.deepEqual(Object.keys(j.summary), ["create", "update", "replace", "delete", "guestsReplaced", "guestsDeleted", "guestsHeld"]);
+        assert.deepEqual(Object.keys(j.summary), ["create", "update", "replace", "delete", "refused", "guestsReplaced", "guestsDeleted", "guestsHeld"]);
         for (const c of j.changes) {
             const extra = c.op === "ignored" ? ["needsReplacement"] : "held" in c ? ["held"] : [];
             assert.deepEqual(Object.keys(c), ["resource", "type", "op", "fields", ...extra]);
         }
+    });
+
+    it("extracts REF with git archive when its program code differs, runs REF's own program, and says when nothing changes", async function () {
+        if (spawnSync("git", ["rev-parse", "--verify", "HEAD"], { cwd: ROOT }).status !== 0) this.skip();
+        // REF: the working tree as it is, with one comment more in components/context.ts (so REF's code differs), made
+        // as a commit whose objects go to a temporary object directory: the repository is left as it was.
+        const objects = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-since-objects-"));
+        const index = path.join(objects, "index");
+        const saved = { dir: process.env.GIT_OBJECT_DIRECTORY, alt: process.env.GIT_ALTERNATE_OBJECT_DIRECTORIES };
+        const git = (args: string[], input?: string, env: Record<string, string> = {}) => {
+            const r = spawnSync("git", args, { cwd: ROOT, input, env: { ...process.env, ...env }, encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+            return r.stdout.trim();
+        };
+        try {
+            const common = path.resolve(ROOT, git(["rev-parse", "--git-common-dir"]), "objects");
+            process.env.GIT_OBJECT_DIRECTORY = objects;
+            process.env.GIT_ALTERNATE_OBJECT_DIRECTORIES = common;
+            const withIndex = { GIT_INDEX_FILE: index };
+            git(["read-tree", "HEAD"], undefined, withIndex);
+            git(["add", "-A", "."], undefined, withIndex);
+            const file = "components/context.ts";
+            const blob = git(["hash-object", "-w", "--stdin"], `${fs.readFileSync(path.join(ROOT, file), "utf8")}// the change preview's test: REF's own code\n`);
+            git(["update-index", "--cacheinfo", `100644,${blob},${file}`], undefined, withIndex);
+            const commit = git(["commit-tree", git(["write-tree"], undefined, withIndex), "-m", "since.spec"], undefined, { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@localhost", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@localhost" });
+            const r = await cli("--since", commit);
+            assert.equal(r.code, 0, r.err);
+            const lines = r.out.split("\n");
+            assert.equal(lines[1], `  prior state: the program at ${commit} (REF's code) deployed through the provider twin: pulumi up, then pulumi refresh as the deploy workflow does`);
+            assert.match(r.out, /^No guest's container or VM is replaced or deleted\.\n\nNo changes: pulumi up would change nothing \(\d+ resources unchanged\)\.$/m);
+            assert.doesNotMatch(r.out, /^Changes:|^Steps that run again|^Guests the provider reboots|^Simulated makespan/m);
+        } finally {
+            if (saved.dir === undefined) delete process.env.GIT_OBJECT_DIRECTORY;
+            else process.env.GIT_OBJECT_DIRECTORY = saved.dir;
+            if (saved.alt === undefined) delete process.env.GIT_ALTERNATE_OBJECT_DIRECTORIES;
+            else process.env.GIT_ALTERNATE_OBJECT_DIRECTORIES = saved.alt;
+            fs.rmSync(objects, { recursive: true, force: true });
+        }
+    });
+
+    it("counts what the providers act on: a guest's component is no resource, a refused operation no delete", async () => {
+        const p = await changeAgainst(prior, from, { guests: [900, 103, 101, 102, 9000, 1001] });
+        const deleted = p.changes.filter((c) => c.op === "delete");
+        assert.deepEqual([p.summary.delete, p.summary.refused], [deleted.filter((c) => c.custom && !c.refused).length, 1]);
+        assert.deepEqual(deleted.filter((c) => !c.custom || c.refused).map((c) => c.name).sort(), ["1002", "1002-vm"]);
+        const unchanged = p.all.filter((c) => c.op === "same" && c.custom).length;
+        assert.match(renderChangeText(p), new RegExp(`^Changes: 0 to create, 0 to update, 0 to replace, ${p.summary.delete} to delete, 1 refused \\(${unchanged} unchanged\\)$`, "m"));
+        const same = await changeAgainst(prior, from, {});
+        assert.match(renderChangeText(same), new RegExp(`^No changes: pulumi up would change nothing \\(${same.all.filter((c) => c.custom).length} resources unchanged\\)\\.$`, "m"));
+    });
+
+    it("names each source range a reason cites: VM:7256-7266, 7025-7040 (not VM:7256-7266,,)", async () => {
+        const dir = catalogCopy({ "1001-portainer.yaml": (t) => `${t}storage: fastData-vm\n` });
+        const text = renderChangeText(await changeAgainst(prior, from, { catalog: dir }));
+        assert.match(text, /^ {4}~ {2}1001-vm +update +disks\[0\]\.datastoreId, initialization\.datastoreId; the provider reboots the guest \(VM:7256-7266, 7025-7040, VM:6592-6685, 7008-7012\)$/m);
     });
 
     it("refuses what it cannot preview: an unknown ref, and flags that belong to a first up", async () => {

@@ -14,6 +14,8 @@ export interface Change {
     urn: string;
     name: string;
     type: string;
+    /** A provider's resource (false: a component, which no provider acts on). */
+    custom: boolean;
     /** Parent URN (the guest component for a guest's resources). */
     parent: string;
     op: Op;
@@ -146,8 +148,8 @@ export class Deployment implements ProviderModel {
         }
     }
 
-    private record(r: { urn: string; name: string; type: string; parent: string }, op: Op, extra: Partial<Change> = {}): Change {
-        const c: Change = { urn: r.urn, name: r.name, type: r.type, parent: r.parent, op, fields: [], rules: [], reboot: false, runs: [], ignored: [], held: [], deleteFirst: false, ...extra };
+    private record(r: { urn: string; name: string; type: string; custom: boolean; parent: string }, op: Op, extra: Partial<Change> = {}): Change {
+        const c: Change = { urn: r.urn, name: r.name, type: r.type, custom: r.custom, parent: r.parent, op, fields: [], rules: [], reboot: false, runs: [], ignored: [], held: [], deleteFirst: false, ...extra };
         this.changes.push(c);
         return c;
     }
@@ -431,7 +433,7 @@ export const refresh = (state: StackState): { state: StackState; changes: Change
         }
         const model = modelFor(r.type);
         const outputs = model.read(r, state.node);
-        const base = { urn: r.urn, name: r.name, type: r.type, parent: r.parent, rules: [], reboot: false, runs: [], ignored: [], held: [], deleteFirst: false };
+        const base = { urn: r.urn, name: r.name, type: r.type, custom: true, parent: r.parent, rules: [], reboot: false, runs: [], ignored: [], held: [], deleteFirst: false };
         if (!outputs) {
             changes.push({ ...base, op: "delete", fields: [] });
             continue;
