@@ -2,6 +2,7 @@
 // connections to the nodes (for the operations the provider has no argument for). Every connection to a node is built
 // here, by nodeConnection and nodeJumpHost, and nowhere else.
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
+import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
 import type { Catalog } from "../catalog/model";
 import type { NodeAccess } from "./clusterConfig";
@@ -74,8 +75,24 @@ const memoized = <T>(build: (node: string) => T): ((node: string) => T) => {
     };
 };
 
+/**
+ * The provider's SSH block has one user for every node (phoenix:sshUser): a node whose own user differs gets the
+ * provider's uploads and id-map edits as phoenix:sshUser, and Phoenix's commands as its own user. Said before it fails.
+ */
+const warnNodeUsers = (s: StackSettings, provider: proxmox.Provider): void => {
+    for (const [name, a] of s.nodes) {
+        if (a.user === s.sshUser) continue;
+        void pulumi.log.warn(
+            `stack config phoenix:nodes.${name}.user is ${a.user}, but the provider logs in to every node as phoenix:sshUser (${s.sshUser}) for its snippet ` +
+                `uploads and id maps (its SSH block has one user for all nodes): ${name} must accept ${s.sshUser} too, or set phoenix:sshUser to a user every node accepts`,
+            provider,
+        );
+    }
+};
+
 export const createStackContext = (catalog: Catalog, settings: StackSettings): StackContext => {
     const provider = createProvider(settings);
+    warnNodeUsers(settings, provider);
     return {
         catalog,
         settings,

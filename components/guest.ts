@@ -212,8 +212,10 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     ): proxmox.download.File {
         return this.ctx.files.once(file.storage, this.node, `${contentType}/${file.fileName}`, () => {
             if (!file.checksum) {
+                // A template's copy on another node (nodes:) is the template's, for the user: the catalog names 9000, not 9001.
+                const whose = this.spec.copyOf === undefined ? `guest ${this.guestId}` : `guest ${this.spec.copyOf} (its copy ${this.guestId} on ${this.node})`;
                 void pulumi.log.warn(
-                    `guest ${this.guestId}: ${file.url} is downloaded without a checksum, so nothing verifies it and a changing URL builds different guests from the same catalog; ` +
+                    `${whose}: ${file.url} is downloaded without a checksum, so nothing verifies it and a changing URL builds different guests from the same catalog; ` +
                         `pin a dated release URL with checksum and checksumAlgorithm (${contentType === "import" ? "image" : "osTemplate"} in the guest file or defaults.yaml)`,
                     this,
                 );

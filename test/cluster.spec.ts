@@ -105,6 +105,15 @@ describe("cluster: two nodes", () => {
         const ssh = JSON.parse(unwrapSecrets(find(rec, "proxmoxve", "pulumi:providers:proxmoxve").inputs.ssh));
         assert.deepEqual(ssh.nodes, [{ name: "phoenix", address: "10.0.0.13", port: 22 }, { name: "pve2", address: PVE2.address, port: PVE2.port }]);
         assert.equal(ssh.username, "root", "one user for the provider: phoenix:sshUser");
+        assert.deepEqual(rec.warnings.filter((w) => w.startsWith("stack config")), [
+            "stack config phoenix:nodes.pve2.user is admin, but the provider logs in to every node as phoenix:sshUser (root) for its snippet uploads and id maps " +
+                "(its SSH block has one user for all nodes): pve2 must accept root too, or set phoenix:sshUser to a user every node accepts",
+        ], "said for the node whose user differs, only");
+    });
+
+    it("names a template copy's download by the template the catalog names (9000), with the copy and its node", () => {
+        const unverified = rec.warnings.filter((w) => w.includes("without a checksum")).map((w) => w.split(":")[0]);
+        assert.deepEqual(unverified, ["guest 9000", "guest 9000 (its copy 9001 on pve2)"]);
     });
 
     it("puts each guest's Proxmox resources on its node; the VM firewall lets SSH in from the VM's own node", () => {

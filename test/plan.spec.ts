@@ -288,6 +288,28 @@ describe("plan: --parallel", () => {
     });
 });
 
+describe("plan: the run under the SDK keeps to the per-node limit", function () {
+    it("at most concurrent_heavy_steps_per_node heavy steps work at once on a node (here 1)", async () => {
+        // Counted as in the test above: each heavy step's own work is the last `seconds` before the engine answered it,
+        // trimmed by 24 ms of timer lateness at both ends (one step follows another at once on the node).
+        const model = loadLatencyModel();
+        const p = await makePlan({ scale: 3, model: { ...model, limits: { ...model.limits, concurrent_heavy_steps_per_node: 1 } } });
+        const margin = 8;
+        const heavy = p.recorded.resources.filter((r) => r.heavy && r.seconds > 2 * margin && p.measured!.end.has(r.name));
+        assert.deepEqual([...new Set(heavy.map((r) => r.host))], ["phoenix"]);
+        const events = heavy
+            .flatMap((r) => {
+                const end = p.measured!.end.get(r.name)!;
+                return [[end - r.seconds + margin, 1], [end - margin, -1]] as [number, number][];
+            })
+            .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        let working = 0;
+        let most = 0;
+        for (const [, d] of events) most = Math.max(most, (working += d));
+        assert.equal(most, 1, `${most} heavy steps worked at once on the node`);
+    });
+});
+
 describe("plan: flags", () => {
     it("--guests 101 pulls in 103 and 900 and says why", async () => {
         const p = await jsonPlan("--guests", "101", "--scale", "0");
