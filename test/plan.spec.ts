@@ -9,7 +9,8 @@ import { ROOT } from "./helpers";
 import { loadCatalog } from "../catalog/load";
 import { CatalogError } from "../catalog/problems";
 import { main, MAX_SCALE } from "../plan/cli";
-import { DEPLOY_PARALLEL, makePlan } from "../plan/plan";
+import { DEPLOY_PARALLEL, type PlanResult, makePlan } from "../plan/plan";
+import type { PlanStep } from "../plan/recorded";
 import { BUNDLED_MODEL, DEFAULT_HEAVY_STEPS_PER_NODE, SHARED_MODEL, loadLatencyModel, stepCost } from "../plan/latency";
 import { blockedBy, simulate } from "../plan/simulate";
 import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
@@ -96,6 +97,24 @@ const STAGES: [RegExp, number][] = [
 ];
 /** -1 for a step this list does not know (it is then not ordered by this test). */
 const stage = (role: string): number => STAGES.find(([re]) => re.test(role))?.[1] ?? -1;
+
+/**
+ * The most steps (of those `which` picks) that worked at once in the plan's timed run: each step's own work is the last
+ * `seconds` before the engine answered it, trimmed by `margin` model seconds of timer lateness at both ends.
+ */
+const mostAtOnce = (p: PlanResult, which: (r: PlanStep) => boolean, margin: number): number => {
+    const events = p.recorded.resources
+        .filter((r) => which(r) && r.seconds > 2 * margin && p.measured!.end.has(r.name))
+        .flatMap((r) => {
+            const end = p.measured!.end.get(r.name)!;
+            return [[end - r.seconds + margin, 1], [end - margin, -1]] as [number, number][];
+        })
+        .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let working = 0;
+    let most = 0;
+    for (const [, d] of events) most = Math.max(most, (working += d));
+    return most;
+};
 
 describe("plan: the reference selection (dev stack)", function () {
     let plan: JsonPlan;
@@ -272,17 +291,7 @@ describe("plan: --parallel", () => {
         // ends; without the slots, the dev stack has up to 7 steps working at once. How close the run's makespan stays
         // to the simulation's is a speed figure: the plan and the benchmark print it.
         const p = await makePlan({ scale: 2, parallel: 4 });
-        const margin = 5; // model seconds, 10 ms of timer lateness
-        const events = p.recorded.resources
-            .filter((r) => r.seconds > 2 * margin && p.measured!.end.has(r.name))
-            .flatMap((r) => {
-                const end = p.measured!.end.get(r.name)!;
-                return [[end - r.seconds + margin, 1], [end - margin, -1]] as [number, number][];
-            })
-            .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-        let working = 0;
-        let most = 0;
-        for (const [, d] of events) most = Math.max(most, (working += d));
+        const most = mostAtOnce(p, () => true, 5); // model seconds, 10 ms of timer lateness
         assert.ok(most <= 4, `${most} steps worked at once`);
         assert.ok(most >= 3, `${most}: the dev stack keeps several slots busy`);
     });
@@ -294,18 +303,8 @@ describe("plan: the run under the SDK keeps to the per-node limit", function () 
         // trimmed by 24 ms of timer lateness at both ends (one step follows another at once on the node).
         const model = loadLatencyModel();
         const p = await makePlan({ scale: 3, model: { ...model, limits: { ...model.limits, concurrent_heavy_steps_per_node: 1 } } });
-        const margin = 8;
-        const heavy = p.recorded.resources.filter((r) => r.heavy && r.seconds > 2 * margin && p.measured!.end.has(r.name));
-        assert.deepEqual([...new Set(heavy.map((r) => r.host))], ["phoenix"]);
-        const events = heavy
-            .flatMap((r) => {
-                const end = p.measured!.end.get(r.name)!;
-                return [[end - r.seconds + margin, 1], [end - margin, -1]] as [number, number][];
-            })
-            .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-        let working = 0;
-        let most = 0;
-        for (const [, d] of events) most = Math.max(most, (working += d));
+        assert.deepEqual([...new Set(p.recorded.resources.filter((r) => r.heavy).map((r) => r.host))], ["phoenix"]);
+        const most = mostAtOnce(p, (r) => r.heavy, 8);
         assert.equal(most, 1, `${most} heavy steps worked at once on the node`);
     });
 });
