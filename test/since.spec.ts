@@ -97,6 +97,26 @@ describe("plan --since", function () {
         assert.match(text, /^ {4}~ {2}1001-vm +update +disks\[0\]\.datastoreId, initialization\.datastoreId; the provider reboots the guest \(VM:7256-7266, 7025-7040, VM:6592-6685, 7008-7012\)$/m);
     });
 
+    it("reads a stack that keeps a secret Pulumi.yaml does not declare (a VM's cloud-init password): the plan and the preview run, the ciphertext never read", async () => {
+        const catalog = catalogCopy({ "1001-portainer.yaml": (t) => t.replace("  user: phoenix_user\n", "  user: phoenix_user\n  passwordSecret: vmPassword\n") });
+        const file = path.join(ROOT, "Pulumi.zz-undeclared-secret.yaml");
+        const dev = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8").replace("  phoenix:catalog: guests\n", `  phoenix:catalog: ${catalog}\n`);
+        fs.writeFileSync(file, `${dev}  phoenix:vmPassword:\n    secure: v1:Y2lwaGVydGV4dA==\n`);
+        try {
+            const plan = await cli("--stack", "zz-undeclared-secret", "--json");
+            assert.equal(plan.code, 0, plan.err);
+            const vm = JSON.parse(plan.out).guests.find((g: { id: number }) => g.id === 1001);
+            assert.ok(vm, "1001 is planned");
+            const preview = await cli("--stack", "zz-undeclared-secret", "--since", "HEAD");
+            assert.equal(preview.code, 0, preview.err);
+            assert.match(preview.out, /^Changes: \d+ to create/m);
+            assert.match(preview.out, /^ {2}guest 1001: the cloud-init password \(stack config vmPassword\) is set once/m);
+            for (const out of [plan.out, plan.err, preview.out, preview.err]) assert.ok(!out.includes("v1:Y2lwaGVydGV4dA=="), "the ciphertext is never read");
+        } finally {
+            fs.rmSync(file);
+        }
+    });
+
     it("refuses what it cannot preview: an unknown ref, and flags that belong to a first up", async () => {
         const bad = await cli("--since", "no-such-ref-anywhere");
         assert.equal(bad.code, 2);
