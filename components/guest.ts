@@ -302,22 +302,30 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
     }
 
     /**
-     * A clone starts with its source's firewall file: cleared once, right after the clone (it is replaced with the
-     * machine). A new connection (the guest moved to another node, a new key) must not clear it again: the file then
-     * holds the catalog's own rules, and a command re-runs its create when its connection changes.
+     * A clone starts with its source's firewall file: cleared once, right after the clone, and never again: from then on
+     * the file holds the catalog's options and rules, and clearing it disables the guest's firewall where no refresh
+     * sees it (Proxmox reads a missing file as no options, and the provider then keeps the stored ones, FO:236-295).
+     * So the step is frozen: its create and triggers keep what it ran with (a new form of either, e.g. a stack deployed
+     * before the triggers existed, would replace it and run the create again) and a new connection is not sent either.
+     * Only a replacement of the machine (replaceWith) runs it again. Any other change is an Update, which runs its
+     * `update` (NOTHING_TO_RERUN), never the create. The options and rules are replaced with it (see firewall()), so
+     * even a deliberate `pulumi up --replace` of this step applies them again right after.
      */
     protected firewallReset(): command.remote.Command[] {
-        return [this.nodeCommand("fw-reset", { create: firewallResetScript(this.guestId) }, [], { ignoreChanges: ["connection"] })];
+        return [this.nodeCommand("fw-reset", { create: firewallResetScript(this.guestId) }, [], { ignoreChanges: ["connection", "create", "triggers"] })];
     }
 
     /**
      * Firewall options (enabled, default-deny input) and the rules: `implicit` ones first (rules the guest's own
      * provisioning needs, e.g. SSH from the node into a VM), then the catalog's in order; ordering comes from vmId as an input.
+     * `reset`: a clone's firewall reset, which they follow and are replaced with.
      */
-    protected firewall(scope: "containerId" | "vmId", implicit: FirewallRuleSpec[] = [], dependsOn: pulumi.Resource[] = []): pulumi.Resource[] {
+    protected firewall(scope: "containerId" | "vmId", implicit: FirewallRuleSpec[] = [], reset: pulumi.Resource[] = []): pulumi.Resource[] {
         // Delete before replace: the provider deletes rules by the positions it recorded, so a replacement created
-        // first would have its new rules deleted by the old resource's positions.
-        const opts: pulumi.CustomResourceOptions = { ...this.machineBound(), dependsOn, deleteBeforeReplace: true };
+        // first would have its new rules deleted by the old resource's positions (on a cleared file it skips the
+        // positions it finds empty, FR:575-605). Replaced with the clone's firewall reset, which clears them.
+        const bound = this.machineBound();
+        const opts: pulumi.CustomResourceOptions = { ...bound, replaceWith: [...(bound.replaceWith ?? []), ...reset], deleteBeforeReplace: true };
         const fw = this.spec.firewall;
         const ruleList = [...implicit, ...fw.rules];
         const options = new proxmox.firewall.OptionsLegacy(

@@ -67,7 +67,10 @@ describe("program", () => {
                 if (c === machine || before) {
                     assert.deepEqual([c.replaceWith, c.deletedWith], [[], ""], `${c.name} exists apart from the machine`);
                 } else {
-                    assert.deepEqual([c.replaceWith, c.deletedWith], [[machine.urn], machine.urn], `${c.name} is bound to ${machine.name}`);
+                    // A clone's firewall is also replaced with its reset, which clears it.
+                    const reset = children.find((x) => x.name === `${comp.name}-fw-reset`);
+                    const alsoWith = reset && /-fw-(options|rules)$/.test(c.name) ? [reset.urn] : [];
+                    assert.deepEqual([c.replaceWith, c.deletedWith], [[machine.urn, ...alsoWith], machine.urn], `${c.name} is bound to ${machine.name}`);
                 }
             }
         }

@@ -224,18 +224,28 @@ const snippet = fileModel((i) => `${i.datastoreId}:${i.contentType}/${i.sourceRa
 
 const scopeOf = (inputs: Props, node: ProxmoxNode): NodeGuest => node.guest(Number(inputs.containerId ?? inputs.vmId), "guest");
 
+/** The options the provider PUTs, all of them on every create and update (FO:202-234), as they are kept in the <id>.fw file. */
+const FW_OPTION_KEYS = ["dhcp", "enabled", "ipfilter", "logLevelIn", "logLevelOut", "macfilter", "ndp", "inputPolicy", "outputPolicy", "radv"];
+const fwOptionsOf = (inputs: Props): Record<string, unknown> => Object.fromEntries(FW_OPTION_KEYS.filter((k) => inputs[k] !== undefined).map((k) => [k, inputs[k]]));
+
 const fwOptions: TypeModel = {
     diffAgainst: "state",
     create(name, inputs, node) {
-        scopeOf(inputs, node).firewall.options = { ...inputs };
+        scopeOf(inputs, node).firewall.options = fwOptionsOf(inputs);
         return { id: `${name}-options`, outputs: { ...inputs } };
     },
     update(_old, inputs, node) {
-        scopeOf(inputs, node).firewall.options = { ...inputs };
+        scopeOf(inputs, node).firewall.options = fwOptionsOf(inputs);
         return { outputs: { ...inputs } };
     },
     delete: () => undefined, // FO:306-310: state only
-    read: (res) => res.outputs,
+    // The options the node's file has, over the stored ones: Proxmox returns only the keys the file sets (pve-firewall
+    // API2/Firewall/VM.pm:95; a missing file parses to no options, Firewall.pm:3449, 3692), and the provider sets only the
+    // keys it gets (FO:236-295). So an option changed on the node reads back, and a deleted file reads as unchanged.
+    read(res, node) {
+        const g = node.guests.get(Number(res.inputs.containerId ?? res.inputs.vmId));
+        return { ...res.outputs, ...(g?.firewall.options ?? {}) };
+    },
 };
 
 const fwRules: TypeModel = {
