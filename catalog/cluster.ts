@@ -212,6 +212,13 @@ export class ClusterCheck {
         if (g.kind === "lxc") return sharedOnBoth(target, "Proxmox clones a container to another node only onto shared storage (pct clone --target)");
         const sourceShared = diskStores(source).every((s) => datastore(d, s).shared && isOn(d, s, from));
         if (sourceShared) return sharedOnBoth(g.storage, "Proxmox clones a VM on shared storage straight to another node, and only onto shared storage");
+        // The clone on the source's node would share the template's base volume, and qm migrate refuses a disk that is
+        // a linked clone on local storage ("can't migrate ... as it's a clone of ...", qemu-server QemuMigrate.pm:584-587):
+        // the provider's create would fail after the clone, leaving the VM on the source's node.
+        if (!g.fullClone) {
+            return `the provider clones it on ${from} and migrates it to ${to}, and Proxmox cannot migrate a linked clone of a template on local storage ` +
+                `(its disk shares the template's base volume): set fullClone: true to copy the disks`;
+        }
         const gone = missing(g.storage, [from, to]);
         return gone.length > 0
             ? `the provider clones it on ${from} into ${g.storage} and migrates it to ${to} with its disks, and ${g.storage} is not on ${list(gone)}`

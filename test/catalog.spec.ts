@@ -137,6 +137,8 @@ describe("catalog", () => {
             ]],
             ["a privileged container without a reason", edit("102-traefik-internal.yaml", "diskGb: 16", "diskGb: 16\nunprivileged: false"), [
                 "guests/102-traefik-internal.yaml:12:15 unprivileged: a privileged container needs privilegedReason: say why it cannot run unprivileged",
+                "guests/102-traefik-internal.yaml:12:15 unprivileged: 102 would be unprivileged like its clone source 900 (pct clone copies unprivileged, and the provider cannot change it), " +
+                    "but the catalog makes it privileged: set unprivileged: true (the default) to match 900, clone a privileged template instead, or leave out cloneFrom to create 102 from its OS template",
             ]],
             ["an id map that leaves container ids unmapped (the original's single gid 33 entry)", edit("101-nginx-phoenix.yaml", "  - { type: gid, containerId: 34, hostId: 100034, size: 65502 }\n", ""), [
                 "guests/101-nginx-phoenix.yaml:27:3 idMaps: the gid maps cover container gids 0..33; they must cover 0..65535 (an unprivileged container cannot start otherwise)",

@@ -281,11 +281,11 @@ describe("provider twin: day two on the dev stack", function () {
 
         // A container's move to another node is refused before anything runs, by the program (components/placement.ts,
         // test/cluster.spec.ts), unless phoenix:allowReplace lists it; a VM's migrates (migrate: true).
-        it("every change that would replace a container is refused while it is protected (the default): storage, mount points, unprivileged", async () => {
+        // (A clone's unprivileged is its source's: changing it is a catalog error, test/cloneSafety.spec.ts.)
+        it("every change that would replace a container is refused while it is protected (the default): storage, mount points", async () => {
             const cases: [string, (t: string) => string, string[]][] = [
                 ["storage", (t) => `${t}storage: fastData-lxc\n`, ["disk.datastoreId"]],
                 ["mount points", (t) => t.replace("containerPath: /etc/nginx/ssl,", "containerPath: /etc/nginx/ssl, readOnly: true,"), ["mountPoints[1].readOnly"]],
-                ["unprivileged", (t) => `${t}unprivileged: false\nprivilegedReason: raw sockets\n`, ["description", "unprivileged"]],
             ];
             for (const [what, edit, fields] of cases) {
                 const r = await twinUp({ ...devConfig({ "phoenix:catalog": edit101(edit) }), prior: first.state, mode: "plan" });

@@ -27,6 +27,8 @@ export interface NodeGuest {
     /** Container: rootfs; VM: its disks. */
     disks: NodeDisk[];
     unprivileged: boolean;
+    /** A container's mount points (mp0, mp1, ...): a bind or device mount names a host path, a volume is on a storage. */
+    mounts: { key: string; type: "volume" | "bind" | "device" }[];
     /** Raw lxc.* lines in the main section of /etc/pve/lxc/<id>.conf (lxc.idmap apart). */
     raw: string[];
     idmaps: IdMap[];
@@ -68,6 +70,9 @@ export class ProxmoxNode {
         const src = this.guest(sourceId, "clone source");
         if (!opts.full && opts.storage) throw new NodeError(`clone ${sourceId} -> ${id}: storage is not allowed for linked clones`);
         if (!opts.full && !src.template) throw new NodeError(`clone ${sourceId} -> ${id}: a linked clone needs a template as its source`);
+        // pct clone copies volumes, and dies on a bind or device mount (pve-container src/PVE/API2/LXC.pm:2107-2109).
+        const host = src.mounts.find((m) => m.type !== "volume");
+        if (host) throw new NodeError(`clone ${sourceId} -> ${id}: unable to clone mountpoint '${host.key}' (type ${host.type})`);
         return this.add({
             ...copy(src),
             id,

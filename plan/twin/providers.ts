@@ -63,7 +63,7 @@ const ipOf = (inputs: Props): string | undefined => {
 
 /** A guest as Proxmox creates it from scratch (a clone copies its source instead). */
 const blankGuest = (kind: NodeGuest["kind"], id: number, node: string, set: Partial<NodeGuest> = {}): NodeGuest => ({
-    kind, id, node, running: false, template: false, disks: [], unprivileged: false, raw: [], idmaps: [], firewall: { rules: [] }, snapshots: [], agent: false, ...set,
+    kind, id, node, running: false, template: false, disks: [], mounts: [], unprivileged: false, raw: [], idmaps: [], firewall: { rules: [] }, snapshots: [], agent: false, ...set,
 });
 
 /** Delete removes the guest (the provider stops it first); a refresh reads it back, or finds it gone. */
@@ -92,6 +92,13 @@ const containerRead = (g: NodeGuest, inputs: Props): Props => {
     };
 };
 
+/** The mount points the inputs give, classified as Proxmox does (pve-container src/PVE/LXC/Config.pm:1897-1904). */
+const mountsOf = (i: Props): NodeGuest["mounts"] =>
+    (i.mountPoints ?? []).map((m: Props, n: number) => {
+        const volume = String(m.volume);
+        return { key: `mp${n}`, type: volume.startsWith("/dev/") ? "device" : volume.startsWith("/") ? "bind" : "volume" };
+    });
+
 const container: TypeModel = {
     diffAgainst: "state",
     create(_name, inputs, node) {
@@ -100,9 +107,12 @@ const container: TypeModel = {
         if (i.clone) {
             g = node.cloneGuest(Number(i.clone.vmId), Number(i.vmId), { full: i.clone.full ?? true, storage: i.clone.datastoreId, node: i.nodeName });
             if ((i.idmaps ?? []).length > 0) g.idmaps = copy(i.idmaps);
+            // The provider sets the clone's own mount points after cloning.
+            g.mounts = mountsOf(i);
         } else {
             g = node.add(blankGuest("lxc", Number(i.vmId), i.nodeName, {
                 disks: [{ interface: "rootfs", storage: i.disk?.datastoreId ?? "local", sizeGb: i.disk?.size ?? 4 }],
+                mounts: mountsOf(i),
                 unprivileged: i.unprivileged ?? false,
                 idmaps: copy(i.idmaps ?? []),
             }));
