@@ -488,6 +488,9 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
      * relocates a guest, which must not happen while it is being provisioned. The HA resource goes before the machine
      * (Proxmox refuses to delete an HA-managed container without purge), so it is replaced with it but not deleted
      * with it. Preferred nodes become a node-affinity rule (Proxmox VE 9) or an HA group (Proxmox VE 8).
+     * They are protected as the machine is: the engine deletes them before it, so a removal the machine's protection
+     * refuses would otherwise leave the guest running without HA. Dropping `ha` from a protected guest is a removal
+     * too: phoenix:allowReplace lists the guest for that run.
      */
     private highAvailability(last: pulumi.Resource[]): void {
         const ha = this.spec.ha;
@@ -495,7 +498,7 @@ export abstract class PhoenixGuest extends pulumi.ComponentResource {
         const id = this.guestId;
         const name = `phoenix-${id}`;
         const comment = `Phoenix: ${this.spec.name}`;
-        const opts: pulumi.CustomResourceOptions = { parent: this, replaceWith: [this.machine] };
+        const opts: pulumi.CustomResourceOptions = { parent: this, replaceWith: [this.machine], protect: this.protectMachine() };
         const viaGroup = ha.nodes !== undefined && this.ctx.settings.haAffinity === "groups";
         const group = viaGroup ? new proxmox.Hagroup(`${id}-ha-group`, { group: name, comment, nodes: { ...ha.nodes }, restricted: ha.strict, noFailback: false }, opts) : undefined;
         const resource = new proxmox.Haresource(
