@@ -246,16 +246,26 @@ export class ClusterCheck {
             this.problems.push(source.problemAt(["ha", "strict"], "needs ha.nodes: the nodes the guest may run on", true));
         }
         const elsewhere = haCandidates(g, ha, this.declared).filter((n) => n !== g.node);
-        if (elsewhere.length === 0 || ha.replicated) return;
-        for (const store of diskStores(g)) {
-            const ds = datastore(this.defaults, store);
-            const gone = elsewhere.filter((n) => !isOn(this.defaults, store, n));
-            if (ds.shared && gone.length === 0) continue;
+        if (elsewhere.length === 0) return;
+        const unshared = ha.replicated ? undefined : diskStores(g).find((s) => !datastore(this.defaults, s).shared || elsewhere.some((n) => !isOn(this.defaults, s, n)));
+        if (unshared) {
+            const gone = elsewhere.filter((n) => !isOn(this.defaults, unshared, n));
             this.problems.push(source.problemAt(["ha"],
-                `HA may recover this guest on ${list(elsewhere)}, but its disks are on ${store}, which is ${ds.shared ? `not on ${list(gone)}` : "not shared"}: ` +
+                `HA may recover this guest on ${list(elsewhere)}, but its disks are on ${unshared}, which is ${datastore(this.defaults, unshared).shared ? `not on ${list(gone)}` : "not shared"}: ` +
                     `use shared storage (defaults.yaml datastores), limit HA to this node (ha: { nodes: { ${g.node}: 1 }, strict: true }), ` +
                     `or set ha.replicated: true if Proxmox storage replication keeps copies on those nodes`, true));
-            return;
+        }
+        // A bind mount is a directory on this node unless marked shared: Proxmox refuses to migrate it (pve-container
+        // src/PVE/LXC/Migrate.pm:66-73), a recovery elsewhere would start the container without its data, and storage
+        // replication copies volumes only.
+        const local = g.kind === "lxc" ? g.bindMounts.filter((b) => !b.shared) : [];
+        if (local.length > 0) {
+            const many = local.length > 1;
+            this.problems.push(source.problemAt(["ha"],
+                `HA may move or recover this container on ${list(elsewhere)}, but its bind mount${many ? "s" : ""} ${list(local.map((b) => b.hostPath))} ` +
+                    `${many ? "are directories" : "is a directory"} on ${g.node} only: Proxmox refuses to migrate a local bind mount, and a recovery there would start it ` +
+                    `without that data (storage replication does not copy it). Set shared: true on a bind mount whose directory every node mounts at the same path ` +
+                    `(a cluster filesystem), or limit HA to this node (ha: { nodes: { ${g.node}: 1 }, strict: true })`, true));
         }
     }
 }

@@ -179,7 +179,7 @@ const Ha = z
             .describe("Preferred nodes with their priority (higher first), e.g. { pve1: 2, pve2: 1 }; the guest's own node must have the highest. Default: any node."),
         strict: z.boolean().default(false).describe("Run only on the nodes listed in ha.nodes. Default: false."),
         replicated: z.boolean().default(false)
-            .describe("The guest's disks are replicated to the other nodes (Proxmox storage replication, set up outside Phoenix), so HA may recover it from local storage. Default: false."),
+            .describe("The guest's disks are replicated to the other nodes (Proxmox storage replication, set up outside Phoenix), so HA may recover it from local storage (its disks only: a bind mount is not replicated, see bindMounts shared). Default: false."),
     })
     .describe("Put the guest under Proxmox HA once its health check has passed: restarted on failure, recovered on another node when its node fails.");
 
@@ -237,6 +237,10 @@ const BindMount = z.strictObject({
     hostPath: absolutePath("a host directory").describe("Directory on the node."),
     containerPath: absolutePath("a mount point").describe("Mount point in the container."),
     readOnly: z.boolean().default(false).describe("Default: false."),
+    shared: z.boolean().default(false).describe(
+        "The host directory is on a filesystem every node mounts at this same path (CephFS, NFS): the mount point is marked shared, so Proxmox " +
+            "leaves it in place when the container migrates or HA recovers it on another node. Default: false (a directory on this node only).",
+    ),
     owner: z.strictObject({ uid: ContainerId("a container uid"), gid: ContainerId("a container gid") }).optional()
         .describe("Create the host directory owned by this container uid/gid (shifted by the container's id map)."),
 });

@@ -41,7 +41,7 @@ export const containerArgs = (
     },
     idmaps: spec.idMaps.map((m) => ({ ...m })),
     mountPoints: [
-        ...spec.bindMounts.map((b) => ({ volume: b.hostPath, path: b.containerPath, readOnly: b.readOnly })),
+        ...spec.bindMounts.map((b) => ({ volume: b.hostPath, path: b.containerPath, readOnly: b.readOnly, ...(b.shared ? { shared: true } : {}) })),
         ...spec.volumes.map((v) => ({ volume: v.storage ?? spec.storage, size: `${v.sizeGb}G`, path: v.path, backup: v.backup })),
     ],
     devicePassthroughs: gpuPassthroughs(spec.gpuDevices),

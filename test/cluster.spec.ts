@@ -10,10 +10,14 @@ import { planJson, renderText } from "../plan/render";
 import { loadLatencyModel } from "../plan/latency";
 import { syntheticGuests, writeSyntheticCatalog } from "../plan/synthetic";
 import { loadCatalog } from "../catalog/load";
+import * as fs from "fs";
+import * as path from "path";
 import { type StackState, refresh, twinUp } from "../plan/twin";
 import { changeAgainst } from "../plan/since";
 import { renderChangeText } from "../plan/renderSince";
-import { catalogCopy, childrenOf, find, inputs, names, ops, ownerGuest, urnOf } from "./helpers";
+import { ROOT, catalogCopy, childrenOf, devSpec, find, inputs, names, ops, ownerGuest, urnOf } from "./helpers";
+import type { LxcSpec } from "../catalog/model";
+import { moveRefusal } from "../components/placement";
 
 const PVE2 = { address: "10.0.0.14", port: 2222, user: "admin", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAswVXqfxOkOM1h9osfsETZbgKXK7xQ5XoOozfIXPGGG" };
 const NODES = { phoenix: { address: "10.0.0.13" }, pve2: PVE2 };
@@ -335,11 +339,35 @@ describe("cluster: moving guests between nodes", () => {
         // The SDK names the input that failed: error serializing property "nodeName": <the refusal>.
         assert.equal(rec.error.message.replace(/\/[^ ]*?\/guests\//, "guests/"), [
             'error serializing property "nodeName": guest 101: the container is on node phoenix, and guests/101-nginx-phoenix.yaml puts it on pve2. The provider cannot migrate a container: it would destroy it and create it anew on pve2, losing its data. To move it:',
-            "  1. on phoenix: pct migrate 101 pve2 --restart   (under HA: ha-manager migrate ct:101 pve2)",
-            "  2. point the stack's state at pve2 (README: \"Moving a container\"), then run pulumi up again.",
+            // pct migrate refuses a local bind mount (pve-container src/PVE/LXC/Migrate.pm:66-73): 101 has two.
+            "  1. on phoenix: pct shutdown 101, then copy its host directories to the same paths on pve2:",
+            "       rsync -aHAX --numeric-ids '/mnt/pve/quickOS/lxc-persistent-data/101/logs/' root@pve2:'/mnt/pve/quickOS/lxc-persistent-data/101/logs/'",
+            "       rsync -aHAX --numeric-ids '/mnt/pve/quickOS/lxc-persistent-data/101/ssl/' root@pve2:'/mnt/pve/quickOS/lxc-persistent-data/101/ssl/'",
+            "  2. on phoenix: mark its bind mounts shared for the move (Proxmox refuses to migrate a local bind mount), then migrate it:",
+            "       sed -i -E '/^(mp0|mp1): /s/$/,shared=1/' /etc/pve/lxc/101.conf",
+            "       pct migrate 101 pve2",
+            "  3. on pve2: unmark them (the catalog's are not shared), then start it:",
+            "       sed -i -E '/^(mp0|mp1): /s/,shared=1$//' /etc/pve/lxc/101.conf",
+            "       pct start 101",
+            "  4. point the stack's state at pve2 (README: \"Moving a container\"), then run pulumi up again.",
             "Or leave it on phoenix (node: phoenix), or list 101 in stack config phoenix:allowReplace to destroy it and re-create it on pve2.",
         ].join("\n"));
         assert.deepEqual(rec.registrations.filter((r) => r.name === "101-ct"), [], "the container is never registered, so never replaced");
+    });
+
+    it("a container whose bind mounts are all shared (or that has none) moves with pct migrate alone; only the unshared ones are copied and marked", () => {
+        const spec = devSpec<LxcSpec>(101);
+        assert.ok(fs.readFileSync(path.join(ROOT, "README.md"), "utf8").includes(`\`\`\`\n${moveRefusal({ ...spec, node: "pve2" }, "pve1")}\n\`\`\``), "README shows 101's refusal as it prints");
+        const moved = { ...spec, node: "pve2" };
+        const simple = moveRefusal({ ...moved, bindMounts: moved.bindMounts.map((b) => ({ ...b, shared: true })) }, "phoenix").split("\n").slice(1, 3);
+        assert.deepEqual(simple, [
+            "  1. on phoenix: pct migrate 101 pve2 --restart   (under HA: ha-manager migrate ct:101 pve2)",
+            "  2. point the stack's state at pve2 (README: \"Moving a container\"), then run pulumi up again.",
+        ]);
+        const mixed = moveRefusal({ ...moved, bindMounts: [{ ...moved.bindMounts[0], shared: true }, moved.bindMounts[1]], ha: { state: "started", maxRestart: 1, maxRelocate: 1, strict: true, replicated: false, nodes: { phoenix: 1 } } }, "phoenix");
+        assert.match(mixed, /ha-manager set ct:101 --state ignored first, and --state started after step 3\):\n {7}rsync [^\n]*101\/ssl\/'\n {2}2\./);
+        assert.match(mixed, /sed -i -E '\/\^\(mp1\): \/s\/\$\/,shared=1\/' \/etc\/pve\/lxc\/101\.conf/);
+        assert.doesNotMatch(mixed, /101\/logs/);
     });
 
     it("moves a container by re-creating it when the stack lists it in phoenix:allowReplace", async () => {
@@ -383,7 +411,8 @@ describe("cluster: stack config", () => {
 describe("cluster: HA for what matters", () => {
     const withHa = (edits: Parameters<typeof catalogCopy>[0] = {}) =>
         twoNodeCatalog({
-            "103-step-ca.yaml": (t) => `${t}ha: { nodes: { phoenix: 2, pve2: 1 } }\n`,
+            // The CA's state directory on a filesystem both nodes mount (HA may recover 103 on pve2).
+            "103-step-ca.yaml": (t) => `${t.replace("containerPath: /etc/step-ca,", "containerPath: /etc/step-ca, shared: true,")}ha: { nodes: { phoenix: 2, pve2: 1 } }\n`,
             "1001-portainer.yaml": (t) => `${t}ha: { maxRestart: 2, replicated: true }\n`,
             ...edits,
         });
@@ -394,6 +423,7 @@ describe("cluster: HA for what matters", () => {
         const ha = find(rec, "103-ha", "proxmoxve:index/haresource:Haresource");
         assert.deepEqual(inputs(rec, "103-ha"), { resourceId: "ct:103", state: "started", maxRestart: 1, maxRelocate: 1, comment: "Phoenix: Step-CA" });
         assert.deepEqual(waitsFor(rec, "103-ha"), ["103-health"], "after the health check (103's last step)");
+        assert.deepEqual(inputs(rec, "103-ct").mountPoints[0], { volume: "/mnt/pve/quickOS/lxc-persistent-data/103/ssl", path: "/etc/step-ca", readOnly: false, shared: true }, "its bind mount marked shared");
         assert.deepEqual([ha.replaceWith, ha.deletedWith], [[urnOf(rec, "103-ct")], ""], "replaced with the container, deleted before it (Proxmox refuses to delete an HA-managed container without purge)");
         find(rec, "103-ha-rule", "proxmoxve:index/harule:Harule");
         assert.deepEqual(inputs(rec, "103-ha-rule"), { rule: "phoenix-103", type: "node-affinity", comment: "Phoenix: Step-CA", resources: ["ct:103"], nodes: { phoenix: 2, pve2: 1 }, strict: false });
@@ -422,6 +452,16 @@ describe("cluster: HA for what matters", () => {
         assert.equal(rec.registrations.filter((r) => r.type === "proxmoxve:index/harule:Harule").length, 0);
     });
 
+    it("refuses HA that could take a container away from its bind mounts' directories, even with replicated disks; accepts it kept on the node", async () => {
+        const at103 = (ha: string) => withHa({ "103-step-ca.yaml": (t) => `${t}ha: ${ha}\n` });
+        const replicated = await recordCluster({ "phoenix:catalog": at103("{ replicated: true }") });
+        assert.match(String(replicated.error?.message), /103-step-ca\.yaml:50:1 ha: HA may move or recover this container on pve2, but its bind mount \/mnt\/pve\/quickOS\/lxc-persistent-data\/103\/ssl is a directory on phoenix only/);
+        assert.equal(replicated.registrations.length, 0);
+        const kept = await recordCluster({ "phoenix:catalog": at103("{ nodes: { phoenix: 1 }, strict: true }") });
+        assert.equal(kept.error, undefined, kept.error?.message);
+        assert.equal(inputs(kept, "103-ct").mountPoints[0].shared, undefined, "not marked shared: the catalog does not say so");
+    });
+
     it("refuses HA that cannot work: on a template, preferring another node, recovering from local disks", async () => {
         const rec = await recordCluster({
             "phoenix:catalog": withHa({
@@ -436,10 +476,16 @@ describe("cluster: HA for what matters", () => {
         const lines = rec.error.message.split("\n").slice(1).map((l) => l.replace(/\/[^ :]*?\/guests\//g, "guests/"));
         const localDisks = "HA may recover this guest on pve2, but its disks are on quickOS-lxc-disks, which is not shared: use shared storage (defaults.yaml datastores), " +
             "limit HA to this node (ha: { nodes: { phoenix: 1 }, strict: true }), or set ha.replicated: true if Proxmox storage replication keeps copies on those nodes";
+        const localDirs = (dir: string) =>
+            `HA may move or recover this container on pve2, but its bind mount /mnt/pve/quickOS/lxc-persistent-data/${dir} is a directory on phoenix only: ` +
+            "Proxmox refuses to migrate a local bind mount, and a recovery there would start it without that data (storage replication does not copy it). " +
+            "Set shared: true on a bind mount whose directory every node mounts at the same path (a cluster filesystem), or limit HA to this node (ha: { nodes: { phoenix: 1 }, strict: true })";
         assert.deepEqual(lines, [
             `guests/102-traefik-internal.yaml:44:1 ha: ${localDisks}`,
+            `guests/102-traefik-internal.yaml:44:1 ha: ${localDirs("102/certs")}`,
             "guests/102-traefik-internal.yaml:44:7 ha.strict: needs ha.nodes: the nodes the guest may run on",
             `guests/103-step-ca.yaml:50:1 ha: ${localDisks}`,
+            `guests/103-step-ca.yaml:50:1 ha: ${localDirs("103/ssl")}`,
             "guests/103-step-ca.yaml:50:14 ha.nodes: must give the guest's own node phoenix the highest priority (2): HA would move it away at once, and the next up would move it back",
             "guests/900-copy-base.yaml:27:1 ha: a template never runs, so HA has nothing to keep running; put ha on the guests that clone it",
         ]);
