@@ -81,7 +81,7 @@ const resolveCommit = (ref: string): string => {
 };
 
 /** REF's tracked files in a temporary directory, with this project's node_modules (one @pulumi/pulumi instance). */
-const materialize = (commit: string): string => {
+export const materialize = (commit: string): string => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-since-"));
     execFileSync("tar", ["-x", "-C", dir], { input: git(["archive", "--format=tar", commit]) });
     fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
@@ -89,7 +89,7 @@ const materialize = (commit: string): string => {
 };
 
 /** Unloads REF's modules (and lets the directory go). */
-const forgetTree = (dir: string): void => {
+export const forgetTree = (dir: string): void => {
     const prefix = `${fs.realpathSync(dir)}${path.sep}`;
     for (const k of Object.keys(require.cache)) if (k.startsWith(prefix) || k.startsWith(`${dir}${path.sep}`)) delete require.cache[k];
     for (const m of Object.values(require.cache)) if (m) m.children = m.children.filter((c) => !c.filename.startsWith(prefix) && !c.filename.startsWith(`${dir}${path.sep}`));

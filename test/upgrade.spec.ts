@@ -2,11 +2,10 @@
 // workflow's refresh), and the current program's `pulumi up` runs against that state. Nothing a guest had may be lost
 // on the way: above all not a clone's firewall, which the day-two work's new trigger form would otherwise clear again.
 import { strict as assert } from "assert";
-import { execFileSync, spawnSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
+import { spawnSync } from "child_process";
 import * as path from "path";
 import { runConfig } from "../plan/plan";
+import { forgetTree, materialize } from "../plan/since";
 import { type RunResult, type StackState, refresh, twinUp } from "../plan/twin";
 import { ROOT, devConfig, ops } from "./helpers";
 
@@ -21,17 +20,13 @@ const hasCommit = (ref: string): boolean => spawnSync("git", ["cat-file", "-e", 
  * node_modules (one @pulumi/pulumi); its modules are unloaded afterwards.
  */
 const deployedAt = async (commit: string): Promise<StackState> => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-upgrade-"));
+    const dir = materialize(commit);
     try {
-        execFileSync("tar", ["-x", "-C", dir], { input: execFileSync("git", ["archive", "--format=tar", commit], { cwd: ROOT, maxBuffer: 1 << 28 }) });
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
         const up = await twinUp({ ...runConfig({}, dir), program: path.join(dir, "index") });
         assert.equal(up.error, undefined, `${commit} deploys: ${up.error}`);
         return refresh(up.state).state;
     } finally {
-        const real = `${fs.realpathSync(dir)}${path.sep}`;
-        for (const k of Object.keys(require.cache)) if (k.startsWith(real)) delete require.cache[k];
-        fs.rmSync(dir, { recursive: true, force: true });
+        forgetTree(dir);
     }
 };
 
