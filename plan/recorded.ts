@@ -194,8 +194,17 @@ const nodesOfGuests = (regs: readonly Registration[], guestOf: (r: Registration)
     return nodes;
 };
 
-/** A step that runs a GPU server reserving a share of GPU memory: its script (stdin) declares `# @gpu-share`. */
-export const isGpuServerStep = (r: Registration): boolean => /^# @gpu-share /m.test(JSON.stringify(r.inputs?.stdin ?? "").replace(/\\n/g, "\n"));
+const GPU_SHARE = "# @gpu-share ";
+/**
+ * A step that runs a GPU server reserving a share of GPU memory: its script (stdin) declares `# @gpu-share`. Asked of
+ * every registration: a script without the marker anywhere (JSON escapes never produce it) is answered without
+ * copying it twice (its JSON text, then that with newlines): two copies of every script in a plan, all garbage.
+ */
+export const isGpuServerStep = (r: Registration): boolean => {
+    const stdin = r.inputs?.stdin;
+    if (typeof stdin === "string" && !stdin.includes(GPU_SHARE)) return false;
+    return /^# @gpu-share /m.test(JSON.stringify(stdin ?? "").replace(/\\n/g, "\n"));
+};
 
 /** Each guest's GPUs as node/index, from its container's device passthroughs (/dev/nvidia<N>). */
 export const gpusOfGuests = (regs: readonly Registration[], guestOf: (r: Registration) => { id: number } | undefined): Map<number, Set<string>> => {
