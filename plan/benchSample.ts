@@ -73,7 +73,6 @@ const timeSince = (opts: PlanOptions): Promise<Timing> =>
         JSON.stringify(changeJson(change));
     });
 
-const FLOOR_PROGRAM = path.join(__dirname, "benchFloor");
 const timeFloor = async (config: Record<string, unknown>, expected: number, sdkDebugAids = false): Promise<Timing> => {
     const sc = readStackConfig("dev");
     const t = await timed(() => recordProgram({ config: { ...sc.config, ...config }, secretKeys: sc.secretKeys, program: FLOOR_PROGRAM, sdkDebugAids }));
@@ -85,17 +84,37 @@ const timeFloor = async (config: Record<string, unknown>, expected: number, sdkD
 /** The same number of bare resources (the component counts as one). */
 const timeBare = (resources: number, sdkDebugAids = false) => timeFloor({ "phoenix:floorResources": resources }, resources, sdkDebugAids);
 
-/** The plan's own resources, registered without the program. */
-const timeReplay = (rec: Recording, file: string): Promise<Timing> => {
+/** A recording's resources as the replay registers them (plan/benchFloor.ts): everything but the program. */
+export const replayOf = (rec: Recording): ReplayResource[] => {
     const names = new Map(rec.registrations.map((r) => [r.urn, r.name]));
-    const replay: ReplayResource[] = rec.registrations.map((r) => ({
+    const byUrn = (urns: string[]) => urns.map((d) => names.get(d)!).filter(Boolean);
+    return rec.registrations.map((r): ReplayResource => ({
         type: r.type,
         name: r.name,
         custom: r.custom,
         parent: names.get(r.parent),
-        dependsOn: r.dependencies.map((d) => names.get(d)!).filter(Boolean),
+        dependsOn: byUrn(r.dependencies),
         inputs: r.inputs,
+        options: {
+            // A provider reference is "<urn>::<id>".
+            provider: r.provider ? names.get(r.provider.slice(0, r.provider.lastIndexOf("::"))) : undefined,
+            protect: r.protect,
+            retainOnDelete: r.retainOnDelete,
+            deleteBeforeReplace: r.deleteBeforeReplace,
+            ignoreChanges: r.ignoreChanges,
+            replaceOnChanges: r.replaceOnChanges,
+            additionalSecretOutputs: r.additionalSecretOutputs,
+            replaceWith: byUrn(r.replaceWith),
+            deletedWith: r.deletedWith ? names.get(r.deletedWith) : undefined,
+        },
     }));
+};
+
+export const FLOOR_PROGRAM = path.join(__dirname, "benchFloor");
+
+/** The plan's own resources, registered without the program. */
+const timeReplay = (rec: Recording, file: string): Promise<Timing> => {
+    const replay = replayOf(rec);
     fs.writeFileSync(file, JSON.stringify(replay));
     return timeFloor({ "phoenix:floorReplay": file }, replay.length);
 };

@@ -10,7 +10,9 @@ import { CONFIG_KEYS, configTable, declaredInProject, projectDeclaration } from 
 import { type Recording, recordProgram } from "../plan/engine";
 import { main as planMain } from "../plan/cli";
 import { runConfig } from "../plan/plan";
-import { type ProjectFile, cliConfigProblems, projectFileProblems, readProjectFile, readStackConfig } from "../plan/stackFile";
+import { parse } from "yaml";
+import { namedConfigKeys } from "../catalog/load";
+import { type ProjectFile, catalogSecretKeys, cliConfigProblems, mayNameConfigKeys, projectFileProblems, readProjectFile, readStackConfig } from "../plan/stackFile";
 import { ROOT, catalogCopy, devConfig, recordDev } from "./helpers";
 
 const project = (config: ProjectFile["config"]): ProjectFile => ({ name: "phoenix", config });
@@ -156,6 +158,34 @@ describe("stack config: the key table, Pulumi.yaml and the Pulumi CLI's rules", 
         assert.equal(run.config["phoenix:labCaPassword"], "[secret labCaPassword]");
         assert.ok(run.secretKeys.includes("phoenix:labCaPassword"));
         assert.ok(!("phoenix:portainerAdminPassword" in run.config), "unset by the run");
+    });
+
+    it("the catalog's secret keys are found without parsing files that cannot name one, however YAML spells the field", () => {
+        // Every spelling of a `secrets` map or `passwordSecret` that YAML allows: each must still be parsed and found.
+        const spellings: Record<string, string> = {
+            plain: "kind: lxc\nfeatures:\n  - name: x\n    secrets:\n      A: keyPlain\n",
+            quoted: "kind: lxc\napplication: { script: a.sh, 'secrets': { A: keyQuoted } }\n",
+            explicit: "kind: lxc\napplication:\n  ? secrets\n  : { A: keyExplicit }\n",
+            alias: "kind: lxc\nx: &s { A: keyAlias }\napplication: { secrets: *s }\n",
+            escaped: 'kind: lxc\napplication: { "secr\\x65ts": { A: keyEscaped } }\n',
+            password: "kind: vm\ncloudInit: { \"passwordSecret\": keyPassword }\n",
+            none: "kind: lxc\nname: secretless\nfeatures: [base_setup]\n",
+        };
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-secret-keys-"));
+        try {
+            for (const [name, text] of Object.entries(spellings)) fs.writeFileSync(path.join(dir, `${name}.yaml`), text);
+            assert.deepEqual(catalogSecretKeys(dir).sort(), ["keyAlias", "keyEscaped", "keyExplicit", "keyPassword", "keyPlain", "keyQuoted"]);
+            assert.equal(mayNameConfigKeys(spellings.none), false, "a file without the field is not parsed");
+            // The filter passes every file of the shipped catalogs that names a key.
+            for (const catalog of [path.join(ROOT, "guests"), path.join(ROOT, "test/fixtures/everything")]) {
+                for (const f of fs.readdirSync(catalog).filter((x) => x.endsWith(".yaml"))) {
+                    const text = fs.readFileSync(path.join(catalog, f), "utf8");
+                    if (namedConfigKeys(parse(text)).length > 0) assert.ok(mayNameConfigKeys(text), f);
+                }
+            }
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("README's configuration table is the key table", () => {
