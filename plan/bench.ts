@@ -86,7 +86,9 @@ const measureInRounds = (sizes: { name: string; opts: PlanOptions; runs: number;
     });
 };
 
-const verdict = (ok: boolean): string => (ok ? "met" : "MISSED");
+/** A target is met or missed; a figure beside one (the same measure at a size the target does not name) is "info". */
+type Verdict = boolean | "info";
+const verdict = (ok: Verdict): string => (ok === "info" ? "info" : ok ? "met" : "MISSED");
 
 const main = async (): Promise<void> => {
     const runs = Number(process.env.BENCH_RUNS ?? 5);
@@ -184,7 +186,7 @@ const main = async (): Promise<void> => {
         const wallAlso = (ratio: number) => `; wall clock ${ratio.toFixed(2)}x`;
         const refS = reference.schedule;
         const bigS = big.schedule;
-        const targets: [string, boolean, string][] = [
+        const targets: [string, Verdict, string][] = [
             ["reference makespan within 2 % of its critical path", refS.makespan <= refS.criticalPath.seconds * 1.02, `${refS.makespan} s vs ${refS.criticalPath.seconds} s`],
             ["reference at least 2.5x faster than serial", refS.serial / refS.makespan >= 2.5, `${(refS.serial / refS.makespan).toFixed(2)}x`],
             [
@@ -199,25 +201,26 @@ const main = async (): Promise<void> => {
                     `(${per(s100.cpu.plan, s100.resources)} and ${per(s1000.cpu.plan, s1000.resources)} us per resource; replayed alone: ${(s1000.cpu.replay / s100.cpu.replay).toFixed(2)}x)` +
                     wallAlso(s1000.planMs / s100.planMs),
             ],
-            ...[c300, c1000].flatMap((c): [string, boolean, string][] => [
+            // Issue 15 sets these at 1000 guests; the 300-guest cluster's figures are printed beside them.
+            ...[c300, c1000].flatMap((c): [string, Verdict, string][] => [
                 [
                     `${c.name}: plan per resource within 1.1x of the 100-guest plan's`,
-                    perResource(c) <= 1.1 * perResource(s100),
+                    c === c1000 ? perResource(c) <= 1.1 * perResource(s100) : "info",
                     `${(perResource(c) / perResource(s100)).toFixed(2)}x (${per(c.cpu.plan, c.resources)} vs ${per(s100.cpu.plan, s100.resources)} us per resource)` +
                         wallAlso(c.planMs / c.resources / (s100.planMs / s100.resources)),
                 ],
                 [
                     `${c.name}: plan within 1.3x of its resources replayed without the program`,
-                    c.cpu.plan <= 1.3 * c.cpu.replay,
+                    c === c1000 ? c.cpu.plan <= 1.3 * c.cpu.replay : "info",
                     `${(c.cpu.plan / c.cpu.replay).toFixed(2)}x (${per(c.cpu.plan, c.resources)} vs ${per(c.cpu.replay, c.resources)} us per resource)` + wallAlso(c.planMs / c.replayMs),
                 ],
             ]),
-            ...rows.filter((r) => r.sinceMs !== undefined && r.name !== "synthetic, 100 guests").map((r): [string, boolean, string] => [
+            ...rows.filter((r) => r.sinceMs !== undefined && r.name !== "synthetic, 100 guests").map((r): [string, Verdict, string] => [
                 `${r.name}: plan --since HEAD at most 2x the plain plan`,
                 r.cpu.since! <= 2 * r.cpu.plan,
                 `${(r.cpu.since! / r.cpu.plan).toFixed(2)}x (${ms(r.cpu.since!)} against ${ms(r.cpu.plan)} CPU)` + wallAlso(r.sinceMs! / r.planMs),
             ]),
-            ...rows.map((r): [string, boolean, string] => [
+            ...rows.map((r): [string, Verdict, string] => [
                 `${r.name}: plan within 1.3x the SDK floor (bare resources, SDK defaults)`,
                 r.cpu.plan <= 1.3 * r.cpu.floor,
                 `${(r.cpu.plan / r.cpu.floor).toFixed(2)}x (${per(r.cpu.plan, r.resources)} vs ${per(r.cpu.floor, r.resources)} us/resource); ` +
