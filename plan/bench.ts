@@ -45,7 +45,12 @@ interface Row {
      * between two runs; CPU time counts only this work (the collector's threads included).
      */
     cpu: { plan: number; replay: number; floor: number; quiet: number; since?: number };
+    /** Every CPU sample, in order: plan[i], replay[i] and since[i] were taken in the same process, one after another. */
+    cpuSamples: { plan: number[]; replay: number[]; since: number[] };
 }
+
+/** Each sample's ratio (the i-th of `a` against the i-th of `b`, measured in the same process), for the spread. */
+const sampleRatios = (a: number[], b: number[]): string => a.map((x, i) => (x / b[i]).toFixed(2)).join(", ");
 
 /**
  * Every sample set runs in a fresh process, from the same state, and the sizes alternate (round after round:
@@ -82,6 +87,7 @@ const measureInRounds = (sizes: { name: string; opts: PlanOptions; runs: number;
                 quiet: median(s.cpu.quiet),
                 since: s.cpu.since.length > 0 ? median(s.cpu.since) : undefined,
             },
+            cpuSamples: { plan: s.cpu.plan, replay: s.cpu.replay, since: s.cpu.since },
         };
     });
 };
@@ -212,13 +218,16 @@ const main = async (): Promise<void> => {
                 [
                     `${c.name}: plan within 1.3x of its resources replayed without the program`,
                     c === c1000 ? c.cpu.plan <= 1.3 * c.cpu.replay : "info",
-                    `${(c.cpu.plan / c.cpu.replay).toFixed(2)}x (${per(c.cpu.plan, c.resources)} vs ${per(c.cpu.replay, c.resources)} us per resource)` + wallAlso(c.planMs / c.replayMs),
+                    `${(c.cpu.plan / c.cpu.replay).toFixed(2)}x (${per(c.cpu.plan, c.resources)} vs ${per(c.cpu.replay, c.resources)} us per resource; ` +
+                        `each sample: ${sampleRatios(c.cpuSamples.plan, c.cpuSamples.replay)})` +
+                        wallAlso(c.planMs / c.replayMs),
                 ],
             ]),
             ...rows.filter((r) => r.sinceMs !== undefined && r.name !== "synthetic, 100 guests").map((r): [string, Verdict, string] => [
                 `${r.name}: plan --since HEAD at most 2x the plain plan`,
                 r.cpu.since! <= 2 * r.cpu.plan,
-                `${(r.cpu.since! / r.cpu.plan).toFixed(2)}x (${ms(r.cpu.since!)} against ${ms(r.cpu.plan)} CPU)` + wallAlso(r.sinceMs! / r.planMs),
+                `${(r.cpu.since! / r.cpu.plan).toFixed(2)}x (${ms(r.cpu.since!)} against ${ms(r.cpu.plan)} CPU; each sample: ${sampleRatios(r.cpuSamples.since, r.cpuSamples.plan)})` +
+                    wallAlso(r.sinceMs! / r.planMs),
             ]),
             ...rows.map((r): [string, Verdict, string] => [
                 `${r.name}: plan within 1.3x the SDK floor (bare resources, SDK defaults)`,

@@ -21,17 +21,24 @@ export interface ReplayResource {
     dependsOn: string[];
     /** As recorded: secret values wrapped (isSecretValue); the replay passes them as secret Outputs, as the program does. */
     inputs: Record<string, unknown>;
+    /** Per input property, the resources (by name) whose outputs flow into it. */
+    propertyDependencies: Record<string, string[]>;
     /** The resource options the program registered it with; resources by name. */
     options: {
         provider?: string;
+        /** A component's providers, by name. */
+        providers: string[];
         protect: boolean;
         retainOnDelete: boolean;
         deleteBeforeReplace: boolean;
+        /** Which of the three above the program set at all (an unset option is not sent as false). */
+        explicit: string[];
         ignoreChanges: string[];
         replaceOnChanges: string[];
         additionalSecretOutputs: string[];
         replaceWith: string[];
         deletedWith?: string;
+        customTimeouts?: pulumi.CustomTimeouts;
     };
 }
 
@@ -83,6 +90,18 @@ const beyondClass = (list: string[], own: string[] = []): string[] => {
     });
 };
 
+/**
+ * Each input property whose value the program computed from other resources' outputs is handed over as an Output of
+ * those resources (as the program's own Outputs are), so the SDK records the same property dependencies.
+ */
+const withDependencies = (inputs: Record<string, any>, deps: Record<string, string[]>, made: ReadonlyMap<string, pulumi.Resource>): Record<string, any> =>
+    Object.fromEntries(
+        Object.entries(inputs).map(([k, v]) => {
+            const from = (deps[k] ?? []).map((d) => made.get(d)).filter((d): d is pulumi.Resource => d !== undefined);
+            return [k, from.length === 0 ? v : pulumi.all([pulumi.output(v), ...from.map((d) => d.urn)]).apply(([value]) => value)];
+        }),
+    );
+
 /** The provider inputs its class JSON-encodes (provider.js 65-72): recorded encoded, so decoded for the class again. */
 const ENCODED_PROVIDER_INPUTS = new Set(["insecure", "randomVmIdEnd", "randomVmIdStart", "randomVmIds", "ssh"]);
 const providerArgs = (inputs: Record<string, any>): Record<string, any> =>
@@ -99,21 +118,24 @@ const replay = (resources: ReplayResource[]): void => {
     const named = (names: string[]) => names.map((d) => made.get(d)!).filter(Boolean);
     for (const r of resources) {
         const o = r.options;
+        const set = <K extends "protect" | "retainOnDelete" | "deleteBeforeReplace">(k: K) => (o.explicit.includes(k) ? { [k]: o[k] } : {});
         const opts: pulumi.CustomResourceOptions = {
             parent: r.parent ? made.get(r.parent) : undefined,
             dependsOn: named(r.dependsOn),
             provider: o.provider ? (made.get(o.provider) as pulumi.ProviderResource) : undefined,
-            protect: o.protect,
-            retainOnDelete: o.retainOnDelete,
-            deleteBeforeReplace: o.deleteBeforeReplace,
+            ...set("protect"),
+            ...set("retainOnDelete"),
+            ...set("deleteBeforeReplace"),
+            customTimeouts: o.customTimeouts,
             ignoreChanges: o.ignoreChanges,
             replaceOnChanges: beyondClass(o.replaceOnChanges, CLASS_OPTIONS[r.type]?.replaceOnChanges),
             additionalSecretOutputs: beyondClass(o.additionalSecretOutputs, CLASS_OPTIONS[r.type]?.additionalSecretOutputs),
             replaceWith: named(o.replaceWith),
             deletedWith: o.deletedWith ? made.get(o.deletedWith) : undefined,
         };
-        const inputs = withSecrets(r.inputs) as Record<string, any>;
-        if (!r.custom) made.set(r.name, new Component(r.type, r.name, { parent: opts.parent, dependsOn: opts.dependsOn }));
+        const inputs = withDependencies(withSecrets(r.inputs) as Record<string, any>, r.propertyDependencies, made);
+        const providers = named(o.providers) as pulumi.ProviderResource[];
+        if (!r.custom) made.set(r.name, new Component(r.type, r.name, { parent: opts.parent, dependsOn: opts.dependsOn, ...(providers.length > 0 ? { providers } : {}) }));
         else if (r.type === "pulumi:providers:proxmoxve") made.set(r.name, new proxmox.Provider(r.name, providerArgs(inputs), opts));
         else {
             const ctor = byType.get(r.type);

@@ -84,6 +84,9 @@ const timeFloor = async (config: Record<string, unknown>, expected: number, sdkD
 /** The same number of bare resources (the component counts as one). */
 const timeBare = (resources: number, sdkDebugAids = false) => timeFloor({ "phoenix:floorResources": resources }, resources, sdkDebugAids);
 
+/** A provider reference is "<urn>::<id>". */
+const providerUrn = (ref: string): string => ref.slice(0, ref.lastIndexOf("::"));
+
 /** A recording's resources as the replay registers them (plan/benchFloor.ts): everything but the program. */
 export const replayOf = (rec: Recording): ReplayResource[] => {
     const names = new Map(rec.registrations.map((r) => [r.urn, r.name]));
@@ -95,12 +98,15 @@ export const replayOf = (rec: Recording): ReplayResource[] => {
         parent: names.get(r.parent),
         dependsOn: byUrn(r.dependencies),
         inputs: r.inputs,
+        propertyDependencies: Object.fromEntries(Object.entries(r.propertyDependencies).map(([k, urns]) => [k, byUrn(urns)])),
         options: {
-            // A provider reference is "<urn>::<id>".
-            provider: r.provider ? names.get(r.provider.slice(0, r.provider.lastIndexOf("::"))) : undefined,
+            provider: r.provider ? names.get(providerUrn(r.provider)) : undefined,
+            providers: Object.values(r.providers ?? {}).map((ref) => names.get(providerUrn(ref))!).filter(Boolean),
             protect: r.protect,
             retainOnDelete: r.retainOnDelete,
             deleteBeforeReplace: r.deleteBeforeReplace,
+            explicit: r.explicit,
+            customTimeouts: r.customTimeouts,
             ignoreChanges: r.ignoreChanges,
             replaceOnChanges: r.replaceOnChanges,
             additionalSecretOutputs: r.additionalSecretOutputs,

@@ -29,6 +29,12 @@ export interface Registration {
     /** URNs whose replacement replaces this resource too. */
     replaceWith: string[];
     deletedWith: string;
+    /** Which of protect, retainOnDelete and deleteBeforeReplace the program set (false included), as the SDK sends them. */
+    explicit: ("protect" | "retainOnDelete" | "deleteBeforeReplace")[];
+    /** customTimeouts, when set. */
+    customTimeouts?: { create: string; update: string; delete: string };
+    /** A component's providers by package: provider references ("<urn>::<id>"). */
+    providers?: Record<string, string>;
     /** performance.now() when the SDK sent the registration, i.e. once everything it awaits had resolved. */
     startedAt?: number;
     /** performance.now() when the (mock) engine answered: the resource exists, dependents may proceed. */
@@ -207,6 +213,13 @@ export const recordProgram = async (opts: RunOptions): Promise<Recording> => {
             additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
             replaceWith: req.getReplaceWithList(),
             deletedWith: req.getDeletedwith(),
+            explicit: [
+                ...(req.hasProtect() ? (["protect"] as const) : []),
+                ...(req.hasRetainondelete() ? (["retainOnDelete"] as const) : []),
+                ...(req.getDeletebeforereplacedefined() ? (["deleteBeforeReplace"] as const) : []),
+            ],
+            ...(req.hasCustomtimeouts() ? { customTimeouts: { create: req.getCustomtimeouts().getCreate(), update: req.getCustomtimeouts().getUpdate(), delete: req.getCustomtimeouts().getDelete() } } : {}),
+            ...(req.getProvidersMap().getLength() > 0 ? { providers: Object.fromEntries(req.getProvidersMap().toObject()) } : {}),
             startedAt: performance.now(),
         };
         registrations.push(rec);

@@ -149,11 +149,13 @@ export const cliConfigProblems = (stack: string, project: ProjectFile, values: R
 
 /**
  * Whether a guest file's text can name a config key at all: only a `secrets` map or a `passwordSecret` field does
- * (namedConfigKeys), and YAML can spell a key without those letters only through an escape in a double-quoted key
- * (a multi-line key folds into spaces). The rest need no parse: at 1000 guests that parse was a second reading of the
- * whole catalog before the program reads it.
+ * (namedConfigKeys). YAML can spell such a key without those letters only through an escape in a double-quoted key or
+ * a tag (`!!binary c2VjcmV0cw==` decodes to "secrets"; a %TAG directive can hide the tag's name, never its `!`); a
+ * multi-line key folds into spaces, and merge keys and aliases repeat a key written out elsewhere in the file. The
+ * rest need no parse: parsing every file was a second reading of the whole catalog before the program reads it.
  */
-export const mayNameConfigKeys = (text: string): boolean => text.includes("secrets") || text.includes("passwordSecret") || text.includes("\\");
+export const mayNameConfigKeys = (text: string): boolean =>
+    text.includes("secrets") || text.includes("passwordSecret") || text.includes("\\") || text.includes("!");
 
 /** The stack config keys a catalog's guest files name (step secrets, cloud-init passwords), valid files or not. */
 export const catalogSecretKeys = (dir: string): string[] => {
