@@ -221,12 +221,8 @@ export class VmGuest extends PhoenixGuest {
         }
         this.vendorDataFileId = `${this.ctx.catalog.defaults.storage.snippets}:snippets/${vendorDataFileName(this.vendorFamily)}`;
 
-        // What a replacement the stack allows still leaves to the existing VM: a full clone's storage (its disks move)
-        // and the node of a VM Proxmox can migrate. A linked clone has no storage of its own (it lives on its source's,
-        // catalog/clones.ts; Proxmox refuses a target storage for it, QMAPI:4482), so a replacement must not send the
-        // old one; and a VM that cannot migrate moves by the replacement alone, cloned on the new node.
+        // A VM Proxmox cannot migrate moves by replacement only: its clone's node is then not carried out in place.
         const migratable = !linkedOnLocalStorage(spec, this.ctx.catalog.defaults);
-        const movedInPlace = CLONE_FIELDS_MOVED_IN_PLACE.filter((f) => (f === "clone.datastoreId" ? spec.fullClone : migratable));
         this.vm = new proxmox.VmLegacy(
             `${id}-vm`,
             vmArgs(spec, {
@@ -249,7 +245,7 @@ export class VmGuest extends PhoenixGuest {
                 dependsOn: [...laneWait, ...vendorWait, ...(source?.cloneSourceResources ?? []), ...this.gateFor("start")],
                 deleteBeforeReplace: true,
                 protect: this.protectMachine(),
-                ...(source ? { ignoreChanges: settings.allowReplace.has(id) ? movedInPlace : ["clone"] } : {}),
+                ...(source ? { ignoreChanges: settings.allowReplace.has(id) ? (migratable ? [...CLONE_FIELDS_MOVED_IN_PLACE] : []) : ["clone"] } : {}),
             },
         );
         this.machine = this.vm;
