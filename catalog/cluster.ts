@@ -35,14 +35,6 @@ export const copyIds = (parsed: Iterable<Parsed>): Map<number, number> => {
 const datastore = (d: DefaultsFile, name: string) => ({ shared: d.datastores[name]?.shared ?? false, nodes: d.datastores[name]?.nodes });
 const isOn = (d: DefaultsFile, name: string, node: string): boolean => datastore(d, name).nodes?.includes(node) ?? true;
 
-/**
- * A linked clone whose disk is on storage the nodes do not share can never move to another node: its disk shares the
- * template's base volume, and Proxmox refuses to migrate it (qemu-server src/PVE/QemuMigrate.pm:584-586 "can't migrate
- * ... as it's a clone of ...", pve-container src/PVE/LXC/Migrate.pm:325-327 "clone of ..."), a template copy on the
- * other node notwithstanding. A linked clone lives on its source's storage (catalog/clones.ts).
- */
-export const linkedOnLocalStorage = (g: GuestSpec, d: DefaultsFile): boolean => g.cloneFrom !== undefined && !g.fullClone && !datastore(d, g.storage).shared;
-
 /** The datastores a guest's own disks live on (root disk and volumes). */
 const diskStores = (g: GuestSpec): string[] => [...new Set([g.storage, ...(g.kind === "lxc" ? g.volumes.map((v) => v.storage ?? g.storage) : [])])];
 
@@ -255,14 +247,6 @@ export class ClusterCheck {
         }
         const elsewhere = haCandidates(g, ha, this.declared).filter((n) => n !== g.node);
         if (elsewhere.length === 0) return;
-        // HA moves a guest by migration (relocation, a node in maintenance), which Proxmox refuses for a linked clone on
-        // local storage whether storage replication copies it or not (replicated volumes are local volumes to it).
-        if (linkedOnLocalStorage(g, this.defaults)) {
-            this.problems.push(source.problemAt(["ha"],
-                `HA may move this guest to ${list(elsewhere)} by migration, but it is a linked clone of ${g.cloneFrom} on ${g.storage}, which the nodes do not ` +
-                    `share, and Proxmox refuses to migrate a linked clone on local storage, replicated or not: set fullClone: true, ` +
-                    `or limit HA to this node (ha: { nodes: { ${g.node}: 1 }, strict: true })`, true));
-        }
         const unshared = ha.replicated ? undefined : diskStores(g).find((s) => !datastore(this.defaults, s).shared || elsewhere.some((n) => !isOn(this.defaults, s, n)));
         if (unshared) {
             const gone = elsewhere.filter((n) => !isOn(this.defaults, unshared, n));

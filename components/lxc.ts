@@ -7,7 +7,6 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { LxcSpec } from "../catalog/model";
 import { RAW_LXC_RE } from "../catalog/schema";
-import { linkedOnLocalStorage } from "../catalog/cluster";
 import { TYPE_PREFIX } from "./context";
 import { type GuestArgs, type GuestShell, PhoenixGuest } from "./guest";
 import { shq } from "./shell";
@@ -252,7 +251,7 @@ export class LxcGuest extends PhoenixGuest {
 
         this.container = new proxmox.ContainerLegacy(
             `${id}-ct`,
-            containerArgs(spec, templateFileId, source ? { vmId: source.guestId, node: source.node } : undefined, this.ctx.placement.nodeOf(spec, linkedOnLocalStorage(spec, this.ctx.catalog.defaults))),
+            containerArgs(spec, templateFileId, source ? { vmId: source.guestId, node: source.node } : undefined, this.ctx.placement.nodeOf(spec)),
             {
                 parent: this,
                 dependsOn: [...laneWait, ...copyWait, ...hostPrep, ...(download ? [download] : []), ...(source?.cloneSourceResources ?? [])],

@@ -13,9 +13,8 @@ import { shq } from "./shell";
  * marked shared (pve-container src/PVE/LXC/Migrate.pm:66-73): its host directories are copied by hand, and the mount
  * points marked shared for the move only (the catalog's are not, and a changed mount point would replace the container).
  */
-export const moveRefusal = (spec: LxcSpec, at: string, linkedOnLocal = false): string => {
+export const moveRefusal = (spec: LxcSpec, at: string): string => {
     const { id, node: to } = spec;
-    if (linkedOnLocal) return linkedMoveRefusal(spec, at);
     const local = spec.bindMounts.map((b, i) => ({ ...b, key: `mp${i}` })).filter((b) => !b.shared);
     const keys = local.map((b) => b.key).join("|");
     const conf = `/etc/pve/lxc/${id}.conf`;
@@ -38,23 +37,6 @@ export const moveRefusal = (spec: LxcSpec, at: string, linkedOnLocal = false): s
     ].join("\n");
 };
 
-/**
- * A linked clone on local storage has no migration at all: pct migrate refuses it (pve-container
- * src/PVE/LXC/Migrate.pm:325-327, "clone of ..."), so the only move is a new clone on the other node.
- */
-const linkedMoveRefusal = (spec: LxcSpec, at: string): string => {
-    const { id, node: to } = spec;
-    return [
-        `guest ${id}: the container is on node ${at}, and ${spec.file} puts it on ${to}. The provider cannot migrate a container, and Proxmox cannot ` +
-            `migrate this one: it is a linked clone of ${spec.cloneFrom} on ${spec.storage}, which the nodes do not share (its root disk shares the ` +
-            `template's base volume, and pct migrate refuses it). The only move is a new container on ${to}:`,
-        `  1. keep what it holds: vzdump ${id} on ${at}, or copy its data elsewhere;`,
-        `  2. list ${id} in stack config phoenix:allowReplace (pulumi config set --path 'phoenix:allowReplace[0]' ${id}) and run pulumi up: it is ` +
-            `destroyed on ${at} and cloned anew on ${to} from the template's copy there, its steps run again.`,
-        `Or leave it on ${at} (node: ${at}).`,
-    ].join("\n");
-};
-
 export class ContainerPlacement {
     private where?: pulumi.Output<ReadonlyMap<number, string>>;
 
@@ -64,7 +46,7 @@ export class ContainerPlacement {
     ) {}
 
     /** The container's nodeName input: the catalog's node, once Proxmox confirms the container is not on another. */
-    nodeOf(spec: LxcSpec, linkedOnLocal = false): pulumi.Output<string> {
+    nodeOf(spec: LxcSpec): pulumi.Output<string> {
         // One query for the whole stack (every Phoenix container carries the phoenix tag), made on first use.
         this.where ??= proxmox
             .getContainersLegacyOutput({ tags: ["phoenix"] }, { provider: this.provider })
@@ -72,7 +54,7 @@ export class ContainerPlacement {
         return this.where.apply((w) => {
             const at = w.get(spec.id);
             if (at === undefined || at === spec.node || this.allowReplace.has(spec.id)) return spec.node;
-            throw new pulumi.RunError(moveRefusal(spec, at, linkedOnLocal));
+            throw new pulumi.RunError(moveRefusal(spec, at));
         });
     }
 }

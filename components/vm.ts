@@ -14,7 +14,7 @@ import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type * as command from "@pulumi/command";
 import type { VmSpec } from "../catalog/model";
 import { type FirewallRuleSpec, type HaSpec, isIpv4 } from "../catalog/schema";
-import { haCandidates, linkedOnLocalStorage } from "../catalog/cluster";
+import { haCandidates } from "../catalog/cluster";
 import { vendorDataFileName, vendorDataYaml } from "./cloudInit";
 import { TYPE_PREFIX } from "./context";
 import { type GuestArgs, type GuestShell, PhoenixGuest } from "./guest";
@@ -29,8 +29,6 @@ export interface VmSources {
     vendorDataFileId: string;
     sshPublicKeys: pulumi.Input<string[]>;
     password?: pulumi.Input<string>;
-    /** Whether Proxmox can migrate it (default true): a linked clone on local storage cannot (linkedOnLocalStorage). */
-    migratable?: boolean;
 }
 
 /**
@@ -93,11 +91,8 @@ export const vmArgs = (spec: VmSpec, src: VmSources): proxmox.VmLegacyArgs => {
         startup: spec.startup ? { ...spec.startup } : undefined,
         started: boots,
         stopOnDestroy: true,
-        // A node change migrates the VM (online when it runs, with its local disks) instead of re-creating it. A VM
-        // Proxmox cannot migrate (a linked clone on local storage) keeps migrate off: its node is then ForceNew
-        // (VM:1781-1790), so a move is a replacement, held back by the machine's protection until the stack lists it
-        // in phoenix:allowReplace, rather than a migration that fails on the node halfway through an up.
-        migrate: src.migratable ?? true,
+        // A node change migrates the VM (online when it runs, with its local disks) instead of re-creating it.
+        migrate: true,
         timeoutClone: 1800,
         timeoutStartVm: 600,
     };
@@ -221,8 +216,6 @@ export class VmGuest extends PhoenixGuest {
         }
         this.vendorDataFileId = `${this.ctx.catalog.defaults.storage.snippets}:snippets/${vendorDataFileName(this.vendorFamily)}`;
 
-        // A VM Proxmox cannot migrate moves by replacement only: its clone's node is then not carried out in place.
-        const migratable = !linkedOnLocalStorage(spec, this.ctx.catalog.defaults);
         this.vm = new proxmox.VmLegacy(
             `${id}-vm`,
             vmArgs(spec, {
@@ -231,7 +224,6 @@ export class VmGuest extends PhoenixGuest {
                 vendorDataFileId: this.vendorDataFileId,
                 sshPublicKeys: settings.sshPublicKeys(),
                 password: spec.cloudInit.passwordSecret ? settings.secret(spec.cloudInit.passwordSecret) : undefined,
-                migratable,
             }),
             // A VM with no in-guest step is gated at its creation, which starts it (or, for a template, converts it).
             // clone only matters when the VM is made: a clone that moves to a node with its own copy of the template
@@ -245,7 +237,7 @@ export class VmGuest extends PhoenixGuest {
                 dependsOn: [...laneWait, ...vendorWait, ...(source?.cloneSourceResources ?? []), ...this.gateFor("start")],
                 deleteBeforeReplace: true,
                 protect: this.protectMachine(),
-                ...(source ? { ignoreChanges: settings.allowReplace.has(id) ? (migratable ? [...CLONE_FIELDS_MOVED_IN_PLACE] : []) : ["clone"] } : {}),
+                ...(source ? { ignoreChanges: settings.allowReplace.has(id) ? [...CLONE_FIELDS_MOVED_IN_PLACE] : ["clone"] } : {}),
             },
         );
         this.machine = this.vm;

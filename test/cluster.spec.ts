@@ -320,33 +320,6 @@ describe("cluster: moving guests between nodes", () => {
         assert.equal(preview.makespan.unlimited, model.vm.clone + model.vm.configure + model.vm.configure, "the migration, then its firewall updated in place");
     });
 
-    it("a linked clone on local storage is never migrated (Proxmox refuses): its move is a replacement, refused while protected, then a clone from the new node's copy", async () => {
-        const linked = (node?: string) => (text: string) => after("id", `fullClone: false\nstorage: quickOS-vm-disks${node ? `\nnode: ${node}` : ""}`)(text);
-        const config = clusterConfig({ "phoenix:catalog": twoNodeCatalog({ "1001-portainer.yaml": linked() }) });
-        const recorded = await recordProgram(config);
-        assert.equal(recorded.error, undefined, recorded.error?.message);
-        assert.deepEqual([inputs(recorded, "1001-vm").clone.full, inputs(recorded, "1001-vm").migrate], [false, false], "a linked clone on local storage keeps migrate off");
-        assert.equal(inputs(recorded, "1002-vm").migrate, true, "a full clone migrates");
-        const deployed = await twinDeploy(config);
-        const moved = { ...config, config: { ...config.config, "phoenix:catalog": twoNodeCatalog({ "1001-portainer.yaml": linked("pve2") }) } };
-        // Protected: the plan lists the refused replacement (no failed qm migrate halfway through an up).
-        const held = await twinUp({ ...moved, prior: deployed, mode: "plan" });
-        const vm = held.changes.find((c) => c.name === "1001-vm")!;
-        assert.deepEqual([vm.op, vm.fields, vm.refused !== undefined], ["replace", ["nodeName"], true]);
-        assert.match(held.error ?? "", /1001-vm/);
-        // Listed in phoenix:allowReplace: a new linked clone on pve2 from the copy there (9001), and its steps run again.
-        const allowed = await twinUp({ ...moved, config: { ...moved.config, "phoenix:allowReplace": [1001] }, prior: deployed });
-        assert.equal(allowed.error, undefined, allowed.error);
-        const replaced = allowed.changes.find((c) => c.name === "1001-vm")!;
-        assert.equal(replaced.op, "replace");
-        assert.deepEqual(unwrapSecrets(find(allowed.recording, "1001-vm").inputs.clone), { vmId: 9001, nodeName: "pve2", full: false, retries: 3 }, "cloned on pve2 from its copy there");
-        assert.deepEqual(find(allowed.recording, "1001-vm").ignoreChanges, [], "nothing of the clone held back: it is made anew");
-        const stored = unwrapSecrets(allowed.state.resources.find((r) => r.name === "1001-vm")!.inputs);
-        assert.deepEqual([stored.clone.vmId, stored.clone.nodeName], [9001, "pve2"], "the replacement is cloned where the copy is (an ignored clone.nodeName would keep phoenix)");
-        assert.equal(allowed.state.node.guests.get(1001)!.node, "pve2");
-        assert.ok(allowed.changes.some((c) => c.name === "1001-feature-docker" && c.op === "replace"), "its steps run on the new VM");
-    });
-
     it("through the provider twin: a VM HA moved is found on its real node by the refresh (bpg vm.go:4306-4322), and the next up migrates it back", async () => {
         const config = clusterConfig({ "phoenix:catalog": twoNodeCatalog() });
         const deployed = await twinDeploy(config);
@@ -359,33 +332,6 @@ describe("cluster: moving guests between nodes", () => {
     });
 
     const onPhoenix = { "proxmoxve:index/getContainersLegacy:getContainersLegacy": () => ({ id: "containers", containers: [{ vmId: 101, nodeName: "phoenix", name: "Nginx-Phoenix", tags: ["phoenix"] }] }) };
-
-    it("refuses to move a linked clone container on local storage with pct migrate (Proxmox refuses it): the move is a new clone, after a backup", async () => {
-        const catalog = catalogCopy({
-            "900-copy-base.yaml": after("id", "nodes: { phoenix: 900, pve2: 910 }"),
-            "101-nginx-phoenix.yaml": after("id", "node: pve2\nfullClone: false"),
-        });
-        const rec = await recordCluster({ "phoenix:catalog": catalog }, onPhoenix);
-        assert.ok(rec.error instanceof pulumi.RunError, String(rec.error));
-        const message = rec.error.message.replace(/\/[^ ]*?\/guests\//, "guests/");
-        assert.equal(message, [
-            'error serializing property "nodeName": guest 101: the container is on node phoenix, and guests/101-nginx-phoenix.yaml puts it on pve2. ' +
-                "The provider cannot migrate a container, and Proxmox cannot migrate this one: it is a linked clone of 900 on quickOS-lxc-disks, which the nodes " +
-                "do not share (its root disk shares the template's base volume, and pct migrate refuses it). The only move is a new container on pve2:",
-            "  1. keep what it holds: vzdump 101 on phoenix, or copy its data elsewhere;",
-            "  2. list 101 in stack config phoenix:allowReplace (pulumi config set --path 'phoenix:allowReplace[0]' 101) and run pulumi up: it is destroyed on phoenix " +
-                "and cloned anew on pve2 from the template's copy there, its steps run again.",
-            "Or leave it on phoenix (node: phoenix).",
-        ].join("\n"));
-        assert.doesNotMatch(message, /pct migrate 101/, "no command that Proxmox refuses");
-        // On shared storage the same linked clone migrates: the usual instructions.
-        const shared = await recordCluster({ "phoenix:catalog": catalogCopy({
-            "defaults.yaml": sharedCtDisks,
-            "900-copy-base.yaml": after("id", "nodes: { phoenix: 900, pve2: 910 }"),
-            "101-nginx-phoenix.yaml": after("id", "node: pve2\nfullClone: false"),
-        }) }, onPhoenix);
-        assert.match(String(shared.error?.message), /pct migrate 101 pve2/);
-    });
 
     it("refuses to move a container (the provider would re-create it), with the command to migrate it by hand", async () => {
         const rec = await recordCluster({ "phoenix:catalog": twoNodeCatalog() }, onPhoenix);
@@ -514,20 +460,6 @@ describe("cluster: HA for what matters", () => {
         const kept = await recordCluster({ "phoenix:catalog": at103("{ nodes: { phoenix: 1 }, strict: true }") });
         assert.equal(kept.error, undefined, kept.error?.message);
         assert.equal(inputs(kept, "103-ct").mountPoints[0].shared, undefined, "not marked shared: the catalog does not say so");
-    });
-
-    it("refuses HA for a linked clone on local storage, replicated or not (HA moves guests by migration, which Proxmox refuses for it)", async () => {
-        const linked = await recordCluster({ "phoenix:catalog": withHa({ "1001-portainer.yaml": (t) => `${after("id", "fullClone: false\nstorage: quickOS-vm-disks")(t)}ha: { replicated: true }\n` }) });
-        assert.ok(linked.error instanceof pulumi.RunError, String(linked.error));
-        assert.deepEqual(linked.error.message.split("\n").slice(1).map((l) => l.replace(/\/[^ :]*?\/guests\//g, "guests/")), [
-            "guests/1001-portainer.yaml:41:1 ha: HA may move this guest to pve2 by migration, but it is a linked clone of 9000 on quickOS-vm-disks, which the nodes do not share, " +
-                "and Proxmox refuses to migrate a linked clone on local storage, replicated or not: set fullClone: true, or limit HA to this node (ha: { nodes: { phoenix: 1 }, strict: true })",
-        ]);
-        assert.equal(linked.registrations.length, 0);
-        // The full clone (the catalog's default) with replicated disks is accepted, as is the linked clone kept on its node.
-        assert.equal((await recordCluster({ "phoenix:catalog": withHa() })).error, undefined);
-        const kept = await recordCluster({ "phoenix:catalog": withHa({ "1001-portainer.yaml": (t) => `${after("id", "fullClone: false\nstorage: quickOS-vm-disks")(t)}ha: { nodes: { phoenix: 1 }, strict: true }\n` }) });
-        assert.equal(kept.error, undefined, kept.error?.message);
     });
 
     it("refuses HA that cannot work: on a template, preferring another node, recovering from local disks", async () => {
