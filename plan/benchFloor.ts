@@ -28,11 +28,8 @@ export interface ReplayResource {
         provider?: string;
         /** A component's providers, by name. */
         providers: string[];
-        protect: boolean;
-        retainOnDelete: boolean;
-        deleteBeforeReplace: boolean;
-        /** Which of the three above the program set at all (an unset option is not sent as false). */
-        explicit: string[];
+        /** protect, retainOnDelete and deleteBeforeReplace, each only if the program set it (an unset one is not sent as false). */
+        set: { protect?: boolean; retainOnDelete?: boolean; deleteBeforeReplace?: boolean };
         ignoreChanges: string[];
         replaceOnChanges: string[];
         additionalSecretOutputs: string[];
@@ -118,14 +115,11 @@ const replay = (resources: ReplayResource[]): void => {
     const named = (names: string[]) => names.map((d) => made.get(d)!).filter(Boolean);
     for (const r of resources) {
         const o = r.options;
-        const set = <K extends "protect" | "retainOnDelete" | "deleteBeforeReplace">(k: K) => (o.explicit.includes(k) ? { [k]: o[k] } : {});
         const opts: pulumi.CustomResourceOptions = {
             parent: r.parent ? made.get(r.parent) : undefined,
             dependsOn: named(r.dependsOn),
             provider: o.provider ? (made.get(o.provider) as pulumi.ProviderResource) : undefined,
-            ...set("protect"),
-            ...set("retainOnDelete"),
-            ...set("deleteBeforeReplace"),
+            ...o.set,
             customTimeouts: o.customTimeouts,
             ignoreChanges: o.ignoreChanges,
             replaceOnChanges: beyondClass(o.replaceOnChanges, CLASS_OPTIONS[r.type]?.replaceOnChanges),

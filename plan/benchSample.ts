@@ -14,7 +14,7 @@ import * as path from "path";
 import * as v8 from "v8";
 import * as vm from "vm";
 import type { ReplayResource } from "./benchFloor";
-import { type Recording, recordProgram } from "./engine";
+import { type Recording, providerUrnOf, recordProgram } from "./engine";
 import { makePlan, type PlanOptions, type PlanResult } from "./plan";
 import { planJson, renderText } from "./render";
 import { changeJson, renderChangeText } from "./renderSince";
@@ -84,9 +84,6 @@ const timeFloor = async (config: Record<string, unknown>, expected: number, sdkD
 /** The same number of bare resources (the component counts as one). */
 const timeBare = (resources: number, sdkDebugAids = false) => timeFloor({ "phoenix:floorResources": resources }, resources, sdkDebugAids);
 
-/** A provider reference is "<urn>::<id>". */
-const providerUrn = (ref: string): string => ref.slice(0, ref.lastIndexOf("::"));
-
 /** A recording's resources as the replay registers them (plan/benchFloor.ts): everything but the program. */
 export const replayOf = (rec: Recording): ReplayResource[] => {
     const names = new Map(rec.registrations.map((r) => [r.urn, r.name]));
@@ -100,12 +97,9 @@ export const replayOf = (rec: Recording): ReplayResource[] => {
         inputs: r.inputs,
         propertyDependencies: Object.fromEntries(Object.entries(r.propertyDependencies).map(([k, urns]) => [k, byUrn(urns)])),
         options: {
-            provider: r.provider ? names.get(providerUrn(r.provider)) : undefined,
-            providers: Object.values(r.providers ?? {}).map((ref) => names.get(providerUrn(ref))!).filter(Boolean),
-            protect: r.protect,
-            retainOnDelete: r.retainOnDelete,
-            deleteBeforeReplace: r.deleteBeforeReplace,
-            explicit: r.explicit,
+            provider: r.provider ? names.get(providerUrnOf(r.provider)) : undefined,
+            providers: Object.values(r.providers ?? {}).map((ref) => names.get(providerUrnOf(ref))!).filter(Boolean),
+            set: Object.fromEntries(r.explicit.map((k) => [k, r[k]])),
             customTimeouts: r.customTimeouts,
             ignoreChanges: r.ignoreChanges,
             replaceOnChanges: r.replaceOnChanges,

@@ -109,6 +109,9 @@ export const INJECTED_FAILURE = "injected failure";
 export const DEPLOYMENT_STOPPED = "not started: the deployment stopped at an earlier failure";
 const expectedRejection = (e: Error): boolean => e.message.includes(INJECTED_FAILURE) || e.message.includes(DEPLOYMENT_STOPPED);
 
+/** The URN a provider reference ("<urn>::<id>", as Registration.provider holds it) names; "" for none. */
+export const providerUrnOf = (ref: string): string => (ref ? ref.slice(0, ref.lastIndexOf("::")) : "");
+
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 export const isSecretValue = (v: unknown): boolean => typeof v === "object" && v !== null && SECRET_SIG in (v as object);
 export const unwrapSecrets = (v: any): any =>

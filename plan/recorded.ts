@@ -4,7 +4,7 @@
 // each guest's declared dependsOn, which the caller passes in: the registrations cannot tell it from a feature's
 // `after` (both are readiness waits).
 import { type Kind, indexGuests, readinessWaves, transitiveReduction } from "../catalog/graph";
-import type { Recording, Registration } from "./engine";
+import { type Recording, type Registration, providerUrnOf } from "./engine";
 import { type LatencyModel, stepCost } from "./latency";
 import type { Route } from "../catalog/routes";
 
@@ -168,7 +168,6 @@ const guestResolver = (byUrn: ReadonlyMap<string, Registration>) => {
 /** One plan step per registration: role, cost, and everything the SDK awaits before sending it. */
 const toSteps = (regs: readonly Registration[], byUrn: ReadonlyMap<string, Registration>, model: LatencyModel): PlanStep[] => {
     const guestOf = guestResolver(byUrn);
-    const providerUrn = (r: Registration) => (r.provider ? r.provider.slice(0, r.provider.lastIndexOf("::")) : "");
     const cloneSourceOf = (r: Registration): number | undefined => {
         if (!MACHINE_TYPES.has(r.type) || !r.inputs?.clone) return undefined;
         const from = (r.propertyDependencies.clone ?? []).map((u) => byUrn.get(u)).find((d) => d && guestOf(d));
@@ -181,7 +180,7 @@ const toSteps = (regs: readonly Registration[], byUrn: ReadonlyMap<string, Regis
         const cloneOf = cloneSourceOf(r);
         const cost = stepCost(model, { type: r.type, role, kind: g?.kind, custom: r.custom, clone: cloneOf !== undefined });
         // Dependencies (replaceWith included), the deletedWith resource, the parent and the provider.
-        const awaits = [...new Set([...r.dependencies, r.deletedWith, r.parent, providerUrn(r)])].filter((u) => u && byUrn.has(u)).map((u) => byUrn.get(u)!.name);
+        const awaits = [...new Set([...r.dependencies, r.deletedWith, r.parent, providerUrnOf(r.provider)])].filter((u) => u && byUrn.has(u)).map((u) => byUrn.get(u)!.name);
         const host = g ? nodeOf.get(g.id) : undefined;
         return { name: r.name, role, type: r.type, guest: g?.id, what: cost.what, seconds: cost.seconds, figure: cost.figure, heavy: cost.heavy, host, awaits, waits: [], cloneOf, custom: r.custom };
     });

@@ -2,7 +2,7 @@
 // rules.ts) over the providers' behaviour (providers.ts), from a prior state to the next one. It answers the recorder's
 // registrations in the order the SDK sends them, so the program's later inputs see what the providers stored (an
 // unchanged step keeps its old stdout, a clone's disk its source's size), exactly as under the real engine.
-import { DEPLOYMENT_STOPPED, type ProviderModel, type Recording, type Registration, isSecretValue } from "../engine";
+import { DEPLOYMENT_STOPPED, type ProviderModel, type Recording, type Registration, isSecretValue, providerUrnOf } from "../engine";
 import { ProxmoxNode, NodeError } from "./node";
 import { type CommandRun, type ResourceState, type TypeModel, modelFor } from "./providers";
 import { COMMAND, type FieldRule, UNMODELLED, rulesFor } from "./rules";
@@ -97,7 +97,6 @@ export const processIgnoreChanges = (inputs: Props, olds: Props, ignore: readonl
  */
 const commandOutputsRead = (outputs: Props): Props => ({ stdout: outputs.stdout, stderr: outputs.stderr, triggers: outputs.triggers });
 
-const providerUrn = (ref: string): string => (ref ? ref.slice(0, ref.lastIndexOf("::")) : "");
 
 const replaceMessage = (urn: string): string =>
     `unable to replace resource "${urn}"\nas it is currently marked for protection. To unprotect the resource, remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\``;
@@ -372,7 +371,7 @@ class Refusal extends Error {}
 /** SG:3268-3430 requiresReplacement: the keys that condemn `dep` when the resources in `set` are replaced, if any. */
 const requiresReplacement = (dep: ResourceState, set: ReadonlySet<string>): string[] | undefined => {
     if (!dep.custom) return undefined;
-    if (dep.provider && set.has(providerUrn(dep.provider))) return ["provider"];
+    if (dep.provider && set.has(providerUrnOf(dep.provider))) return ["provider"];
     if (dep.deletedWith && set.has(dep.deletedWith)) return ["deletedWith"];
     if (dep.replaceWith.some((u) => set.has(u))) return ["replaceWith"];
     const keys = Object.entries(dep.propertyDependencies).filter(([, urns]) => urns.some((u) => set.has(u))).map(([k]) => k);
@@ -396,7 +395,7 @@ const dependencyOrder = (resources: ResourceState[]): ResourceState[] => {
     const visit = (r: ResourceState) => {
         if (state.get(r.urn) !== undefined) return;
         state.set(r.urn, 0);
-        for (const d of [r.parent, r.deletedWith, providerUrn(r.provider), ...r.dependencies]) {
+        for (const d of [r.parent, r.deletedWith, providerUrnOf(r.provider), ...r.dependencies]) {
             const dep = d ? byUrn.get(d) : undefined;
             if (dep) visit(dep);
         }
