@@ -117,6 +117,9 @@ const timeCommands = (sizes: { name: string; args: string[]; runs: number }[]): 
     return rows;
 };
 
+/** Median CPU and wall milliseconds of timings. */
+const medians = (t: CommandTiming[]): { cpu: number; wall: number } => ({ cpu: median(t.map((x) => x.cpuMs)), wall: median(t.map((x) => x.wallMs)) });
+
 /** A target is met or missed; a figure beside one (the same measure at a size the target does not name) is "info". */
 type Verdict = boolean | "info";
 const verdict = (ok: Verdict): string => (ok === "info" ? "info" : ok ? "met" : "MISSED");
@@ -194,7 +197,7 @@ const main = async (): Promise<void> => {
         console.log("\nThe commands as typed, each in a fresh process (npm run plan: start-up, module loading and output included; CPU of every");
         console.log("process the command starts), median of the pairs: `--scale 0` (the cheapest plain plan) then `--since HEAD`");
         for (const c of commands) {
-            const [plain, since] = [c.plain, c.since].map((t) => ({ wall: median(t.map((x) => x.wallMs)), cpu: median(t.map((x) => x.cpuMs)) }));
+            const [plain, since] = [medians(c.plain), medians(c.since)];
             console.log(
                 `  ${c.name.padEnd(34)} plain ${ms(plain.cpu)} CPU, ${ms(plain.wall)} wall; --since HEAD ${ms(since.cpu)} CPU (${(since.cpu / plain.cpu).toFixed(2)}x), ` +
                     `${ms(since.wall)} wall (${(since.wall / plain.wall).toFixed(2)}x); npm run plan with its defaults (the run under the SDK at 1 ms per model second): ` +
@@ -265,14 +268,13 @@ const main = async (): Promise<void> => {
                 ],
             ]),
             ...commands.map((c): [string, Verdict, string] => {
-                const cpu = (t: CommandTiming[]) => median(t.map((x) => x.cpuMs));
-                const wall = (t: CommandTiming[]) => median(t.map((x) => x.wallMs));
+                const [plain, since] = [medians(c.plain), medians(c.since)];
                 return [
                     `${c.name}: npm run plan -- --since HEAD at most 2x npm run plan (--scale 0), the commands as typed`,
-                    cpu(c.since) <= 2 * cpu(c.plain),
-                    `${(cpu(c.since) / cpu(c.plain)).toFixed(2)}x (${ms(cpu(c.since))} against ${ms(cpu(c.plain))} CPU; each pair: ` +
-                        `${sampleRatios(c.since.map((x) => x.cpuMs), c.plain.map((x) => x.cpuMs))}); ${(cpu(c.since) / c.plainDefault.cpuMs).toFixed(2)}x npm run plan with its defaults` +
-                        wallAlso(wall(c.since) / wall(c.plain)),
+                    since.cpu <= 2 * plain.cpu,
+                    `${(since.cpu / plain.cpu).toFixed(2)}x (${ms(since.cpu)} against ${ms(plain.cpu)} CPU; each pair: ` +
+                        `${sampleRatios(c.since.map((x) => x.cpuMs), c.plain.map((x) => x.cpuMs))}); ${(since.cpu / c.plainDefault.cpuMs).toFixed(2)}x npm run plan with its defaults` +
+                        wallAlso(since.wall / plain.wall),
                 ];
             }),
             // In one warm process, without the start-up both commands pay: two SDK runs of the program against one.
