@@ -105,13 +105,24 @@ interface CommandRow {
     plainDefault: CommandTiming;
 }
 
+/** What every plan command pays before it plans: `npm run plan -- --help` loads the same modules and prints usage. */
+const timeStartUp = (runs: number): CommandTiming[] => Array.from({ length: runs }, () => timeCommand(planCommand(["--help"])));
+
 const timeCommands = (sizes: { name: string; args: string[]; runs: number }[]): CommandRow[] => {
     const rows = sizes.map(({ name, args }): CommandRow => ({ name, plain: [], since: [], plainDefault: timeCommand(planCommand(args)) }));
     for (let round = 0; round < Math.max(...sizes.map((s) => s.runs)); round++) {
         for (const [i, size] of sizes.entries()) {
             if (round >= size.runs) continue;
-            rows[i].plain.push(timeCommand(planCommand([...size.args, "--scale", "0"])));
-            rows[i].since.push(timeCommand(planCommand([...size.args, "--since", "HEAD"])));
+            // Each command first in every other round, so neither always runs on a machine the other just warmed.
+            const plain = () => rows[i].plain.push(timeCommand(planCommand([...size.args, "--scale", "0"])));
+            const since = () => rows[i].since.push(timeCommand(planCommand([...size.args, "--since", "HEAD"])));
+            if (round % 2 === 0) {
+                plain();
+                since();
+            } else {
+                since();
+                plain();
+            }
         }
     }
     return rows;
@@ -137,6 +148,13 @@ const main = async (): Promise<void> => {
     const cl1000 = writeSyntheticCatalog({ guests: 1000, ...cluster });
     const all = (c: SyntheticCatalog): PlanOptions => ({ catalog: c.dir, guests: "all", config: c.config });
     try {
+        // The commands as a user types them, against the catalogs issue 11 names (the dev stack's and 1000 guests),
+        // first: a command that fails (--since on a tree that does not plan) stops the bench before the long rounds.
+        const commands = timeCommands([
+            { name: "reference selection (dev stack)", args: [], runs },
+            { name: "synthetic, 1000 guests", args: ["--catalog", syn1000.dir, "--guests", "all"], runs: bigRuns },
+        ]);
+        const startUp = medians(timeStartUp(runs));
         const rows = [
             ...measureInRounds([{ name: "reference selection (dev stack)", opts: {}, runs, perProcess: runs }]),
             ...measureInRounds([
@@ -146,11 +164,6 @@ const main = async (): Promise<void> => {
                 { name: "3-node cluster, 1000 guests", opts: all(cl1000), runs: bigRuns, perProcess: 1, since: false },
             ]),
         ];
-        // The commands as a user types them, against the catalogs issue 11 names (the dev stack's and 1000 guests).
-        const commands = timeCommands([
-            { name: "reference selection (dev stack)", args: [], runs },
-            { name: "synthetic, 1000 guests", args: ["--catalog", syn1000.dir, "--guests", "all"], runs: bigRuns },
-        ]);
         const reference = await makePlan({});
         const model = loadLatencyModel();
         // Without the per-node limit: the parallelism of the dependency graph alone (issue 6's target is about that).
@@ -195,7 +208,8 @@ const main = async (): Promise<void> => {
         }
 
         console.log("\nThe commands as typed, each in a fresh process (npm run plan: start-up, module loading and output included; CPU of every");
-        console.log("process the command starts), median of the pairs: `--scale 0` (the cheapest plain plan) then `--since HEAD`");
+        console.log("process the command starts), median of the pairs: `--scale 0` (the cheapest plain plan) and `--since HEAD`;");
+        console.log(`start-up of every plan command (npm run plan -- --help loads the same modules): ${ms(startUp.cpu)} CPU, ${ms(startUp.wall)} wall`);
         for (const c of commands) {
             const [plain, since] = [medians(c.plain), medians(c.since)];
             console.log(
@@ -273,7 +287,8 @@ const main = async (): Promise<void> => {
                     `${c.name}: npm run plan -- --since HEAD at most 2x npm run plan (--scale 0), the commands as typed`,
                     since.cpu <= 2 * plain.cpu,
                     `${(since.cpu / plain.cpu).toFixed(2)}x (${ms(since.cpu)} against ${ms(plain.cpu)} CPU; each pair: ` +
-                        `${sampleRatios(c.since.map((x) => x.cpuMs), c.plain.map((x) => x.cpuMs))}); ${(since.cpu / c.plainDefault.cpuMs).toFixed(2)}x npm run plan with its defaults` +
+                        `${sampleRatios(c.since.map((x) => x.cpuMs), c.plain.map((x) => x.cpuMs))}); start-up apart ${((since.cpu - startUp.cpu) / (plain.cpu - startUp.cpu)).toFixed(2)}x; ` +
+                        `${(since.cpu / c.plainDefault.cpuMs).toFixed(2)}x npm run plan with its defaults` +
                         wallAlso(since.wall / plain.wall),
                 ];
             }),

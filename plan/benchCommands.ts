@@ -28,7 +28,10 @@ export const parseTimes = (stderr: string): CommandTiming => {
 export const timeCommand = (command: string[], cwd = PROJECT_ROOT): CommandTiming => {
     const err = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-cmd-")), "stderr");
     try {
-        const run = spawnSync("bash", ["-c", TIMED, "bash", err, ...command], { cwd, encoding: "utf8" });
+        // The C locale for `time`'s decimal point; no npm update notice in the figures.
+        const env = { ...process.env, LC_ALL: "C", npm_config_update_notifier: "false" };
+        const run = spawnSync("bash", ["-c", TIMED, "bash", err, ...command], { cwd, encoding: "utf8", env });
+        if (run.error) throw new Error(`${command.join(" ")}: ${run.error.message}`);
         if (run.status !== 0) {
             const why = fs.existsSync(err) ? fs.readFileSync(err, "utf8").trim().split("\n").slice(-5).join("\n") : run.stderr;
             throw new Error(`${command.join(" ")} exited with ${run.status ?? run.signal}: ${why}`);
