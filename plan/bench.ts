@@ -116,13 +116,7 @@ const timeCommands = (sizes: { name: string; args: string[]; runs: number }[]): 
             // Each command first in every other round, so neither always runs on a machine the other just warmed.
             const plain = () => rows[i].plain.push(timeCommand(planCommand([...size.args, "--scale", "0"])));
             const since = () => rows[i].since.push(timeCommand(planCommand([...size.args, "--since", "HEAD"])));
-            if (round % 2 === 0) {
-                plain();
-                since();
-            } else {
-                since();
-                plain();
-            }
+            for (const measure of round % 2 === 0 ? [plain, since] : [since, plain]) measure();
         }
     }
     return rows;

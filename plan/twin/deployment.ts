@@ -97,7 +97,6 @@ export const processIgnoreChanges = (inputs: Props, olds: Props, ignore: readonl
  */
 const commandOutputsRead = (outputs: Props): Props => ({ stdout: outputs.stdout, stderr: outputs.stderr, triggers: outputs.triggers });
 
-
 const replaceMessage = (urn: string): string =>
     `unable to replace resource "${urn}"\nas it is currently marked for protection. To unprotect the resource, remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\``;
 const deleteMessage = (urn: string): string =>
